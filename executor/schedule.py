@@ -1,0 +1,376 @@
+"""The schedule file format: the one contract between ``helios plan`` and ``helios-executor``.
+
+Standard library only (the executor runs on a Venus OS GX with little memory); the planner
+imports this module, never the reverse (enforced by import-linter, see ``pyproject.toml``).
+
+A schedule is a JSON document::
+
+    {
+      "version": 1,
+      "generated_at": "2026-11-22T10:00:00Z",      # UTC, ISO 8601 with Z
+      "valid_until":  "2026-11-22T11:00:00Z",      # executor treats the plan as stale after this
+      "slot_s": 900,
+      "status": "optimal",                         # optimal | optimal_with_violations
+      "objective_eur": 1.234, "expected_cost_eur": 1.5, "solve_s": 0.006,
+      "solver": "HIGHS", "violations": [{"kind": "reserve_soc", "amount": 0.5, "unit": "kWh",
+                                        "first_slot": "...", "message": "..."}],
+      "slots": [{"start": "2026-11-22T10:00:00Z", "grid_import_kw": 0.0, ...}, ...]
+    }
+
+Slots are contiguous, left-labelled (slot ``i`` covers ``[start, start + slot_s)``), UTC.
+Flows are non-negative directional pairs; ``grid_setpoint_w`` is the only signed value
+(+ = import from the grid), as sent to the device.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timedelta, timezone
+
+SCHEMA_VERSION = 1
+
+#: Every action a slot may carry (see ``docs/architecture.md`` for their meaning).
+ACTIONS = (
+    "charge_grid",  # battery charges and the grid supplies part of that energy
+    "charge_pv",  # battery charges from PV surplus only
+    "discharge",  # battery discharges to cover the home's load
+    "export",  # battery discharges and energy flows to the grid
+    "hold",  # battery could cover load but keeps its energy for later
+    "curtail",  # PV is curtailed (negative sell price or grid limit)
+    "idle",  # nothing to do: battery neither charges nor discharges nor holds
+)
+
+#: Plan-level status values.
+STATUSES = ("optimal", "optimal_with_violations")
+
+
+class ScheduleError(ValueError):
+    """A schedule document is invalid; the message names the offending field."""
+
+
+def format_utc(ts: datetime) -> str:
+    """Format an aware datetime as ISO 8601 UTC with a ``Z`` suffix.
+
+    Raises
+    ------
+    ScheduleError
+        If ``ts`` is naive (no time zone).
+    """
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ScheduleError(f"naive timestamp {ts!r}: expected a time zone-aware datetime")
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_utc(text: object, where: str) -> datetime:
+    """Parse an ISO 8601 timestamp that carries an offset (``Z`` or ``+00:00``) into UTC.
+
+    Raises
+    ------
+    ScheduleError
+        Naming ``where`` when the value is not a string, not ISO 8601, or naive.
+    """
+    if not isinstance(text, str):
+        raise ScheduleError(f"{where}: expected an ISO 8601 UTC timestamp string, got {text!r}")
+    raw = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    try:
+        ts = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ScheduleError(
+            f"{where}: expected an ISO 8601 UTC timestamp like 2026-01-01T00:00:00Z, got {text!r}"
+        ) from None
+    if ts.tzinfo is None:
+        raise ScheduleError(f"{where}: timestamp {text!r} has no time zone; expected a Z suffix")
+    return ts.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One planned slot. Powers are slot averages. [kW]; prices [EUR/kWh]; SoC at slot end [%]."""
+
+    start: datetime
+    grid_import_kw: float
+    grid_export_kw: float
+    battery_charge_kw: float
+    battery_discharge_kw: float
+    pv_kw: float
+    pv_used_kw: float
+    load_kw: float
+    soc_pct: float
+    buy_eur_per_kwh: float
+    sell_eur_per_kwh: float
+    grid_setpoint_w: int
+    action: str
+    reason: str
+
+    @property
+    def battery_power_kw(self) -> float:
+        """Net battery power, + = discharging into the home bus. [kW]"""
+        return self.battery_discharge_kw - self.battery_charge_kw
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A soft constraint the plan could not meet, and by how much."""
+
+    kind: str
+    amount: float
+    unit: str
+    message: str
+    first_slot: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A whole plan as the executor sees it."""
+
+    generated_at: datetime
+    valid_until: datetime
+    slot_s: int
+    status: str
+    objective_eur: float
+    expected_cost_eur: float
+    solve_s: float
+    solver: str
+    slots: tuple[Slot, ...]
+    violations: tuple[Violation, ...] = field(default_factory=tuple)
+    version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def end(self) -> datetime:
+        """End of the last slot (exclusive). [UTC]"""
+        return self.slots[-1].start + timedelta(seconds=self.slot_s)
+
+    def slot_at(self, now: datetime) -> Slot | None:
+        """The slot covering ``now`` (aware), or None when ``now`` is outside the plan."""
+        if now.tzinfo is None:
+            raise ScheduleError("slot_at: naive 'now'; expected a time zone-aware datetime")
+        offset = (now - self.slots[0].start).total_seconds()
+        if offset < 0:
+            return None
+        index = int(offset // self.slot_s)
+        return self.slots[index] if index < len(self.slots) else None
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (timestamps as UTC ``Z`` strings)."""
+        doc = {
+            "version": self.version,
+            "generated_at": format_utc(self.generated_at),
+            "valid_until": format_utc(self.valid_until),
+            "slot_s": self.slot_s,
+            "status": self.status,
+            "objective_eur": self.objective_eur,
+            "expected_cost_eur": self.expected_cost_eur,
+            "solve_s": self.solve_s,
+            "solver": self.solver,
+            "violations": [],
+            "slots": [],
+        }
+        for v in self.violations:
+            item = asdict(v)
+            item["first_slot"] = format_utc(v.first_slot) if v.first_slot else None
+            doc["violations"].append(item)
+        for s in self.slots:
+            item = asdict(s)
+            item["start"] = format_utc(s.start)
+            doc["slots"].append(item)
+        return doc
+
+    def to_json(self) -> str:
+        """Serialise to a JSON string (stable key order, no NaN)."""
+        return json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
+
+
+_SLOT_FLOATS = tuple(
+    f.name for f in fields(Slot) if f.name not in ("start", "grid_setpoint_w", "action", "reason")
+)
+_NONNEG = ("grid_import_kw", "grid_export_kw", "battery_charge_kw", "battery_discharge_kw",
+           "pv_kw", "pv_used_kw", "load_kw")
+
+
+def _number(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ScheduleError(f"{where}: expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ScheduleError(f"{where}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _validate(s: Schedule) -> None:
+    if s.version != SCHEMA_VERSION:
+        raise ScheduleError(f"version: expected {SCHEMA_VERSION}, got {s.version!r}")
+    if isinstance(s.slot_s, bool) or not isinstance(s.slot_s, int) or s.slot_s <= 0:
+        raise ScheduleError(
+            f"slot_s: expected a positive whole number of seconds, got {s.slot_s!r}")
+    if s.status not in STATUSES:
+        raise ScheduleError(f"status: expected one of {', '.join(STATUSES)}, got {s.status!r}")
+    if not s.slots:
+        raise ScheduleError("slots: expected at least one slot, got none")
+    for name in ("generated_at", "valid_until"):
+        ts = getattr(s, name)
+        if not isinstance(ts, datetime) or ts.tzinfo is None:
+            raise ScheduleError(f"{name}: expected an aware datetime, got {ts!r}")
+    if s.valid_until < s.generated_at:
+        raise ScheduleError("valid_until: must not be before generated_at")
+    step = timedelta(seconds=s.slot_s)
+    for i, slot in enumerate(s.slots):
+        where = f"slots[{i}]"
+        if slot.start.tzinfo is None:
+            raise ScheduleError(f"{where}.start: naive timestamp; expected UTC")
+        if i and slot.start - s.slots[i - 1].start != step:
+            raise ScheduleError(
+                f"{where}.start: expected {format_utc(s.slots[i - 1].start + step)} "
+                f"(slots must be contiguous, {s.slot_s} s apart), got {format_utc(slot.start)}"
+            )
+        for name in _SLOT_FLOATS:
+            value = _number(getattr(slot, name), f"{where}.{name}")
+            if name in _NONNEG and value < 0:
+                raise ScheduleError(f"{where}.{name}: expected a value >= 0, got {value!r}")
+        if not 0.0 <= slot.soc_pct <= 100.0:
+            raise ScheduleError(f"{where}.soc_pct: expected 0..100, got {slot.soc_pct!r}")
+        sp = slot.grid_setpoint_w
+        if isinstance(sp, bool) or not isinstance(sp, int):
+            raise ScheduleError(f"{where}.grid_setpoint_w: expected an integer [W], got {sp!r}")
+        if slot.action not in ACTIONS:
+            raise ScheduleError(
+                f"{where}.action: expected one of {', '.join(ACTIONS)}, got {slot.action!r}"
+            )
+        if not isinstance(slot.reason, str):
+            raise ScheduleError(f"{where}.reason: expected a string, got {slot.reason!r}")
+
+
+def _require(doc: dict, key: str, where: str) -> object:
+    if key not in doc:
+        raise ScheduleError(f"{where}{key}: required field is missing")
+    return doc[key]
+
+
+def from_dict(doc: object) -> Schedule:
+    """Build and validate a :class:`Schedule` from a decoded JSON document.
+
+    Raises
+    ------
+    ScheduleError
+        Naming the first offending field (e.g. ``slots[3].soc_pct: expected 0..100, got 140``).
+    """
+    if not isinstance(doc, dict):
+        raise ScheduleError(f"document: expected a JSON object, got {type(doc).__name__}")
+    known = {f.name for f in fields(Schedule)}
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise ScheduleError(
+            f"{unknown[0]}: unknown field (expected only {', '.join(sorted(known))})")
+    raw_slots = _require(doc, "slots", "")
+    if not isinstance(raw_slots, list):
+        raise ScheduleError(f"slots: expected a list, got {type(raw_slots).__name__}")
+    slot_names = [f.name for f in fields(Slot)]
+    slots = []
+    for i, raw in enumerate(raw_slots):
+        where = f"slots[{i}]."
+        if not isinstance(raw, dict):
+            raise ScheduleError(f"slots[{i}]: expected an object, got {type(raw).__name__}")
+        extra = sorted(set(raw) - set(slot_names))
+        if extra:
+            raise ScheduleError(f"{where}{extra[0]}: unknown field")
+        values = {name: _require(raw, name, where) for name in slot_names}
+        values["start"] = parse_utc(values["start"], f"{where}start")
+        for name in _SLOT_FLOATS:
+            values[name] = _number(values[name], f"{where}{name}")
+        slots.append(Slot(**values))
+    violations = []
+    raw_violations = doc.get("violations", [])
+    if not isinstance(raw_violations, list):
+        raise ScheduleError("violations: expected a list")
+    for i, raw in enumerate(raw_violations):
+        where = f"violations[{i}]."
+        if not isinstance(raw, dict):
+            raise ScheduleError(f"violations[{i}]: expected an object")
+        first = raw.get("first_slot")
+        violations.append(
+            Violation(
+                kind=str(_require(raw, "kind", where)),
+                amount=_number(_require(raw, "amount", where), f"{where}amount"),
+                unit=str(_require(raw, "unit", where)),
+                message=str(_require(raw, "message", where)),
+                first_slot=parse_utc(first, f"{where}first_slot") if first is not None else None,
+            )
+        )
+    return Schedule(
+        version=_require(doc, "version", ""),
+        generated_at=parse_utc(_require(doc, "generated_at", ""), "generated_at"),
+        valid_until=parse_utc(_require(doc, "valid_until", ""), "valid_until"),
+        slot_s=_require(doc, "slot_s", ""),
+        status=_require(doc, "status", ""),
+        objective_eur=_number(_require(doc, "objective_eur", ""), "objective_eur"),
+        expected_cost_eur=_number(_require(doc, "expected_cost_eur", ""), "expected_cost_eur"),
+        solve_s=_number(_require(doc, "solve_s", ""), "solve_s"),
+        solver=str(_require(doc, "solver", "")),
+        slots=tuple(slots),
+        violations=tuple(violations),
+    )
+
+
+def from_json(text: str | bytes) -> Schedule:
+    """Parse and validate a schedule JSON document.
+
+    Raises
+    ------
+    ScheduleError
+        On malformed JSON (with line/column) or any invalid field.
+    """
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ScheduleError(f"document: not valid JSON ({exc})") from None
+    return from_dict(doc)
+
+
+def read(path: str | os.PathLike) -> Schedule:
+    """Read and validate a schedule file. OSError propagates (missing file, permissions)."""
+    with open(path, "rb") as fh:
+        return from_json(fh.read())
+
+
+def atomic_write(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: temp file in the same directory, fsync, rename.
+
+    A reader sees either the old file or the complete new one, never a partial write; on any
+    error the previous file is left untouched and the temporary file removed.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def write(path: str | os.PathLike, schedule: Schedule) -> None:
+    """Serialise ``schedule`` and write it atomically to ``path``."""
+    atomic_write(path, schedule.to_json())

@@ -1,0 +1,1 @@
+"""Helios planner: config → prices, PV and load → optimal plan → schedule.json."""

@@ -1,0 +1,5 @@
+"""``python -m planner`` → the ``helios`` CLI."""
+
+from planner.cli import main
+
+main()

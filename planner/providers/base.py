@@ -1,0 +1,35 @@
+"""Shared types of the input providers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from planner.config import SiteConfig
+
+
+@dataclass(frozen=True)
+class TimeSeries:
+    """A regular, left-labelled UTC series as a provider delivers it.
+
+    ``values`` is indexed by interval start (UTC); each value holds for
+    ``[start, start + resolution_s)``. The unit is in the name of the series.
+    """
+
+    values: pd.Series
+    resolution_s: int
+    source: str
+
+    @property
+    def end(self) -> pd.Timestamp:
+        """End of the last interval (exclusive). [UTC]"""
+        return self.values.index[-1] + pd.Timedelta(seconds=self.resolution_s)
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What every provider may need besides its own options."""
+
+    site: SiteConfig
+    now: pd.Timestamp

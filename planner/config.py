@@ -404,6 +404,10 @@ def build_dataclass(cls: type, data: Any, key_path: str, problems: list[ConfigPr
             if f.default is MISSING and f.default_factory is MISSING:
                 problems.append(ConfigProblem(sub, _expected("a value", f.metadata), "nothing"))
                 failed = True
+            elif is_dataclass(tp) and tp is not ProviderConfig:
+                values[f.name] = build_dataclass(tp, {}, sub, problems, base_dir)
+            elif f.metadata.get("path") and base_dir is not None and f.default:
+                values[f.name] = str((base_dir / f.default).resolve())
             continue
         value = build_value(tp, data[f.name], sub, f.metadata, problems, base_dir)
         if value is MISSING:
@@ -616,6 +620,16 @@ def explain() -> list[tuple[str, str, str, str]]:
                 continue
             hint = typing.get_type_hints(cls)[f.name]
             key = _join(prefix, f.name)
+            if hint is ProviderConfig:
+                from planner import providers
+
+                names = providers.available(f.name)
+                default_type = _DEFAULT_PROVIDERS[f.name]["type"]
+                rows.append((f"{key}.type", repr(default_type), "",
+                             f"{f.metadata.get('help', '')}; one of {', '.join(names)}"))
+                for name in names:
+                    walk(providers.config_class(f.name, name), f"{key} (type {name})")
+                continue
             if is_dataclass(hint):
                 walk(hint, key)
                 continue

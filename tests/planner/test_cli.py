@@ -1,0 +1,138 @@
+"""`helios` CLI: exit codes, summary, schedule.json written atomically or not at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from executor import schedule as sched
+from planner.cli import main
+
+NOW = "2026-05-01T10:07:00Z"
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def _plan(runner, cfg_path, *extra):
+    return runner.invoke(main, ["plan", "--config", str(cfg_path), "--now", NOW, *extra])
+
+
+def test_plan_writes_valid_schedule_and_prints_summary(runner, site_dir):
+    cfg_path = site_dir()
+    result = _plan(runner, cfg_path)
+    assert result.exit_code == 0, result.output
+    out = cfg_path.parent / "schedule.json"
+    schedule = sched.read(out)
+    assert schedule.slots[0].start.isoformat() == "2026-05-01T10:00:00+00:00"
+    assert schedule.slot_s == 900
+    assert len(schedule.slots) == (48 - 10) * 4  # prices end 2026-05-03T00:00Z
+    assert schedule.generated_at.isoformat() == "2026-05-01T10:07:00+00:00"
+    assert (schedule.valid_until - schedule.generated_at).total_seconds() == 3600
+    assert schedule.status == "optimal"
+    # summary in local time (Europe/Berlin, CEST = UTC+2): first row 12:00
+    assert "12:00" in result.output.splitlines()[2]
+    assert "expected cost" in result.output and "wrote" in result.output
+    doc = json.loads(out.read_text())
+    for key in ("version", "generated_at", "valid_until", "slot_s", "status", "objective_eur",
+                "solve_s", "solver", "violations", "slots"):
+        assert key in doc
+    assert set(doc["slots"][0]) >= {"start", "grid_import_kw", "grid_export_kw",
+                                     "battery_charge_kw", "battery_discharge_kw", "pv_kw",
+                                     "pv_used_kw", "load_kw", "soc_pct", "buy_eur_per_kwh",
+                                     "sell_eur_per_kwh", "grid_setpoint_w", "action", "reason"}
+    for slot in schedule.slots:
+        assert slot.grid_setpoint_w == round((slot.grid_import_kw - slot.grid_export_kw) * 1000)
+
+
+def test_out_option_and_quiet(runner, site_dir, tmp_path):
+    target = tmp_path / "elsewhere.json"
+    result = _plan(runner, site_dir(), "--out", str(target), "-q")
+    assert result.exit_code == 0
+    assert result.output == ""
+    assert sched.read(target).slots
+
+
+@pytest.mark.parametrize(("change", "code", "message"), [
+    ({"battery": {"capacity_kwh": "big"}}, 2, "battery.capacity_kwh: expected a number > 0"),
+    ({"battery": {"min_soc_pct": 90, "max_soc_pct": 50}}, 2, "battery.min_soc_pct"),
+    ({"prices": {"type": "csv", "path": "missing.csv"}}, 3, "file not found"),
+])
+def test_failure_leaves_previous_schedule_untouched(runner, site_dir, change, code, message):
+    cfg_path = site_dir()
+    assert _plan(runner, cfg_path).exit_code == 0
+    out = cfg_path.parent / "schedule.json"
+    before = out.read_bytes()
+    site_dir(config=change)
+    result = _plan(runner, cfg_path)
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert out.read_bytes() == before
+    assert not [p for p in os.listdir(cfg_path.parent) if p.startswith(".tmp-")]
+
+
+def test_gap_in_csv_exit_3(runner, site_dir, tmp_path):
+    cfg_path = site_dir()
+    lines = (tmp_path / "prices.csv").read_text().splitlines()
+    del lines[5]
+    (tmp_path / "prices.csv").write_text("\n".join(lines) + "\n")
+    result = _plan(runner, cfg_path)
+    assert result.exit_code == 3
+    assert "gap, no row for 2026-05-01T04:00:00Z" in result.output
+    assert not (tmp_path / "schedule.json").exists()
+
+
+def test_naive_now_is_a_usage_error(runner, site_dir):
+    result = runner.invoke(main, ["plan", "--config", str(site_dir()), "--now",
+                                  "2026-05-01T10:00:00"])
+    assert result.exit_code == 2
+    assert "no time zone" in result.output
+
+
+def test_unwritable_output_exit_5(runner, site_dir, tmp_path):
+    result = _plan(runner, site_dir(), "--out", str(tmp_path / "no" / "such" / "dir.json"))
+    assert result.exit_code == 5
+    assert "cannot write" in result.output
+
+
+def test_no_config_without_demo_is_exit_2(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HELIOS_CONFIG", raising=False)
+    result = runner.invoke(main, ["plan"])
+    assert result.exit_code == 2
+    assert "--config: expected a config file" in result.output
+
+
+def test_check_config(runner, site_dir):
+    ok = runner.invoke(main, ["check-config", "--config", str(site_dir())])
+    assert ok.exit_code == 0 and "config OK" in ok.output
+    bad = runner.invoke(main, ["check-config", "--config",
+                               str(site_dir(config={"grid": {"max_import_kw": -3}}))])
+    assert bad.exit_code == 2
+    assert "grid.max_import_kw: expected a number >= 0 [kW], got -3 (int)" in bad.output
+    explain = runner.invoke(main, ["check-config", "--explain"])
+    assert "battery.capacity_kwh = 10.0 [kWh]" in explain.output
+
+
+def test_demo_runs_as_a_real_process(tmp_path):
+    """The README's first command, as a user runs it (console script, no network)."""
+    env = {**os.environ, "HELIOS_CONFIG": ""}
+    proc = subprocess.run(
+        [sys.executable, "-m", "planner", "plan", "--demo", "--now", "2026-07-01T08:00:00Z",
+         "--out", str(tmp_path / "schedule.json")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    schedule = sched.read(tmp_path / "schedule.json")
+    assert len(schedule.slots) == 192
+    actions = {s.action for s in schedule.slots}
+    assert "charge_grid" in actions or "charge_pv" in actions
+    assert any(s.buy_eur_per_kwh < 0 for s in schedule.slots), "demo has a negative-price day"
+    assert "expected cost" in proc.stdout

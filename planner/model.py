@@ -66,12 +66,12 @@ class ModelSpec:
     max_export_kw: float  # 0 when export is disabled
 
     @classmethod
-    def from_config(cls, cfg: HeliosConfig, n: int) -> ModelSpec:
-        """The spec for ``n`` slots of the configured site."""
+    def from_config(cls, cfg: HeliosConfig, n: int, slot_s: int) -> ModelSpec:
+        """The spec for ``n`` slots of ``slot_s`` seconds at the configured site."""
         b, g = cfg.battery, cfg.grid
         return cls(
             n=n,
-            dt_h=cfg.planning.slot_s / 3600.0,
+            dt_h=slot_s / 3600.0,
             capacity_kwh=b.capacity_kwh,
             max_charge_kw=b.max_charge_kw,
             max_discharge_kw=b.max_discharge_kw,
@@ -347,4 +347,4 @@ def get_model(spec: ModelSpec) -> Model:
 
 def solve(inputs: Inputs, cfg: HeliosConfig) -> Solution:
     """Optimise the plan for ``inputs`` under ``cfg`` (compiled model reused across calls)."""
-    return get_model(ModelSpec.from_config(cfg, inputs.n)).solve(inputs, cfg)
+    return get_model(ModelSpec.from_config(cfg, inputs.n, inputs.slot_s)).solve(inputs, cfg)

@@ -49,9 +49,10 @@ def _fmt(x: float) -> str:
     return f"{x:.3f}"
 
 
-def _action(i: int, sol: Solution, inputs: Inputs, lo_kwh: float, hi_kwh: float,
-            eta_c: float, eta_d: float, can_discharge: bool) -> tuple[str, str]:
-    """Classify slot ``i`` and explain it in one short sentence."""
+
+
+def _action(i: int, sol: Solution, inputs: Inputs, ctx: _Context) -> tuple[str, str]:
+    """Classify slot ``i`` and explain it in one short sentence, with prices and times."""
     ch = sol.battery_charge_kw[i]
     dis = sol.battery_discharge_kw[i]
     imp = sol.grid_import_kw[i]
@@ -59,51 +60,98 @@ def _action(i: int, sol: Solution, inputs: Inputs, lo_kwh: float, hi_kwh: float,
     curtailed = inputs.pv_kw[i] - sol.pv_used_kw[i]
     buy = inputs.buy_eur_per_kwh[i]
     sell = inputs.sell_eur_per_kwh[i]
-    value = sol.energy_value_eur_per_kwh[i]
-    known = np.isfinite(value)
     soc_before = sol.soc_start_kwh if i == 0 else sol.soc_kwh[i - 1]
     tail = f"; PV curtailed {curtailed:.2f} kW" if curtailed > ACTION_TOL_KW else ""
     if ch > ACTION_TOL_KW:
-        stored = eta_c * value
+        use = ctx.use_text(i)
         if imp > ACTION_TOL_KW:
-            if buy < 0:
-                why = f"paid to import: buy {_fmt(buy)} EUR/kWh"
-            elif known:
-                why = f"buy {_fmt(buy)} < {_fmt(stored)} EUR/kWh value once stored"
-            else:
-                why = f"cheap: buy {_fmt(buy)} EUR/kWh"
-            return "charge_grid", f"{why}{tail}"
-        if known:
-            why = f"store PV surplus: worth {_fmt(stored)} > sell {_fmt(sell)} EUR/kWh"
-        else:
-            why = "store PV surplus"
-        return "charge_pv", f"{why}{tail}"
+            why = (f"paid to import: buy {_fmt(buy)} EUR/kWh" if buy < 0
+                   else f"charge at buy {_fmt(buy)} EUR/kWh")
+            return "charge_grid", f"{why}, {use}{tail}"
+        return "charge_pv", f"store PV surplus (sell only {_fmt(sell)} EUR/kWh), {use}{tail}"
     if dis > ACTION_TOL_KW:
-        cost = value / eta_d
+        source = ctx.source_text(i)
         if exp > ACTION_TOL_KW:
-            why = (f"sell {_fmt(sell)} > {_fmt(cost)} EUR/kWh value of stored energy" if known
-                   else f"sell {_fmt(sell)} EUR/kWh")
-            return "export", f"{why}{tail}"
-        why = (f"cover load: buy {_fmt(buy)} > {_fmt(cost)} EUR/kWh value of stored energy"
-               if known else f"cover load instead of buying at {_fmt(buy)} EUR/kWh")
-        return "discharge", f"{why}{tail}"
+            return "export", f"sell at {_fmt(sell)} EUR/kWh, energy {source}{tail}"
+        return "discharge", f"cover load instead of buying at {_fmt(buy)} EUR/kWh, energy " \
+                            f"{source}{tail}"
     if curtailed > ACTION_TOL_KW:
         if sell < 0:
             why = f"sell {_fmt(sell)} EUR/kWh < 0: curtail {curtailed:.2f} kW of PV"
         else:
             why = f"export limit or battery full: curtail {curtailed:.2f} kW of PV"
         return "curtail", why
-    at_min = soc_before <= lo_kwh + 1e-6
-    at_max = soc_before >= hi_kwh - 1e-6
-    if imp > ACTION_TOL_KW and can_discharge and not at_min:
-        why = (f"keep energy for later: worth {_fmt(value / eta_d)} >= buy {_fmt(buy)} EUR/kWh"
-               if known else f"keep energy for later; buy {_fmt(buy)} EUR/kWh")
-        return "hold", why
+    at_min = soc_before <= ctx.lo_kwh + 1e-6
+    at_max = soc_before >= ctx.hi_kwh - 1e-6
+    if imp > ACTION_TOL_KW and ctx.can_discharge and not at_min:
+        return "hold", f"buy at {_fmt(buy)} EUR/kWh and keep the battery's energy: " \
+                       f"{ctx.use_text(i)}"
     if at_min and imp > ACTION_TOL_KW:
         return "idle", f"battery at its minimum SoC; buy {_fmt(buy)} EUR/kWh"
     if at_max and exp > ACTION_TOL_KW:
         return "idle", f"battery full; PV surplus exported at {_fmt(sell)} EUR/kWh"
-    return "idle", "nothing to gain from the battery after losses"
+    return "idle", "nothing to gain from the battery after losses and wear"
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Where each slot's stored energy goes to and comes from, for the reasons."""
+
+    inputs: Inputs
+    sol: Solution
+    tz: object
+    lo_kwh: float
+    hi_kwh: float
+    can_discharge: bool
+    next_out: np.ndarray  # index of the next slot that discharges (or -1)
+    prev_in: np.ndarray  # index of the last slot at or before i that charged (or -1)
+
+    @classmethod
+    def build(cls, inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> _Context:
+        b = cfg.battery
+        n = inputs.n
+        out = sol.battery_discharge_kw > ACTION_TOL_KW
+        into = sol.battery_charge_kw > ACTION_TOL_KW
+        next_out = np.full(n, -1)
+        nxt = -1
+        for i in range(n - 1, -1, -1):
+            next_out[i] = nxt
+            if out[i]:
+                nxt = i
+        prev_in = np.full(n, -1)
+        last = -1
+        for i in range(n):
+            if into[i]:
+                last = i
+            prev_in[i] = last
+        cap = b.capacity_kwh
+        return cls(inputs, sol, cfg.site.tz,
+                   min(b.min_soc_pct / 100 * cap, sol.soc_start_kwh),
+                   max(b.max_soc_pct / 100 * cap, sol.soc_start_kwh),
+                   b.max_discharge_kw > 0, next_out, prev_in)
+
+    def _when(self, j: int) -> str:
+        ts = self.inputs.index[j].tz_convert(self.tz)
+        same_day = ts.date() == self.inputs.index[0].tz_convert(self.tz).date()
+        return f"{ts:%H:%M}" if same_day else f"{ts:%a %H:%M}"
+
+    def use_text(self, i: int) -> str:
+        j = int(self.next_out[i])
+        if j < 0:
+            return (f"kept past the horizon (worth {_fmt(self.sol.terminal_value_eur_per_kwh)} "
+                    "EUR/kWh)")
+        if self.sol.grid_export_kw[j] > ACTION_TOL_KW:
+            return f"to sell at {self._when(j)} for {_fmt(self.inputs.sell_eur_per_kwh[j])}"
+        return f"to use at {self._when(j)} instead of buying at " \
+               f"{_fmt(self.inputs.buy_eur_per_kwh[j])}"
+
+    def source_text(self, i: int) -> str:
+        j = int(self.prev_in[i])
+        if j < 0:
+            return "already in the battery"
+        if self.sol.grid_import_kw[j] > ACTION_TOL_KW:
+            return f"bought at {self._when(j)} for {_fmt(self.inputs.buy_eur_per_kwh[j])}"
+        return f"from PV at {self._when(j)}"
 
 
 def build(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> Plan:
@@ -118,12 +166,10 @@ def build(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> Plan:
     b = cfg.battery
     cap = b.capacity_kwh
     check(inputs, sol, cfg)
-    lo_kwh = min(b.min_soc_pct / 100 * cap, sol.soc_start_kwh)
-    hi_kwh = max(b.max_soc_pct / 100 * cap, sol.soc_start_kwh)
+    ctx = _Context.build(inputs, sol, cfg)
     actions, reasons = [], []
     for i in range(inputs.n):
-        a, r = _action(i, sol, inputs, lo_kwh, hi_kwh, b.charge_efficiency,
-                       b.discharge_efficiency, b.max_discharge_kw > 0)
+        a, r = _action(i, sol, inputs, ctx)
         if sol.unserved_kw[i] > ACTION_TOL_KW:
             r += f"; {sol.unserved_kw[i]:.2f} kW of load cannot be supplied"
         actions.append(a)

@@ -13,6 +13,7 @@ so log filters can redact them; they never appear in error messages.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 import os
@@ -48,7 +49,7 @@ def opt(
     if default is MISSING:
         return field(metadata=meta)
     if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: default, metadata=meta)
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -200,6 +201,9 @@ class HeliosConfig:
     load: ProviderConfig = opt(None, "Load forecast provider: {type: csv | demo | constant, ...}")
     state: ProviderConfig = opt(None, "Current state source: {type: static, soc_pct}")
     output: OutputConfig = section(OutputConfig)
+    #: the executor's own section: validated by ``executor/config.py`` (stdlib only), carried
+    #: through untouched here so one config.yaml serves both programs
+    executor: dict = opt({}, "helios-executor settings (validated by the executor)")
     #: values read through ``!secret`` (for log redaction); never printed
     secret_values: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     #: the config file this came from (None for built-in defaults)
@@ -444,6 +448,11 @@ def build_value(tp: Any, value: Any, key_path: str, meta: Any, problems: list[Co
         return MISSING
     if tp is ProviderConfig:
         return MISSING  # handled by _build_provider
+    if tp is dict:
+        if isinstance(value, dict):
+            return value
+        problems.append(ConfigProblem(key_path, "a mapping", _describe(value)))
+        return MISSING
     if is_dataclass(tp):
         result = build_dataclass(tp, value, key_path, problems, base_dir)
         return MISSING if result is None else result

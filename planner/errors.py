@@ -14,7 +14,9 @@
     │   ├── InfeasibleError
     │   ├── UnboundedError
     │   └── SolverFailedError
-    └── OutputError            exit 5   schedule.json could not be written
+    ├── OutputError            exit 5   schedule.json could not be written
+    └── StorageError           exit 6   the plan history database failed (schedule.json is
+                                        already written and stays as it is)
 """
 
 from __future__ import annotations
@@ -107,3 +109,12 @@ class OutputError(HeliosError):
     """A result could not be written (schedule.json, report)."""
 
     exit_code = 5
+
+
+class StorageError(HeliosError):
+    """The plan history database could not be reached, migrated or written.
+
+    The message names the database by its URL with the password hidden.
+    """
+
+    exit_code = 6

@@ -1,7 +1,8 @@
 """``helios``: the planner's command line.
 
 Exit codes: 0 success; 2 bad configuration or usage; 3 input data/provider problems;
-4 optimisation failed; 5 output could not be written; 1 a bug (traceback).
+4 optimisation failed; 5 output could not be written; 6 the plan history database failed
+(schedule.json already written and intact); 1 a bug (traceback).
 A failed run writes nothing: the previous schedule.json stays as it was.
 """
 
@@ -86,6 +87,10 @@ def plan(config_path: str | None, now_text: str | None, demo: bool, out_path: st
     if not quiet:
         click.echo(run.summary(result, cfg, hours))
         click.echo(f"wrote {target}")
+    # history DB + report; schedule.json is final here (DB failure: exit 6, file untouched)
+    from planner import cli_db
+
+    cli_db.after_plan(result, cfg, target, quiet)
 
 
 @main.command("check-config")
@@ -110,6 +115,16 @@ def check_config(config_path: str | None, explain: bool) -> None:
                f"{b.wear_cost_eur_per_kwh:.4f} EUR/kWh")
     click.echo(f"  providers: prices={cfg.prices.type} pv={cfg.pv.type} load={cfg.load.type} "
                f"state={cfg.state.type}")
+
+
+def _register_db_commands() -> None:
+    from planner import cli_db
+
+    main.add_command(cli_db.db)
+    main.add_command(cli_db.report_cmd)
+
+
+_register_db_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

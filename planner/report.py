@@ -1,0 +1,192 @@
+"""The static HTML report: one self-contained file that works offline.
+
+Rendered from a :class:`planner.store.RunRecord` — the same rows the history database holds —
+so ``helios plan`` (fresh plan) and ``helios report --plan ID`` (from the database) produce
+the same page. Jinja2 with autoescape; the chart library (uPlot, MIT, vendored in
+``planner/templates/vendor`` with its licence) and all data are inlined: no CDN, no
+network. Everything a person reads is in the site's local time (``site_timezone``).
+
+Charts: buy/sell prices; PV forecast, PV used and load; battery power; SoC with the
+min/reserve/max bands; grid import/export. Then the expected cost next to the two baselines
+(:mod:`planner.baselines`) and the savings, the input status, violations, and a per-slot
+table with action and reason.
+"""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from markupsafe import Markup
+
+from executor.schedule import atomic_write
+from planner.errors import OutputError
+from planner.store import RunRecord
+
+_VENDOR = ("uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE")
+
+
+def _vendor(name: str) -> str:
+    return resources.files("planner").joinpath("templates", "vendor", name).read_text("utf-8")
+
+
+def _env():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("planner", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["eur"] = lambda x: f"{round(float(x), 2) + 0.0:,.2f}"  # + 0.0: no "-0.00"
+    env.filters["num"] = lambda x, d=2: f"{round(float(x), d) + 0.0:.{d}f}"
+    return env
+
+
+def _age_text(seconds: float) -> str:
+    if seconds < 60:
+        return "fresh (fetched this run)" if seconds == 0 else f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def _local(ts: pd.Timestamp, tz: ZoneInfo, fmt: str = "%a %d %b %H:%M %Z") -> str:
+    return pd.Timestamp(ts).tz_convert(tz).strftime(fmt)
+
+
+def _round_list(values, digits: int = 4) -> list:
+    out = []
+    for v in values:
+        v = float(v)
+        out.append(round(v, digits) + 0.0 if math.isfinite(v) else None)
+    return out
+
+
+def context(record: RunRecord) -> dict:
+    """Everything the template needs, computed from the stored run (local time applied)."""
+    run, slots = record.run, record.slots
+    tz = ZoneInfo(run["site_timezone"])
+    slot_s = int(run["slot_s"])
+    starts = slots.index
+    end = starts[-1] + pd.Timedelta(seconds=slot_s)
+    x = [int(t.timestamp()) for t in starts] + [int(end.timestamp())]
+
+    def stepped(col: str, sign: float = 1.0) -> list:
+        vals = _round_list(slots[col] * sign)
+        return vals + vals[-1:]
+
+    soc = [round(float(run["soc_start_pct"]), 3)] + _round_list(slots["soc_pct"], 3)
+    n1 = len(x)
+    battery_kw = slots["battery_discharge_kw"] - slots["battery_charge_kw"]
+    chart_data = {
+        "tz": run["site_timezone"],
+        "x": x,
+        "buy": stepped("buy_eur_per_kwh"),
+        "sell": stepped("sell_eur_per_kwh"),
+        "pv": stepped("pv_kw"),
+        "pv_used": stepped("pv_used_kw"),
+        "load": stepped("load_kw"),
+        "battery": _round_list(battery_kw) + _round_list(battery_kw)[-1:],
+        "soc": soc,
+        "soc_min": [run["min_soc_pct"]] * n1,
+        "soc_reserve": [run["reserve_soc_pct"]] * n1,
+        "soc_max": [run["max_soc_pct"]] * n1,
+        "grid_import": stepped("grid_import_kw"),
+        "grid_export": stepped("grid_export_kw"),
+    }
+    rows = []
+    for ts, r in zip(starts, slots.itertuples(index=False), strict=True):
+        rows.append({
+            "time": _local(ts, tz, "%a %H:%M"),
+            "zone": _local(ts, tz, "%Z"),
+            "utc": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "action": r.action,
+            "reason": r.reason,
+            "buy": r.buy_eur_per_kwh,
+            "sell": r.sell_eur_per_kwh,
+            "pv": r.pv_kw,
+            "load": r.load_kw,
+            "grid": r.grid_import_kw - r.grid_export_kw,
+            "battery": r.battery_discharge_kw - r.battery_charge_kw,
+            "soc": r.soc_pct,
+            "cost": r.cost_eur,
+        })
+    costs = run["baselines"]
+    plan_net = costs["plan"]["net_cost_eur"]
+    comparison = []
+    for key, label in (("plan", "Helios plan"),
+                       ("self_consumption", "Battery in plain self-consumption"),
+                       ("no_battery", "No battery")):
+        c = costs[key]
+        comparison.append({"label": label, "key": key, **c,
+                           "savings": c["net_cost_eur"] - plan_net})
+    inputs = []
+    for item in run["inputs"]:
+        inputs.append({
+            **item,
+            "window": f"{_local(pd.Timestamp(item['data_start']), tz)} → "
+                      f"{_local(pd.Timestamp(item['data_end']), tz)}",
+            "age": _age_text(float(item.get("age_s", 0.0))),
+        })
+    violations = []
+    for v in run["violations"]:
+        first = v.get("first_slot")
+        violations.append({**v, "first": _local(pd.Timestamp(first), tz) if first else ""})
+    dt_h = slot_s / 3600.0
+    totals = {
+        "import_kwh": float(slots["grid_import_kw"].sum() * dt_h),
+        "export_kwh": float(slots["grid_export_kw"].sum() * dt_h),
+        "pv_kwh": float(slots["pv_kw"].sum() * dt_h),
+        "load_kwh": float(slots["load_kw"].sum() * dt_h),
+        "charge_kwh": float(slots["battery_charge_kw"].sum() * dt_h),
+        "discharge_kwh": float(slots["battery_discharge_kw"].sum() * dt_h),
+    }
+    return {
+        "plan_id": record.plan_id,
+        "run": run,
+        "tz_name": run["site_timezone"],
+        "window": f"{_local(starts[0], tz)} → {_local(end, tz)}",
+        "generated": _local(run["generated_at"], tz, "%a %d %b %Y %H:%M:%S %Z"),
+        "valid_until": _local(run["valid_until"], tz, "%a %d %b %H:%M %Z"),
+        "hours": len(starts) * slot_s / 3600.0,
+        "slot_min": slot_s // 60,
+        "comparison": comparison,
+        "savings_self": costs["self_consumption"]["net_cost_eur"] - plan_net,
+        "savings_none": costs["no_battery"]["net_cost_eur"] - plan_net,
+        "inputs": inputs,
+        "violations": violations,
+        "rows": rows,
+        "totals": totals,
+        "chart_data": chart_data,
+        "uplot_js": Markup(_vendor("uPlot.iife.min.js")),
+        "uplot_css": Markup(_vendor("uPlot.min.css")),
+        "uplot_license": _vendor("uPlot.LICENSE"),
+    }
+
+
+def render(record: RunRecord) -> str:
+    """The report as one HTML document (string)."""
+    return _env().get_template("report.html.j2").render(**context(record))
+
+
+def write(record: RunRecord, path: str) -> int:
+    """Render and write the report atomically; returns its size in bytes.
+
+    Raises
+    ------
+    OutputError
+        When the file cannot be written (the previous report stays).
+    """
+    html = render(record)
+    try:
+        atomic_write(path, html)
+    except OSError as exc:
+        raise OutputError(f"cannot write report {path}: {exc.strerror or exc}") from None
+    return len(html.encode("utf-8"))

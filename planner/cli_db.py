@@ -53,11 +53,10 @@ def after_plan(result, cfg, schedule_path: str, quiet: bool = False) -> None:
     plan_id = None
     if cfg.storage.enabled:
         try:
-            store = _store(cfg)
             record = store_mod.record_from_result(result, cfg, comparison)
-            plan_id = store.save(record, prune_now=pd.Timestamp.now(tz="UTC"),
-                                 cache_provider=cfg.prices.type)
-            store.dispose()
+            with _store(cfg) as store:
+                plan_id = store.save(record, prune_now=pd.Timestamp.now(tz="UTC"),
+                                     cache_provider=cfg.prices.type)
             if not quiet:
                 click.echo(f"saved plan {plan_id} to {store.safe_url}")
         except StorageError as exc:
@@ -95,9 +94,9 @@ def db() -> None:
 def db_upgrade(config_path: str | None, revision: str) -> None:
     """Create or upgrade the schema (also done automatically on first use)."""
     try:
-        store = _store(_config(config_path))
-        before = store.revision()
-        after = store.upgrade(revision)
+        with _store(_config(config_path)) as store:
+            before = store.revision()
+            after = store.upgrade(revision)
     except HeliosError as exc:
         _fail(exc)
     click.echo(f"{store.safe_url}: schema {before or 'none'} -> {after}")
@@ -109,9 +108,9 @@ def db_upgrade(config_path: str | None, revision: str) -> None:
 def db_downgrade(config_path: str | None, revision: str) -> None:
     """Undo migrations down to REVISION (e.g. 0001; 'base' drops every Helios table)."""
     try:
-        store = _store(_config(config_path))
-        before = store.revision()
-        after = store.downgrade(revision)
+        with _store(_config(config_path)) as store:
+            before = store.revision()
+            after = store.downgrade(revision)
     except HeliosError as exc:
         _fail(exc)
     click.echo(f"{store.safe_url}: schema {before or 'none'} -> {after or 'none'}")
@@ -125,8 +124,8 @@ def db_prune(config_path: str | None, keep_days: int | None) -> None:
     """Delete plans, measurements and cached prices older than storage.keep_days."""
     try:
         cfg = _config(config_path)
-        store = _store(cfg)
-        counts = store.prune(keep_days=keep_days)
+        with _store(cfg) as store:
+            counts = store.prune(keep_days=keep_days)
     except HeliosError as exc:
         _fail(exc)
     days = keep_days or cfg.storage.keep_days
@@ -141,9 +140,9 @@ def db_status(config_path: str | None, last: int) -> None:
     """Schema revision and the newest plans (local time)."""
     try:
         cfg = _config(config_path)
-        store = _store(cfg)
-        rev = store.revision()
-        plans = store.plan_ids(last)
+        with _store(cfg) as store:
+            rev = store.revision()
+            plans = store.plan_ids(last)
     except HeliosError as exc:
         _fail(exc)
     tz = cfg.site.tz
@@ -166,8 +165,8 @@ def report_cmd(config_path: str | None, plan_id: int | None, out_path: str | Non
     t0 = time.perf_counter()
     try:
         cfg = _config(config_path)
-        store = _store(cfg)
-        record = store.load(plan_id)
+        with _store(cfg) as store:
+            record = store.load(plan_id)
         target = out_path or cfg.report.path or "report.html"
         size = report.write(record, target)
     except HeliosError as exc:

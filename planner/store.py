@@ -116,6 +116,8 @@ plan_slot = sa.Table(
     sa.Column("plan_id", sa.Integer, sa.ForeignKey("plan_history.id", ondelete="CASCADE"),
               primary_key=True),
     sa.Column("slot_start", UtcDateTime, primary_key=True, comment="[UTC]"),
+    sa.Column("slot_end", UtcDateTime, nullable=False,
+              comment="slot_start + slot_s [UTC]; lets SQL join measurements portably"),
     *[sa.Column(name, sa.Double, nullable=False) for name in SCHEDULE_SLOT_FIELDS[:10]],
     sa.Column("grid_setpoint_w", sa.Integer, nullable=False, comment="+ = import"),
     sa.Column("action", sa.String(16), nullable=False),
@@ -424,6 +426,12 @@ class Store:
         if self._engine is not None:
             self._engine.dispose()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.dispose()
+
     def error(self, what: str, exc: BaseException) -> StorageError:
         """A :class:`StorageError` naming the database (password hidden) and the cause."""
         return StorageError(redact(f"database {self.safe_url}: {what} failed: {_reason(exc)}",
@@ -531,8 +539,9 @@ class Store:
         slots = record.slots
         starts = [to_db_time(t) for t in slots.index]
         rows = []
+        step = pd.Timedelta(seconds=int(run["slot_s"])).to_pytimedelta()
         for start, values in zip(starts, slots.itertuples(index=False), strict=True):
-            row = {"slot_start": start}
+            row = {"slot_start": start, "slot_end": start + step}
             for name, value in zip(SLOT_FIELDS, values, strict=True):
                 if name == "grid_setpoint_w":
                     row[name] = int(value)
@@ -688,7 +697,7 @@ class Store:
                 if isinstance(rec[key], str):  # some MariaDB versions hand JSON back as text
                     rec[key] = json.loads(rec[key])
             slots = pd.DataFrame([dict(r) for r in got])
-            slots = slots.drop(columns=["plan_id"])
+            slots = slots.drop(columns=["plan_id", "slot_end"])
             slots["slot_start"] = pd.DatetimeIndex(
                 pd.to_datetime(slots["slot_start"])).tz_localize("UTC")
             slots = slots.set_index("slot_start")[list(SLOT_FIELDS)]

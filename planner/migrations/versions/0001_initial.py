@@ -78,6 +78,8 @@ def upgrade() -> None:
         sa.Column("plan_id", sa.Integer,
                   sa.ForeignKey("plan_history.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("slot_start", UtcDateTime, primary_key=True, comment="[UTC]"),
+        sa.Column("slot_end", UtcDateTime, nullable=False,
+                  comment="slot_start + slot_s [UTC]; lets SQL join measurements portably"),
         *[sa.Column(name, sa.Double, nullable=False) for name in _SLOT_FLOATS],
         sa.Column("grid_setpoint_w", sa.Integer, nullable=False, comment="+ = import"),
         sa.Column("action", sa.String(16), nullable=False),

@@ -1,0 +1,396 @@
+"""Plan history store: the same tests on SQLite and on the real MariaDB server.
+
+MariaDB: 127.0.0.1:3306, root, empty password (override with $HELIOS_TEST_MARIADB); each test
+gets a fresh database ``helios_test_<random>`` that is dropped afterwards, so parallel runs do
+not collide. With ``CI=true`` an unreachable server FAILS the tests; elsewhere they skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from executor import schedule as sched
+from planner import config as config_mod
+from planner import run
+from planner import store as store_mod
+from planner.cli import main
+from planner.errors import StorageError
+from planner.store import Store
+
+NOW = "2026-05-01T10:07:00Z"
+MARIADB_ADMIN = os.environ.get("HELIOS_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "storage.md"
+TABLES = {"plan_history", "plan_slot", "measurements", "price_cache"}
+
+
+@pytest.fixture(scope="session")
+def mariadb_admin():
+    """An engine on the MariaDB server (root), or skip/fail when it is unreachable."""
+    engine = sa.create_engine(MARIADB_ADMIN, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        reason = f"MariaDB at {MARIADB_ADMIN} unreachable: {exc.orig}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (.ci/run starts the server; it must be up in CI)")
+        pytest.skip(f"{reason}; start it (see .ci/run) to run the MariaDB half")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def db_url(request, tmp_path):
+    """A fresh, empty database: SQLite file in tmp_path, or a new MariaDB database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/history.db"
+        return
+    admin = request.getfixturevalue("mariadb_admin")
+    name = f"helios_test_{secrets.token_hex(5)}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+
+
+@pytest.fixture
+def store(db_url):
+    with Store(db_url) as s:
+        yield s
+
+
+def _result(site_dir, **config):
+    cfg = config_mod.load(site_dir(config=config or None))
+    return run.plan_once(cfg, pd.Timestamp(NOW)), cfg
+
+
+def _tables(store: Store) -> set[str]:
+    with store.engine.connect() as conn:
+        insp = sa.inspect(conn)
+        return set(insp.get_table_names()) | set(insp.get_view_names())
+
+
+# --------------------------------------------------------------------------------------------
+# migrations
+
+
+def test_schema_revision_constant_is_alembics_head():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    acfg = Config()
+    acfg.set_main_option("script_location", store_mod.MIGRATIONS)
+    acfg.set_main_option("path_separator", "os")
+    assert ScriptDirectory.from_config(acfg).get_current_head() == store_mod.SCHEMA_REVISION
+
+
+def test_migrations_up_and_down(store):
+    assert store.revision() is None
+    assert store.upgrade() == "0002"
+    assert _tables(store) >= TABLES | {"current_schedule", "alembic_version"}
+    assert store.downgrade("0001") == "0001"
+    tables = _tables(store)
+    assert "current_schedule" not in tables and tables >= TABLES
+    assert store.downgrade("base") is None
+    assert not (_tables(store) & (TABLES | {"current_schedule"}))
+    assert store.upgrade("0001") == "0001"
+    assert store.upgrade() == "0002"
+    assert "current_schedule" in _tables(store)
+
+
+def test_migrated_schema_equals_the_models(store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    store.upgrade()
+    with store.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(ctx, store_mod.metadata)
+    # MariaDB reflects JSON as LONGTEXT; that is the same column, not a difference
+    diff = [d for d in diff if not (d[0][0] == "modify_type" and isinstance(
+        d[0][6], sa.JSON) if isinstance(d[0], tuple) else False)]
+    assert diff == []
+
+
+def test_newer_database_is_refused(store):
+    store.upgrade()
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
+    fresh = Store(store.url)
+    with pytest.raises(StorageError, match="revision 0099 is newer than this Helios"):
+        fresh.ensure_schema()
+    fresh.dispose()
+
+
+# --------------------------------------------------------------------------------------------
+# saving and loading
+
+
+def test_save_creates_schema_and_round_trips_exactly(store, site_dir, tmp_path):
+    result, cfg = _result(site_dir, battery={"reserve_soc_pct": 30})
+    path = tmp_path / "schedule.json"
+    run.write_schedule(result.schedule, str(path))
+    record = store_mod.record_from_result(result, cfg)
+    plan_id = store.save(record)  # creates the schema on first use
+    assert store.revision() == store_mod.SCHEMA_REVISION
+    loaded = store.load(plan_id)
+    assert loaded.plan_id == plan_id
+    # every per-slot field equals what schedule.json says, value for value
+    written = sched.read(path)
+    assert len(loaded.slots) == len(written.slots)
+    for slot, (ts, row) in zip(written.slots, loaded.slots.iterrows(), strict=True):
+        assert ts == pd.Timestamp(slot.start)
+        for name in store_mod.SCHEDULE_SLOT_FIELDS:
+            assert row[name] == getattr(slot, name), name
+    pd.testing.assert_frame_equal(loaded.slots, record.slots, check_dtype=False,
+                                  check_freq=False)
+    for key, value in record.run.items():
+        got = loaded.run[key]
+        if isinstance(value, pd.Timestamp):
+            assert abs((got - value).total_seconds()) < 1e-3, key
+        else:
+            assert got == value, key
+    r = loaded.run
+    assert r["reserve_soc_pct"] == 30 and r["site_timezone"] == "Europe/Berlin"
+    assert r["price_provider"] == "csv" and r["inputs_degraded"] is False
+    assert {i["kind"] for i in r["inputs"]} == {"prices", "pv", "load"}
+    assert len(r["config_hash"]) == 64
+    assert r["baseline_self_consumption_eur"] >= r["net_cost_eur"] - 1e-6
+
+
+def test_current_schedule_view_is_the_newest_plan(store, site_dir):
+    result, cfg = _result(site_dir)
+    first = store.save(store_mod.record_from_result(result, cfg))
+    second = store.save(store_mod.record_from_result(result, cfg))
+    assert second == first + 1
+    with store.engine.connect() as conn:
+        ids = conn.execute(sa.text("SELECT DISTINCT plan_id FROM current_schedule")).scalars()
+        assert list(ids) == [second]
+        n = conn.execute(sa.text("SELECT COUNT(*) FROM current_schedule")).scalar()
+    assert n == len(result.schedule.slots)
+    assert store.load().plan_id == second
+    assert [p[0] for p in store.plan_ids()] == [second, first]
+
+
+def test_one_transaction_nothing_saved_when_a_slot_fails(store, site_dir):
+    result, cfg = _result(site_dir)
+    record = store_mod.record_from_result(result, cfg)
+    store.save(record)
+    bad = record.slots.copy()
+    starts = list(bad.index)
+    starts[5] = starts[4]  # a duplicate slot_start: the 6th slot row violates the primary key
+    bad.index = pd.DatetimeIndex(starts, name="slot_start")
+    with pytest.raises(StorageError, match="saving the plan failed"):
+        store.save(store_mod.RunRecord(record.run, bad))
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM plan_history")).scalar() == 1
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM plan_slot")).scalar() == len(bad)
+
+
+def test_price_cache_and_measurements(store, site_dir):
+    result, cfg = _result(site_dir)
+    store.save(store_mod.record_from_result(result, cfg), cache_provider="csv")
+    idx = result.plan.inputs.index
+    cached = store.cached_prices("csv", idx[0], idx[-1] + pd.Timedelta(minutes=15))
+    assert list(cached.index) == list(idx)
+    assert (cached["spot_eur_per_kwh"].to_numpy()
+            == result.plan.inputs.spot_eur_per_kwh.round(6)).all()
+    assert store.cached_prices("other", idx[0], idx[-1]).empty
+    # saving again over the same slots replaces, never duplicates
+    store.save(store_mod.record_from_result(result, cfg), cache_provider="csv")
+    assert len(store.cached_prices("csv", idx[0], idx[-1] + pd.Timedelta(minutes=15))) == len(idx)
+    n = store.add_measurements([
+        {"measured_at": idx[0] + pd.Timedelta(minutes=m), "soc_pct": 50.0 - m / 10,
+         "battery_power_w": 800.0, "grid_power_w": -120.0, "pv_power_w": 3000.0,
+         "load_power_w": 2080.0, "source": "test"} for m in range(0, 30, 5)])
+    assert n == 6
+
+
+def test_prune_keeps_recent_rows(store, site_dir):
+    result, cfg = _result(site_dir)
+    now = pd.Timestamp("2026-05-01T12:00:00Z")
+    old = store_mod.record_from_result(result, cfg, created_at=now - pd.Timedelta(days=40))
+    new = store_mod.record_from_result(result, cfg, created_at=now - pd.Timedelta(days=1))
+    old_id = store.save(old)
+    new_id = store.save(new, cache_provider="csv")
+    store.add_measurements([{"measured_at": now - pd.Timedelta(days=d), "soc_pct": 50.0}
+                            for d in (60, 2)])
+    counts = store.prune(now=now, keep_days=30)
+    assert counts == {"plan_slot": len(old.slots), "plan_history": 1, "measurements": 1,
+                      "price_cache": 0}
+    assert [p[0] for p in store.plan_ids()] == [new_id]
+    with pytest.raises(StorageError, match=f"no plan with id {old_id}"):
+        store.load(old_id)
+
+
+def _sql_examples() -> list[str]:
+    text = DOCS.read_text(encoding="utf-8")
+    return [b.strip().rstrip(";") for b in re.findall(r"```sql\n(.*?)```", text, re.S)]
+
+
+def test_documented_example_queries_run(store, site_dir):
+    result, cfg = _result(site_dir)
+    store.save(store_mod.record_from_result(result, cfg))
+    idx = result.plan.inputs.index
+    store.add_measurements([{"measured_at": idx[1] + pd.Timedelta(minutes=m), "soc_pct": 40.0}
+                            for m in (1, 6, 11)])
+    queries = _sql_examples()
+    assert len(queries) >= 4
+    with store.engine.connect() as conn:
+        got = [conn.execute(sa.text(q)).all() for q in queries]
+    last, view, soc, daily = got[:4]
+    assert len(last) == 1 and last[0][4] == "optimal"
+    assert len(view) == len(idx)
+    assert len(soc) == len(idx) and soc[1][2] == pytest.approx(40.0) and soc[1][3] == 3
+    assert soc[0][3] == 0
+    assert len(daily) == 2  # 1 and 2 May (UTC); the prices end 3 May 00:00Z
+    assert sum(r[1] for r in daily) == pytest.approx(result.schedule.expected_cost_eur,
+                                                     abs=1e-4)
+
+
+# --------------------------------------------------------------------------------------------
+# failures: clear message, exit 6, schedule.json intact
+
+
+def _capture_schedule_writes(monkeypatch) -> list[str]:
+    written: list[str] = []
+    real = sched.atomic_write
+
+    def spy(path, text):
+        if str(path).endswith(".json"):
+            written.append(text)
+        return real(path, text)
+
+    monkeypatch.setattr(sched, "atomic_write", spy)
+    return written
+
+
+def _plan_cli(cfg_path, *extra):
+    return CliRunner().invoke(main, ["plan", "--config", str(cfg_path), "--now", NOW, "-q",
+                                     *extra])
+
+
+def test_sqlite_path_unusable_exit_6_schedule_intact(site_dir, monkeypatch):
+    cfg_path = site_dir(config={"storage": {"url": "sqlite:///state/helios.db"}})
+    (cfg_path.parent / "state" / "helios.db").mkdir(parents=True)  # a directory: unusable
+    written = _capture_schedule_writes(monkeypatch)
+    res = _plan_cli(cfg_path)
+    assert res.exit_code == 6, res.output
+    line = res.output.strip()
+    assert line.startswith("helios: error: plan not saved to history: database sqlite:///")
+    assert "unable to open database file" in line
+    assert "schedule.json was written and is unchanged" in line
+    assert "Traceback" not in res.output and len(line.splitlines()) == 1
+    out = cfg_path.parent / "schedule.json"
+    assert len(written) == 1 and out.read_text(encoding="utf-8") == written[0]
+    assert sched.read(out).slots
+
+
+def test_storage_not_required_warns_and_succeeds(site_dir):
+    cfg_path = site_dir(config={"storage": {"url": "sqlite:///nodir/sub/helios.db",
+                                            "required": False}})
+    res = _plan_cli(cfg_path)
+    assert res.exit_code == 0, res.output
+    assert res.output.startswith("helios: warning: plan not saved to history: database ")
+    assert sched.read(cfg_path.parent / "schedule.json").slots
+
+
+def test_storage_disabled_writes_no_database(site_dir):
+    cfg_path = site_dir(config={"storage": {"enabled": False}})
+    assert _plan_cli(cfg_path).exit_code == 0
+    assert not (cfg_path.parent / "helios.db").exists()
+
+
+def test_mariadb_closed_port_exit_6(site_dir, monkeypatch):
+    cfg_path = site_dir(config={"storage": {"url": "mysql+pymysql://helios@127.0.0.1:1/none"}})
+    written = _capture_schedule_writes(monkeypatch)
+    res = _plan_cli(cfg_path)
+    assert res.exit_code == 6, res.output
+    assert "database mysql+pymysql://helios@127.0.0.1:1/none?charset=utf8mb4" in res.output
+    assert "Can't connect to MySQL server on '127.0.0.1'" in res.output
+    assert (cfg_path.parent / "schedule.json").read_text(encoding="utf-8") == written[0]
+
+
+def test_mariadb_privileges_revoked_mid_life(site_dir, mariadb_admin, monkeypatch):
+    """A real user whose rights are revoked after the schema exists: INSERT is denied.
+
+    The password comes from secrets.yaml and must not appear in any output.
+    """
+    name = f"helios_test_{secrets.token_hex(5)}"
+    user = f"h_{secrets.token_hex(4)}"
+    password = f"pw-{secrets.token_hex(8)}"
+    with mariadb_admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+        conn.execute(sa.text(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"))
+        conn.execute(sa.text(f"GRANT ALL ON {name}.* TO '{user}'@'%'"))
+    try:
+        cfg_path = site_dir()
+        host = mariadb_admin.url.host
+        port = mariadb_admin.url.port or 3306
+        with cfg_path.open("a") as fh:
+            fh.write(f"storage:\n  url: mysql+pymysql://{user}@{host}:{port}/{name}\n"
+                     "  password: !secret db_password\n")
+        (cfg_path.parent / "secrets.yaml").write_text(f"db_password: {password}\n")
+        runner = CliRunner()
+        res = runner.invoke(main, ["db", "upgrade", "--config", str(cfg_path)])
+        assert res.exit_code == 0, res.output
+        assert password not in res.output and ":***@" in res.output
+        assert _plan_cli(cfg_path).exit_code == 0
+        with mariadb_admin.begin() as conn:
+            conn.execute(sa.text(f"REVOKE ALL PRIVILEGES ON {name}.* FROM '{user}'@'%'"))
+            conn.execute(sa.text(f"GRANT SELECT ON {name}.* TO '{user}'@'%'"))
+        written = _capture_schedule_writes(monkeypatch)
+        res = _plan_cli(cfg_path)
+        assert res.exit_code == 6, res.output
+        assert "INSERT command denied to user" in res.output
+        assert password not in res.output
+        assert (cfg_path.parent / "schedule.json").read_text(encoding="utf-8") == written[0]
+        with mariadb_admin.connect() as conn:
+            assert conn.execute(sa.text(f"SELECT COUNT(*) FROM {name}.plan_history")
+                                ).scalar() == 1
+    finally:
+        with mariadb_admin.begin() as conn:
+            conn.execute(sa.text(f"DROP USER IF EXISTS '{user}'@'%'"))
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+
+
+def test_mariadb_connection_killed_mid_transaction(db_url, site_dir, mariadb_admin):
+    """The server drops the connection between the run row and its slots: nothing is saved."""
+    if not db_url.startswith("mysql"):
+        pytest.skip("KILL CONNECTION is a MariaDB test")
+    result, cfg = _result(site_dir)
+    record = store_mod.record_from_result(result, cfg)
+    with Store(db_url) as store:
+        store.ensure_schema()
+        killed = []
+
+        def kill(conn, cursor, statement, *_args):
+            if statement.startswith("INSERT INTO plan_slot") and not killed:
+                thread = conn.connection.dbapi_connection.thread_id()
+                with mariadb_admin.begin() as admin:
+                    admin.execute(sa.text(f"KILL CONNECTION {int(thread)}"))
+                killed.append(thread)
+
+        sa.event.listen(store.engine, "before_cursor_execute", kill)
+        with pytest.raises(StorageError) as err:
+            store.save(record)
+        sa.event.remove(store.engine, "before_cursor_execute", kill)
+        assert killed
+        assert "saving the plan failed" in str(err.value)
+        assert "Lost connection" in str(err.value) or "server has gone away" in str(err.value)
+        with store.engine.connect() as conn:  # pre-ping replaces the dead connection
+            assert conn.execute(sa.text("SELECT COUNT(*) FROM plan_history")).scalar() == 0
+            assert conn.execute(sa.text("SELECT COUNT(*) FROM plan_slot")).scalar() == 0
+        assert store.save(record) == 1 or store.load().plan_id >= 1

@@ -11,8 +11,9 @@ sell price (PV could be curtailed without a battery too, so the savings shown ar
 battery and the planning earn, not what curtailment earns).
 
 Costs are compared as *net cost* = grid bill + battery wear − value of the change in stored
-energy, with the change valued at the plan's terminal value per kWh. Without that last term a
-plan that empties the battery at the end would look cheaper than one that keeps it full.
+energy, with the change valued like the planner values energy left at the horizon end
+(:func:`stored_energy_value`). Without that last term a plan that empties the battery at the
+end would look cheaper than one that keeps it full.
 """
 
 from __future__ import annotations

@@ -237,6 +237,27 @@ def _sql_examples() -> list[str]:
     return [b.strip().rstrip(";") for b in re.findall(r"```sql\n(.*?)```", text, re.S)]
 
 
+def _readme_sql() -> list[str]:
+    text = (DOCS.parents[1] / "README.md").read_text(encoding="utf-8")
+    out = []
+    for block in re.findall(r"```sql\n(.*?)```", text, re.S):
+        body = "\n".join(line for line in block.splitlines() if not line.startswith("--"))
+        out += [q.strip() for q in body.split(";") if q.strip()]
+    return out
+
+
+def test_readme_queries_run(store, site_dir):
+    result, cfg = _result(site_dir)
+    store.save(store_mod.record_from_result(result, cfg))
+    queries = _readme_sql()
+    assert len(queries) == 3
+    with store.engine.connect() as conn:
+        last, soc, daily = [conn.execute(sa.text(q)).all() for q in queries]
+    assert len(last) == 1 and len(soc) == len(result.schedule.slots)
+    assert sum(r[1] for r in daily) == pytest.approx(result.schedule.expected_cost_eur,
+                                                     abs=1e-4)
+
+
 def test_documented_example_queries_run(store, site_dir):
     result, cfg = _result(site_dir)
     store.save(store_mod.record_from_result(result, cfg))

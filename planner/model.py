@@ -64,12 +64,17 @@ class ModelSpec:
     discharge_efficiency: float
     max_import_kw: float
     max_export_kw: float  # 0 when export is disabled
+    #: the battery starts above max_soc_pct: a variant with a soft upper bound (n extra rows),
+    #: compiled only in that rare case so the usual problem stays row-free and fast
+    start_above_max: bool = False
 
     @classmethod
-    def from_config(cls, cfg: HeliosConfig, n: int, slot_s: int) -> ModelSpec:
+    def from_config(cls, cfg: HeliosConfig, n: int, slot_s: int,
+                    soc_start_pct: float = 0.0) -> ModelSpec:
         """The spec for ``n`` slots of ``slot_s`` seconds at the configured site."""
         b, g = cfg.battery, cfg.grid
         return cls(
+            start_above_max=soc_start_pct > b.max_soc_pct + 1e-9,
             n=n,
             dt_h=slot_s / 3600.0,
             capacity_kwh=b.capacity_kwh,
@@ -95,6 +100,7 @@ class Solution:
     soc_kwh: np.ndarray  # at the end of each slot
     soc_start_kwh: float
     reserve_shortfall_kwh: np.ndarray
+    overshoot_kwh: np.ndarray  # SoC above max_soc_pct (only after a start above it)
     final_shortfall_kwh: float
     energy_value_eur_per_kwh: np.ndarray  # marginal value of 1 kWh stored at slot end
     terminal_value_eur_per_kwh: float
@@ -128,6 +134,7 @@ class Model:
             "end_value": cp.Parameter(nonneg=True, name="end_value"),
             "final": cp.Parameter(name="final"),
             "final_weight": cp.Parameter(nonneg=True, name="final_weight"),
+            "max_kwh": cp.Parameter(name="max_kwh"),
         }
         v = self.vars = {
             "imp": cp.Variable(n, bounds=[0, spec.max_import_kw], name="grid_import_kw"),
@@ -154,6 +161,12 @@ class Model:
             v["end"] == self.soc[n - 1],
             v["end"] + v["final_short"] >= p["final"],
         ]
+        self.overshoot = None
+        if spec.start_above_max:
+            # after a start above max_soc_pct the hard bound is the start SoC; coming back
+            # down is wanted, so staying or going above max_soc_pct costs like the reserve
+            self.overshoot = cp.Variable(n, bounds=[0, None], name="overshoot_kwh")
+            constraints.append(self.soc - self.overshoot <= p["max_kwh"])
         self.energy_cost = dt * (p["buy"] @ v["imp"] - p["sell"] @ v["exp"])
         objective = (self.energy_cost
                      + dt * p["wear"] * cp.sum(v["ch"] + v["dis"])
@@ -161,6 +174,8 @@ class Model:
                      + dt * p["unserved_penalty"] * cp.sum(v["unserved"])
                      + p["final_weight"] * v["final_short"]
                      - p["end_value"] * v["end"])
+        if self.overshoot is not None:
+            objective = objective + dt * p["penalty"] * cp.sum(self.overshoot)
         self.objective = cp.Minimize(objective)
         self.constraints = constraints
         self.lp = cp.Problem(self.objective, constraints)
@@ -208,6 +223,7 @@ class Model:
         p["lo"].value = np.full(s.n, lo)
         p["width"].value = np.full(s.n, hi - lo)
         p["reserve"].value = np.full(s.n, max(reserve_pct / 100 * cap, min_kwh))
+        p["max_kwh"].value = max_kwh
         p["wear"].value = b.wear_cost_eur_per_kwh
         p["penalty"].value = pl.soft_penalty_eur_per_kwh
         p["unserved_penalty"].value = pl.unserved_penalty_eur_per_kwh
@@ -325,6 +341,8 @@ class Model:
             soc_kwh=soc,
             soc_start_kwh=float(p["soc0"].value),
             reserve_shortfall_kwh=arr(v["short"]),
+            overshoot_kwh=(arr(self.overshoot) if self.overshoot is not None
+                           else np.zeros(s.n)),
             final_shortfall_kwh=float(max(0.0, v["final_short"].value)),
             energy_value_eur_per_kwh=value,
             terminal_value_eur_per_kwh=float(p["end_value"].value),
@@ -359,4 +377,5 @@ def get_model(spec: ModelSpec) -> Model:
 
 def solve(inputs: Inputs, cfg: HeliosConfig) -> Solution:
     """Optimise the plan for ``inputs`` under ``cfg`` (compiled model reused across calls)."""
-    return get_model(ModelSpec.from_config(cfg, inputs.n, inputs.slot_s)).solve(inputs, cfg)
+    spec = ModelSpec.from_config(cfg, inputs.n, inputs.slot_s, inputs.soc_start_pct)
+    return get_model(spec).solve(inputs, cfg)

@@ -270,6 +270,14 @@ def violations(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> list[sched.V
             f"SoC below the reserve ({b.reserve_soc_pct or b.min_soc_pct:g} %) by up to "
             f"{short.max():.2f} kWh in {int((short > 1e-4).sum())} slot(s)",
             inputs.index[i].to_pydatetime()))
+    over = sol.overshoot_kwh
+    if over.max(initial=0.0) > 1e-4:
+        i = int(np.argmax(over > 1e-4))
+        out.append(sched.Violation(
+            "max_soc", round(float(over.max()), 4), "kWh",
+            f"the battery starts at {sol.soc_start_kwh / cap * 100:.1f} %, above max_soc_pct "
+            f"{b.max_soc_pct:g} %; the SoC stays above it by up to {over.max():.2f} kWh in "
+            f"{int((over > 1e-4).sum())} slot(s)", inputs.index[i].to_pydatetime()))
     if sol.final_shortfall_kwh > 1e-4:
         out.append(sched.Violation(
             "final_soc", round(sol.final_shortfall_kwh, 4), "kWh",

@@ -18,6 +18,7 @@ pv         [0, pv_t]               PV used (the rest is curtailed) [kW]
 u          [0, inf)                unserved load [kW]
 soc        [lo, hi]                state of charge at the end of slot t [kWh]
 r          [0, inf)                reserve shortfall at the end of slot t [kWh]
+o          [0, inf)                SoC above max_soc at the end of slot t [kWh]
 f          [0, inf)                final-SoC shortfall (scalar) [kWh]
 =========  ======================  ===========================================
 
@@ -27,11 +28,12 @@ widens the hard bounds just enough to stay feasible). Rows::
     pv + imp + dis + u - ch - exp             = load                      (balance)
     soc_t - soc_{t-1} - eta_c dt ch + dt/eta_d dis = 0, soc_{-1} = soc0   (dynamics)
     -soc_t - r_t                              <= -reserve                  (reserve)
+    soc_t - o_t                               <= max_soc                   (soft max)
     -soc_{n-1} - f                            <= -final                    (final SoC)
 
 Objective::
 
-    sum dt (buy imp - sell exp) + dt wear sum (ch + dis) + dt P sum r + dt U sum u
+    sum dt (buy imp - sell exp) + dt wear sum (ch + dis) + dt P sum (r + o) + dt U sum u
         + w_f f - v soc_{n-1}
 
 where ``v = max(0, eta_d * quantile(buy, q))`` and ``w_f = 0`` without a final SoC target,
@@ -51,7 +53,7 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 #: block names of the per-slot variables, in column order
-BLOCKS = ("imp", "exp", "ch", "dis", "pv", "u", "soc", "r")
+BLOCKS = ("imp", "exp", "ch", "dis", "pv", "u", "soc", "r", "o")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Params:
     soc0: float
     lo: float
     hi: float
+    max_kwh: float
     reserve: float
     final: float
     final_weight: float
@@ -97,6 +100,7 @@ class RefResult:
     reserve_shortfall: np.ndarray
     final_shortfall: float
     exclusive: bool
+    overshoot: np.ndarray | None = None
 
     def splits(self, tol: float = 1e-6) -> bool:
         """Whether this solution charges and discharges, or imports and exports, at once."""
@@ -129,7 +133,7 @@ def params(buy, sell, pv, load, soc_start_pct: float, cfg, slot_s: int) -> Param
     return Params(
         n=len(buy), dt=slot_s / 3600.0, buy=buy, sell=np.asarray(sell, dtype=float),
         pv=np.asarray(pv, dtype=float), load=np.asarray(load, dtype=float), soc0=soc0,
-        lo=min(min_kwh, soc0), hi=max(max_kwh, soc0),
+        lo=min(min_kwh, soc0), hi=max(max_kwh, soc0), max_kwh=max_kwh,
         reserve=max(reserve_pct / 100.0 * cap, min_kwh), final=final,
         final_weight=final_weight, end_value=end_value, wear=wear,
         penalty=pl.soft_penalty_eur_per_kwh, unserved_penalty=pl.unserved_penalty_eur_per_kwh,
@@ -164,6 +168,8 @@ def _matrices(p: Params):
     b_dyn[0] = p.soc0
     # reserve: -soc_t - r_t <= -reserve
     a_res = row(soc=-eye, r=-eye)
+    # soft max (binds only after a start above max_soc): soc_t - o_t <= max_kwh
+    a_max = row(soc=eye, o=-eye)
     # final: -soc_{n-1} - f <= -final
     a_fin = sp.lil_matrix((1, nv))
     a_fin[0, _col("soc", n) + n - 1] = -1.0
@@ -176,18 +182,19 @@ def _matrices(p: Params):
     c[_col("dis", n):_col("dis", n) + n] = dt * p.wear
     c[_col("u", n):_col("u", n) + n] = dt * p.unserved_penalty
     c[_col("r", n):_col("r", n) + n] = dt * p.penalty
+    c[_col("o", n):_col("o", n) + n] = dt * p.penalty
     c[_col("soc", n) + n - 1] = -p.end_value
     c[f_col] = p.final_weight
 
     inf = np.inf
-    lower = np.concatenate([np.zeros(6 * n), np.full(n, p.lo), np.zeros(n), [0.0]])
+    lower = np.concatenate([np.zeros(6 * n), np.full(n, p.lo), np.zeros(2 * n), [0.0]])
     upper = np.concatenate([np.full(n, p.imax), np.full(n, p.emax), np.full(n, p.cmax),
                             np.full(n, p.dmax), p.pv, np.full(n, inf), np.full(n, p.hi),
-                            np.full(n, inf), [inf]])
+                            np.full(n, inf), np.full(n, inf), [inf]])
     a_eq = sp.vstack([a_bal, a_dyn], format="csr")
     b_eq = np.concatenate([p.load, b_dyn])
-    a_ub = sp.vstack([a_res, a_fin.tocsr()], format="csr")
-    b_ub = np.concatenate([np.full(n, -p.reserve), [-p.final]])
+    a_ub = sp.vstack([a_res, a_max, a_fin.tocsr()], format="csr")
+    b_ub = np.concatenate([np.full(n, -p.reserve), np.full(n, p.max_kwh), [-p.final]])
     return c, lower, upper, a_eq, b_eq, a_ub, b_ub
 
 
@@ -200,6 +207,7 @@ def _result(p: Params, x: np.ndarray, objective: float, exclusive: bool) -> RefR
     return RefResult(objective_eur=float(objective), imp=block("imp"), exp=block("exp"),
                      ch=block("ch"), dis=block("dis"), pv_used=block("pv"),
                      unserved=block("u"), soc=block("soc"), reserve_shortfall=block("r"),
+                     overshoot=block("o"),
                      final_shortfall=float(x[len(BLOCKS) * n]), exclusive=exclusive)
 
 
@@ -265,11 +273,12 @@ def solve_inputs(inputs, cfg, exclusive: bool = True) -> RefResult:
 
 
 def objective_of(p: Params, imp, exp, ch, dis, unserved, soc, reserve_shortfall,
-                 final_shortfall: float) -> float:
+                 final_shortfall: float, overshoot=None) -> float:
     """The objective of given flows (to check that a reported objective matches its plan)."""
     dt = p.dt
     return float(dt * (p.buy @ imp - p.sell @ exp) + dt * p.wear * np.sum(ch + dis)
                  + dt * p.penalty * np.sum(reserve_shortfall)
+                 + dt * p.penalty * (0.0 if overshoot is None else np.sum(overshoot))
                  + dt * p.unserved_penalty * np.sum(unserved)
                  + p.final_weight * final_shortfall - p.end_value * soc[-1])
 
@@ -318,7 +327,7 @@ def compare(inputs, cfg, sol) -> Comparison:
                        np.minimum(sol.grid_import_kw, sol.grid_export_kw))
     own = objective_of(p, sol.grid_import_kw, sol.grid_export_kw, sol.battery_charge_kw,
                        sol.battery_discharge_kw, sol.unserved_kw, sol.soc_kwh,
-                       sol.reserve_shortfall_kwh, sol.final_shortfall_kwh)
+                       sol.reserve_shortfall_kwh, sol.final_shortfall_kwh, sol.overshoot_kwh)
     return Comparison(helios_eur=float(sol.objective_eur), milp_eur=exact.objective_eur,
                       lp_eur=relaxed.objective_eur, own_flows_eur=own,
                       max_balance_kw=float(np.max(np.abs(supply - demand))),

@@ -374,3 +374,25 @@ def test_golden_real_data(data_dir, name):
     # the whole run (plan frame, reasons, schedule) works on real data too
     result = run.plan_inputs(data, cfg)
     assert len(result.schedule.slots) == 192
+
+
+def test_start_above_max_soc_comes_down_and_never_recharges_above_max():
+    # Found by review: with the hard bound widened to the start SoC, the plan could discharge
+    # and later charge back above max_soc_pct. Now the excess is a penalised soft bound.
+    cfg = _cfg(battery={"capacity_kwh": 10, "max_charge_kw": 5, "max_discharge_kw": 5,
+                        "min_soc_pct": 10, "max_soc_pct": 80, "final_soc_pct": 10})
+    buy = [0.5, 0.5, -0.2, -0.2]
+    data = _inputs(cfg, buy, [b - 0.1 for b in buy], soc_pct=100.0)
+    sol = model.solve(data, cfg)
+    verify(data, cfg, sol)
+    assert sol.soc_kwh[0] <= 8.0 + 1e-6
+    assert np.all(sol.soc_kwh <= 8.0 + 1e-6)
+    assert np.all(sol.overshoot_kwh <= 1e-9)
+    # when it cannot come down (nowhere for the energy to go) the excess is reported
+    stuck = _cfg(battery={"capacity_kwh": 10, "max_discharge_kw": 1, "min_soc_pct": 10,
+                          "max_soc_pct": 80, "final_soc_pct": 10},
+                 grid={"export_enabled": False})
+    data = _inputs(stuck, [0.3] * 4, [0.0] * 4, load=np.zeros(4), soc_pct=100.0)
+    result = run.plan_inputs(data, stuck)
+    kinds = {v.kind: v for v in result.schedule.violations}
+    assert kinds["max_soc"].amount == pytest.approx(2.0, abs=1e-6)

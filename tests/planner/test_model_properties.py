@@ -82,8 +82,9 @@ def _idle_cost(data, cfg, p: ref.Params) -> float:
     exp = np.where(data.sell_eur_per_kwh > 0, np.clip(-net, 0, emax), 0.0)
     soc = np.full(p.n, p.soc0)
     short = np.clip(p.reserve - soc, 0, None)
+    over = np.clip(soc - p.max_kwh, 0, None)  # a start above max_soc stays above it
     return ref.objective_of(p, imp, exp, np.zeros(p.n), np.zeros(p.n), unserved, soc, short,
-                            max(0.0, p.final - p.soc0))
+                            max(0.0, p.final - p.soc0), over)
 
 
 @settings(max_examples=150, deadline=None, database=None,

@@ -1,0 +1,317 @@
+"""Pure control decisions: which slot applies now, and what to send (or to release).
+
+Nothing here does I/O or reads the clock: ``now`` is passed in (STYLE.md §3.6), so every safety
+rule is a plain function tested over thousands of random cases
+(``tests/executor/test_control_properties.py``).
+
+How a setpoint is derived
+-------------------------
+An ESS grid setpoint ``G`` (+ = import) makes the inverter move the battery by
+``B = net_load − G`` (+ = discharge), where ``net_load = load − pv = grid + battery`` is measured.
+:func:`decide` turns the planned ``G`` into the battery power it implies *now*, corrects it for
+SoC drift (proportional, with a dead band), clamps it to every battery limit (configured power,
+live CCL/DCL, min/max SoC with a one-tick look-ahead), converts back to ``G`` and clamps that to
+the grid limits (import, export, export switch). With no drift and no active clamp the plan's
+``G`` is sent unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Union
+
+from executor.drivers.base import Measurement, Setpoint
+from executor.schedule import Schedule, format_utc
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every bound the executor enforces, in device units.
+
+    Attributes
+    ----------
+    min_soc_pct, max_soc_pct : float
+        Hard SoC bounds. [%]
+    max_charge_w, max_discharge_w : float
+        Configured battery power limits, AC side, ≥ 0. [W]
+    max_import_w, max_export_w : float
+        Grid limits at the meter, ≥ 0. [W]
+    export_enabled : bool
+        False = never ask for export (setpoint ≥ 0).
+    capacity_kwh : float
+        Usable capacity, for the SoC look-ahead and the planned-SoC interpolation. [kWh]
+    charge_efficiency, discharge_efficiency : float
+        AC→battery and battery→AC, as the planner uses them. [0-1]
+    max_plan_age_s : float
+        A plan generated longer ago than this is stale. [s]
+    max_measurement_age_s : float
+        A measurement older than this is not trusted. [s]
+    soc_gain_w_per_pct : float
+        Drift correction: extra charge power per % the SoC is below the plan. [W/%]
+    soc_deadband_pct : float
+        SoC errors up to this size are not corrected. [%]
+    interval_s : float
+        Tick length, for the SoC look-ahead. [s]
+    """
+
+    min_soc_pct: float = 10.0
+    max_soc_pct: float = 100.0
+    max_charge_w: float = 5000.0
+    max_discharge_w: float = 5000.0
+    max_import_w: float = 17000.0
+    max_export_w: float = 10000.0
+    export_enabled: bool = True
+    capacity_kwh: float = 10.0
+    charge_efficiency: float = 0.95
+    discharge_efficiency: float = 0.95
+    max_plan_age_s: float = 3600.0
+    max_measurement_age_s: float = 60.0
+    soc_gain_w_per_pct: float = 300.0
+    soc_deadband_pct: float = 1.0
+    interval_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The plan's intent for ``now``: the covering slot plus what is needed to judge it.
+
+    Attributes
+    ----------
+    slot_start, slot_end : datetime
+        The slot covering now. [UTC]
+    grid_setpoint_w : int
+        Planned grid setpoint, + = import. [W]
+    battery_power_w : float
+        Planned battery power, + = discharging. [W]
+    soc_start_pct, soc_end_pct : float
+        Planned SoC at the slot's start and end. [%]
+    action : str
+        The slot's action label (for the log).
+    generated_at, valid_until : datetime
+        The plan's own timestamps. [UTC]
+    """
+
+    slot_start: datetime
+    slot_end: datetime
+    grid_setpoint_w: int
+    battery_power_w: float
+    soc_start_pct: float
+    soc_end_pct: float
+    action: str
+    generated_at: datetime
+    valid_until: datetime
+
+    def soc_at(self, now: datetime) -> float:
+        """Planned SoC at ``now``, linear within the slot. [%]"""
+        span = (self.slot_end - self.slot_start).total_seconds()
+        frac = min(max((now - self.slot_start).total_seconds() / span, 0.0), 1.0)
+        return self.soc_start_pct + frac * (self.soc_end_pct - self.soc_start_pct)
+
+
+@dataclass(frozen=True)
+class Apply:
+    """Send ``setpoint`` to the inverter; ``reason`` says why (logged every tick)."""
+
+    setpoint: Setpoint
+    reason: str
+
+
+@dataclass(frozen=True)
+class Release:
+    """Hand control back to the inverter's self-consumption; ``reason`` says why."""
+
+    reason: str
+
+
+#: Union (not ``|``): this module must import on Python 3.8 (Venus OS < 3.60)
+Decision = Union[Apply, Release]  # noqa: UP007
+
+
+def slot_at(plan: Schedule | None, now: datetime,
+            limits: Limits | None = None) -> Planned | None:
+    """The planned intent for ``now``, or None when no plan or no slot covers ``now``.
+
+    Parameters
+    ----------
+    plan : Schedule or None
+        The current plan.
+    now : datetime
+        Aware. [UTC]
+    limits : Limits, optional
+        Used for the first slot's start SoC (back-computed from its end SoC, the planned
+        powers, the capacity and efficiencies, as the planner's SoC equation does).
+
+    Returns
+    -------
+    Planned or None
+    """
+    if plan is None:
+        return None
+    slot = plan.slot_at(now)
+    if slot is None:
+        return None
+    index = int((slot.start - plan.slots[0].start).total_seconds() // plan.slot_s)
+    if index > 0:
+        soc_start = plan.slots[index - 1].soc_pct
+    else:
+        lim = limits or Limits()
+        dt_h = plan.slot_s / 3600.0
+        delta_kwh = (slot.battery_charge_kw * lim.charge_efficiency
+                     - slot.battery_discharge_kw / lim.discharge_efficiency) * dt_h
+        soc_start = min(max(slot.soc_pct - 100.0 * delta_kwh / lim.capacity_kwh, 0.0), 100.0)
+    return Planned(
+        slot_start=slot.start,
+        slot_end=slot.start + timedelta(seconds=plan.slot_s),
+        grid_setpoint_w=slot.grid_setpoint_w,
+        battery_power_w=1000.0 * slot.battery_power_kw,
+        soc_start_pct=soc_start,
+        soc_end_pct=slot.soc_pct,
+        action=slot.action,
+        generated_at=plan.generated_at,
+        valid_until=plan.valid_until,
+    )
+
+
+def no_slot_reason(plan: Schedule | None, now: datetime, limits: Limits,
+                   missing: str = "no plan") -> str:
+    """Why :func:`slot_at` found nothing: ``missing`` without a plan, else stale or no slot."""
+    if plan is None:
+        return missing
+    if now >= plan.valid_until:
+        return f"plan stale: valid_until {format_utc(plan.valid_until)} has passed"
+    age_s = (now - plan.generated_at).total_seconds()
+    if age_s > limits.max_plan_age_s:
+        return (f"plan stale: generated {age_s:.0f} s ago "
+                f"(max_plan_age_s {limits.max_plan_age_s:.0f})")
+    return "no slot of the plan covers now"
+
+
+def battery_bounds_w(measurement: Measurement, limits: Limits) -> tuple:
+    """Allowed battery power now, ``(low, high)`` with + = discharge. [W]
+
+    ``low`` ≤ 0 is minus the charge limit, ``high`` ≥ 0 the discharge limit: the configured
+    limits, the live BMS limits (CCL/DCL) when known, and the SoC bounds — no discharge at or
+    below ``min_soc_pct``, no charge at or above ``max_soc_pct``, and near a bound no more
+    energy in one tick than is left before it.
+    """
+    charge = max(limits.max_charge_w, 0.0)
+    discharge = max(limits.max_discharge_w, 0.0)
+    if measurement.max_charge_w is not None:
+        charge = min(charge, max(measurement.max_charge_w, 0.0))
+    if measurement.max_discharge_w is not None:
+        discharge = min(discharge, max(measurement.max_discharge_w, 0.0))
+    soc = measurement.soc_pct
+    if soc is not None:
+        per_pct_wh = limits.capacity_kwh * 10.0  # 1 % of capacity [Wh]
+        ticks_per_h = 3600.0 / max(limits.interval_s, 1e-3)
+        room_down_w = (soc - limits.min_soc_pct) * per_pct_wh * limits.discharge_efficiency \
+            * ticks_per_h
+        room_up_w = (limits.max_soc_pct - soc) * per_pct_wh / limits.charge_efficiency \
+            * ticks_per_h
+        discharge = min(discharge, max(room_down_w, 0.0))
+        charge = min(charge, max(room_up_w, 0.0))
+    return -charge, discharge
+
+
+def grid_bounds_w(limits: Limits) -> tuple:
+    """Allowed grid setpoint, ``(low, high)`` with + = import, as whole watts. [W]"""
+    export = max(limits.max_export_w, 0.0) if limits.export_enabled else 0.0
+    return math.ceil(-export), math.floor(max(limits.max_import_w, 0.0))
+
+
+def decide(planned: Planned | None, measurement: Measurement | None, limits: Limits,
+           now: datetime, *, paused_until: datetime | None = None,
+           no_plan_reason: str = "no plan") -> Decision:
+    """Decide what to send this tick.
+
+    Parameters
+    ----------
+    planned : Planned or None
+        From :func:`slot_at`; None = no usable plan or no slot covering now.
+    measurement : Measurement or None
+        The latest reading; None when the driver could not read.
+    limits : Limits
+        Every bound to enforce.
+    now : datetime
+        Aware. [UTC]
+    paused_until : datetime, optional
+        Automation is paused until this instant (``helios-executor pause``). [UTC]
+    no_plan_reason : str
+        Why ``planned`` is None (e.g. "plan file missing"), for the log.
+
+    Returns
+    -------
+    Apply or Release
+        Each with a reason string. ``Apply.setpoint.grid_power_w`` is always within
+        :func:`grid_bounds_w`; the battery power it implies is within :func:`battery_bounds_w`
+        whenever both can hold at once.
+    """
+    if paused_until is not None and now < paused_until:
+        return Release(f"paused until {format_utc(paused_until)}")
+    if planned is None:
+        return Release(no_plan_reason)
+    if now >= planned.valid_until:
+        return Release(f"plan stale: valid_until {format_utc(planned.valid_until)} has passed")
+    age_s = (now - planned.generated_at).total_seconds()
+    if age_s > limits.max_plan_age_s:
+        return Release(f"plan stale: generated {age_s:.0f} s ago "
+                       f"(max_plan_age_s {limits.max_plan_age_s:.0f})")
+    if not planned.slot_start <= now < planned.slot_end:
+        return Release("no slot covers now")
+    if measurement is None:
+        return Release("no measurement")
+    m_age_s = (now - measurement.at).total_seconds()
+    if m_age_s > limits.max_measurement_age_s:
+        return Release(f"measurement stale ({m_age_s:.0f} s old)")
+    if measurement.soc_pct is None or not math.isfinite(measurement.soc_pct):
+        return Release("SoC unknown")
+    for name in ("battery_power_w", "grid_power_w"):
+        if not math.isfinite(getattr(measurement, name)):
+            return Release(f"measurement {name} not finite")
+
+    notes: list[str] = []
+    net_load_w = measurement.net_load_w
+    battery_w = net_load_w - planned.grid_setpoint_w  # what the planned setpoint implies now
+
+    # live correction: SoC below the planned trajectory → charge more (battery power down)
+    plan_soc = planned.soc_at(now)
+    error_pct = plan_soc - measurement.soc_pct
+    if abs(error_pct) > limits.soc_deadband_pct and limits.soc_gain_w_per_pct > 0:
+        excess = error_pct - math.copysign(limits.soc_deadband_pct, error_pct)
+        correction_w = limits.soc_gain_w_per_pct * excess
+        battery_w -= correction_w
+        notes.append(f"SoC {measurement.soc_pct:.1f}% vs plan {plan_soc:.1f}%: "
+                     f"{correction_w:+.0f} W correction")
+
+    low_b, high_b = battery_bounds_w(measurement, limits)
+    if battery_w > high_b:
+        notes.append(f"discharge clamped to {high_b:.0f} W")
+        battery_w = high_b
+    elif battery_w < low_b:
+        notes.append(f"charge clamped to {-low_b:.0f} W")
+        battery_w = low_b
+
+    low_g, high_g = grid_bounds_w(limits)
+    grid_w = int(round(net_load_w - battery_w))
+    if grid_w > high_g:
+        notes.append(f"import clamped to {high_g} W")
+        grid_w = high_g
+    elif grid_w < low_g:
+        notes.append("export disabled" if low_g == 0 else f"export clamped to {-low_g} W")
+        grid_w = low_g
+
+    setpoint = Setpoint(
+        grid_power_w=grid_w,
+        min_soc_pct=limits.min_soc_pct,
+        battery_power_w=net_load_w - grid_w,
+        target_soc_pct=min(max(planned.soc_end_pct, limits.min_soc_pct), limits.max_soc_pct),
+        window_start=planned.slot_start,
+        window_end=planned.slot_end,
+    )
+    reason = (f"slot {format_utc(planned.slot_start)} {planned.action}: "
+              f"grid {grid_w:+d} W (plan {planned.grid_setpoint_w:+d} W)")
+    if notes:
+        reason += "; " + "; ".join(notes)
+    return Apply(setpoint, reason)

@@ -1,0 +1,199 @@
+"""An in-process battery + home model, for the demo, tests, the emulated GX and the backtest.
+
+:class:`Plant` is the physics shared by the ``simulated`` driver and the emulated GX in
+``tests/gx_emulator``: the inverter holds the grid at its setpoint by moving the battery
+(``battery = load − pv − setpoint``, + = discharge), within its power limits, the live BMS
+limits and the ESS minimum SoC; SoC integrates battery power with the charge and discharge
+efficiencies. Released (no setpoint) it does what a Victron ESS does on its own: self-
+consumption, i.e. setpoint 0. A Dynamic-ESS-style window instead steers the battery to a
+target SoC by the window's end. Time only moves when :meth:`Plant.advance` is called with a
+later ``now`` (injected clock, faster than real time).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from executor.config import opt
+from executor.drivers import register
+from executor.drivers.base import Measurement, Setpoint
+
+
+def demo_profile(now: datetime) -> tuple:
+    """A deterministic summer day: ``(pv_w, load_w)`` at ``now`` (UTC hours). [W]"""
+    hour = now.hour + now.minute / 60.0 + now.second / 3600.0
+    pv_w = max(0.0, 5000.0 * math.sin(math.pi * (hour - 5.0) / 14.0)) if 5 <= hour <= 19 else 0.0
+    load_w = 350.0 + 900.0 * math.exp(-((hour - 7.5) ** 2) / 1.5) \
+        + 1500.0 * math.exp(-((hour - 19.0) ** 2) / 3.0)
+    return pv_w, load_w
+
+
+@dataclass
+class DessWindow:
+    """A Dynamic-ESS-style window: reach ``target_soc_pct`` by ``end``. [UTC, %]"""
+
+    start: datetime
+    end: datetime
+    target_soc_pct: float
+
+
+class Plant:
+    """Battery + inverter + home. Powers in W (+ = discharge / import), SoC in %.
+
+    Parameters
+    ----------
+    soc_pct : float
+        Initial SoC. [%]
+    capacity_kwh : float
+        Usable capacity. [kWh]
+    profile : callable
+        ``profile(now) -> (pv_w, load_w)``.
+    now : datetime
+        Start time. [UTC]
+    """
+
+    def __init__(self, soc_pct: float, capacity_kwh: float, now: datetime,
+                 profile: Callable = demo_profile, max_charge_w: float = 5000.0,
+                 max_discharge_w: float = 5000.0, charge_efficiency: float = 0.95,
+                 discharge_efficiency: float = 0.95, min_soc_pct: float = 10.0,
+                 max_soc_pct: float = 100.0, bms_max_charge_w: float | None = None,
+                 bms_max_discharge_w: float | None = None):
+        self.soc_pct = float(soc_pct)
+        self.capacity_kwh = capacity_kwh
+        self.profile = profile
+        self.now = now
+        self.max_charge_w = max_charge_w
+        self.max_discharge_w = max_discharge_w
+        self.charge_efficiency = charge_efficiency
+        self.discharge_efficiency = discharge_efficiency
+        self.min_soc_pct = min_soc_pct  # the ESS's own floor (settings MinimumSocLimit)
+        self.max_soc_pct = max_soc_pct
+        self.bms_max_charge_w = bms_max_charge_w
+        self.bms_max_discharge_w = bms_max_discharge_w
+        self.grid_setpoint_w: float | None = None  # None = released: self-consumption
+        self.window: DessWindow | None = None
+        self.battery_power_w = 0.0
+        self.pv_power_w, self.load_power_w = profile(now)
+        self.grid_power_w = self.load_power_w - self.pv_power_w
+        self.energy_in_wh = 0.0   # AC energy into the battery, for checks
+        self.energy_out_wh = 0.0  # AC energy out of the battery
+
+    def _limits(self) -> tuple:
+        charge, discharge = self.max_charge_w, self.max_discharge_w
+        if self.bms_max_charge_w is not None:
+            charge = min(charge, self.bms_max_charge_w)
+        if self.bms_max_discharge_w is not None:
+            discharge = min(discharge, self.bms_max_discharge_w)
+        return charge, discharge
+
+    def _battery_request_w(self, now: datetime, net_load_w: float) -> float:
+        window = self.window
+        if window is not None and window.start <= now < window.end:
+            left_h = max((window.end - now).total_seconds() / 3600.0, 1.0 / 60.0)
+            gap_kwh = (window.target_soc_pct - self.soc_pct) / 100.0 * self.capacity_kwh
+            if gap_kwh >= 0:
+                return -1000.0 * gap_kwh / self.charge_efficiency / left_h
+            return -1000.0 * gap_kwh * self.discharge_efficiency / left_h
+        setpoint = 0.0 if self.grid_setpoint_w is None else self.grid_setpoint_w
+        return net_load_w - setpoint
+
+    def advance(self, now: datetime, max_step_s: float = 10.0) -> None:
+        """Integrate from the last call to ``now`` in steps of at most ``max_step_s``."""
+        while self.now < now:
+            step_s = min((now - self.now).total_seconds(), max_step_s)
+            self._step(step_s)
+            self.now = min(now, self.now + _seconds(step_s))
+
+    def _step(self, dt_s: float) -> None:
+        pv_w, load_w = self.profile(self.now)
+        net_load_w = load_w - pv_w
+        battery_w = self._battery_request_w(self.now, net_load_w)
+        charge_w, discharge_w = self._limits()
+        battery_w = min(max(battery_w, -charge_w), discharge_w)
+        dt_h = dt_s / 3600.0
+        cap_wh = self.capacity_kwh * 1000.0
+        if battery_w > 0:  # discharge, not below the ESS floor
+            room_wh = max(self.soc_pct - self.min_soc_pct, 0.0) / 100.0 * cap_wh \
+                * self.discharge_efficiency
+            battery_w = min(battery_w, room_wh / dt_h)
+            self.soc_pct -= battery_w * dt_h / self.discharge_efficiency / cap_wh * 100.0
+            self.energy_out_wh += battery_w * dt_h
+        elif battery_w < 0:  # charge, not above max
+            room_wh = max(self.max_soc_pct - self.soc_pct, 0.0) / 100.0 * cap_wh \
+                / self.charge_efficiency
+            battery_w = max(battery_w, -room_wh / dt_h)
+            self.soc_pct -= battery_w * dt_h * self.charge_efficiency / cap_wh * 100.0
+            self.energy_in_wh -= battery_w * dt_h
+        self.soc_pct = min(max(self.soc_pct, 0.0), 100.0)
+        self.battery_power_w = battery_w
+        self.pv_power_w, self.load_power_w = pv_w, load_w
+        self.grid_power_w = net_load_w - battery_w
+
+    def measurement(self, now: datetime) -> Measurement:
+        """The current state as a :class:`Measurement` (after ``advance(now)``)."""
+        charge_w, discharge_w = self._limits()
+        return Measurement(
+            at=now, soc_pct=round(self.soc_pct, 3), battery_power_w=self.battery_power_w,
+            grid_power_w=self.grid_power_w, pv_power_w=self.pv_power_w,
+            load_power_w=self.load_power_w,
+            max_charge_w=self.bms_max_charge_w, max_discharge_w=self.bms_max_discharge_w,
+        )
+
+
+def _seconds(s: float):
+    from datetime import timedelta
+
+    return timedelta(seconds=s)
+
+
+@register("simulated")
+class SimulatedDriver:
+    """Drives an in-process :class:`Plant` (demo, tests, backtest). Never touches hardware."""
+
+    @dataclass(frozen=True)
+    class Config:
+        """Options of ``driver: {type: simulated}`` (defaults from ``executor.limits``)."""
+
+        soc_pct: float = opt(50.0, "Initial SoC", "%", ge=0, le=100)
+        capacity_kwh: float = opt(10.0, "Usable capacity", "kWh", gt=0)
+        max_charge_w: float = opt(5000.0, "Inverter charge limit", "W", ge=0)
+        max_discharge_w: float = opt(5000.0, "Inverter discharge limit", "W", ge=0)
+        min_soc_pct: float = opt(10.0, "ESS minimum SoC", "%", ge=0, le=100)
+
+    @staticmethod
+    def config_defaults(limits) -> dict:
+        """Option defaults taken from the validated limits."""
+        return {"capacity_kwh": limits.capacity_kwh, "max_charge_w": limits.max_charge_w,
+                "max_discharge_w": limits.max_discharge_w, "min_soc_pct": limits.min_soc_pct}
+
+    def __init__(self, config: SimulatedDriver.Config | None = None, *,
+                 clock: Callable[[], datetime], plant: Plant | None = None):
+        self.config = config or SimulatedDriver.Config()
+        self.clock = clock
+        self.plant = plant or Plant(self.config.soc_pct, self.config.capacity_kwh, clock(),
+                                    max_charge_w=self.config.max_charge_w,
+                                    max_discharge_w=self.config.max_discharge_w,
+                                    min_soc_pct=self.config.min_soc_pct)
+        self.applied: Setpoint | None = None
+
+    def read(self) -> Measurement:
+        """Advance the model to now and measure it."""
+        now = self.clock()
+        self.plant.advance(now)
+        return self.plant.measurement(now)
+
+    def apply(self, setpoint: Setpoint) -> None:
+        """Hold the grid at ``setpoint.grid_power_w`` until the next call."""
+        self.plant.advance(self.clock())
+        self.plant.grid_setpoint_w = float(setpoint.grid_power_w)
+        self.plant.min_soc_pct = setpoint.min_soc_pct
+        self.applied = setpoint
+
+    def release(self) -> None:
+        """Back to self-consumption (setpoint 0)."""
+        self.plant.advance(self.clock())
+        self.plant.grid_setpoint_w = None
+        self.applied = None

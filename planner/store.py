@@ -35,6 +35,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -46,8 +47,10 @@ from planner.errors import StorageError
 
 #: the newest migration (``planner/migrations/versions``); a test checks it is Alembic's head
 SCHEMA_REVISION = "0002"
-#: Alembic's script location inside the installed package
-MIGRATIONS = "planner:migrations"
+#: Alembic's script location: the ``migrations`` folder shipped beside this module (an absolute
+#: path, so a ``planner`` folder elsewhere on ``sys.path`` — e.g. ``tests/planner`` — cannot
+#: shadow it)
+MIGRATIONS = str(Path(__file__).resolve().parent / "migrations")
 
 # --------------------------------------------------------------------------------------------
 # schema (the migrations create exactly this; ``tests/planner/test_store.py`` compares them)

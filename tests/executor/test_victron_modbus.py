@@ -1,0 +1,171 @@
+"""victron_modbus against the emulated GX (a real pymodbus server on 127.0.0.1)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from gx_emulator.modbus_gx import ModbusGx
+from gx_emulator.plans import T0, FakeClock, Replanner, build_plan
+
+from executor import drivers
+from executor.control import Apply, Limits, Release
+from executor.drivers.base import Setpoint
+from executor.drivers.simulated import Plant
+from executor.drivers.victron_modbus import int32_words, words_int32
+from executor.errors import ForeignControllerError
+from executor.plansource import FileSource, PlanTracker
+from executor.runner import Executor
+
+
+@pytest.fixture
+def clock():
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def gx(clock):
+    plant = Plant(50.0, 10.0, clock(), bms_max_charge_w=2600.0, bms_max_discharge_w=3900.0)
+    with ModbusGx(plant, clock) as server:
+        yield server
+
+
+def make_driver(gx, clock, **options):
+    opts = {"host": "127.0.0.1", "port": gx.port, "battery_unit_id": 225, "timeout_s": 1.0}
+    opts.update(options)
+    return drivers.create("victron_modbus", opts, clock=clock)
+
+
+def test_int32_word_order():
+    assert int32_words(-2000) == [0xFFFF, 0xF830]
+    assert words_int32([0xFFFF, 0xF830]) == -2000
+    assert words_int32(int32_words(70000)) == 70000
+
+
+def test_read_converts_signs_and_scales(gx, clock):
+    drv = make_driver(gx, clock)
+    gx.plant.grid_setpoint_w = -1000.0  # export 1 kW: the battery discharges
+    clock.advance(10)
+    m = drv.read()
+    assert m.soc_pct == pytest.approx(gx.plant.soc_pct, abs=0.05)  # 0.1 % from the BMS unit
+    assert m.battery_power_w == pytest.approx(gx.plant.battery_power_w, abs=1)
+    assert m.battery_power_w > 0  # + = discharging in Helios (Victron reports it negative)
+    assert m.grid_power_w == pytest.approx(-1000, abs=1)
+    assert m.load_power_w == pytest.approx(gx.plant.load_power_w, abs=1)
+    assert m.max_charge_w == pytest.approx(2600, rel=0.01)
+    assert m.max_discharge_w == pytest.approx(3900, rel=0.01)
+    drv.close()
+
+
+def test_zero_means_unknown_and_missing_bms(gx, clock):
+    drv = make_driver(gx, clock)
+    gx.soc_unknown = True
+    assert drv.read().soc_pct is None
+    gx.soc_unknown = False
+    gx.battery_missing = True  # 0x0A from the BMS unit: fall back to the system SoC (1 %)
+    m = drv.read()
+    assert m.soc_pct == round(gx.plant.soc_pct) and m.max_charge_w is None
+    drv.close()
+
+
+def test_override_written_every_tick_and_cleared_on_release(gx, clock):
+    drv = make_driver(gx, clock)
+    drv.apply(Setpoint(grid_power_w=-2500, min_soc_pct=10))
+    assert gx.plant.grid_setpoint_w == -2500 and gx.override_w == -2500
+    drv.apply(Setpoint(grid_power_w=-2500, min_soc_pct=10))
+    assert gx.override_writes == 2  # refreshed every tick (volatile, no flash)
+    drv.release()
+    drv.release()  # idempotent: one write
+    assert gx.plant.grid_setpoint_w is None and gx.override_writes == 3
+    assert gx.flash_writes == 0  # never AcPowerSetPoint or any other setting
+    drv.close()
+
+
+def test_refuses_when_another_controller_owns_the_ess(gx, clock):
+    drv = make_driver(gx, clock)
+    gx.dess_mode = 1
+    with pytest.raises(ForeignControllerError, match="VRM owns the battery"):
+        drv.check_ownership()
+    gx.dess_mode = 4
+    with pytest.raises(ForeignControllerError, match="Dynamic ESS is on"):
+        drv.check_ownership()
+    gx.dess_mode, gx.hub4_mode = 0, 3
+    with pytest.raises(ForeignControllerError, match="External control"):
+        drv.check_ownership()
+    gx.hub4_mode = 1
+    drv.check_ownership()
+    dess = make_driver(gx, clock, mode="dess")
+    dess.check_ownership()
+    assert gx.dess_mode == 4 and gx.flash_writes == 1
+    drv.close()
+    dess.close()
+
+
+def _closed_loop(gx, clock, tmp_path, mode, step_s):
+    day = build_plan(T0, 96, 50.0)
+    drv = make_driver(gx, clock, mode=mode)
+    drv.check_ownership()
+    path = str(tmp_path / "schedule.json")
+    limits = replace(Limits(), interval_s=step_s)
+    ex = Executor(drv, PlanTracker(FileSource(path)), limits, str(tmp_path / "p.json"),
+                  clock=clock, interval_s=step_s)
+    replanner = Replanner(path, day)
+    errors = []
+    while clock() < day.end - timedelta(seconds=step_s):
+        replanner.maybe_write(clock())
+        assert isinstance(ex.tick(), Apply)
+        slot = day.slot_at(clock())
+        i = day.slots.index(slot)
+        if i > 0 and (clock() - slot.start).total_seconds() < step_s:
+            errors.append(abs(gx.plant.soc_pct - day.slots[i - 1].soc_pct))
+        clock.advance(step_s)
+    ex.shutdown()
+    return errors
+
+
+def test_closed_loop_day_setpoint_mode(gx, clock, tmp_path):
+    errors = _closed_loop(gx, clock, tmp_path, "setpoint", 30)
+    assert len(errors) == 95
+    assert max(errors) < 1.5, f"max SoC tracking error {max(errors):.2f} %"
+    assert gx.plant.grid_setpoint_w is None  # released at the end
+    assert gx.flash_writes == 0
+
+
+def test_closed_loop_day_dess_mode(gx, clock, tmp_path):
+    errors = _closed_loop(gx, clock, tmp_path, "dess", 60)
+    assert max(errors) < 1.5, f"max SoC tracking error {max(errors):.2f} %"
+    # flash budget: one mode write + about one 6-register window per slot (96/day, a few more
+    # when a re-plan changes the current slot) -- not one per tick (1440/day)
+    windows = (gx.flash_writes - 1) / 6
+    assert 96 <= windows <= 2 * 96
+    assert gx.plant.window is None  # release emptied slot 0
+
+
+def test_gx_disconnects_and_comes_back(gx, clock, tmp_path, caplog):
+    plan_path = str(tmp_path / "schedule.json")
+    from executor import schedule as sched
+
+    sched.write(plan_path, build_plan(T0, 16, 50.0, valid_s=4 * 3600))
+    drv = make_driver(gx, clock, backoff_max_s=8)
+    ex = Executor(drv, PlanTracker(FileSource(plan_path)), Limits(), str(tmp_path / "p.json"),
+                  clock=clock)
+    assert isinstance(ex.tick(), Apply)
+    gx.stop()
+    reasons = []
+    for _ in range(12):
+        clock.advance(1)
+        d = ex.tick()
+        assert isinstance(d, Release)
+        reasons.append(d.reason)
+    assert reasons[0].startswith("device unavailable (GX 127.0.0.1")
+    # back-off: most ticks do not even try to connect
+    assert sum("next attempt in" in r for r in reasons) >= 6
+    assert caplog.text.count("retrying with back-off") == 1  # logged once
+    gx.start()  # same port
+    clock.advance(10)  # past the (capped) back-off
+    d = ex.tick()
+    assert isinstance(d, Apply), d
+    assert gx.plant.grid_setpoint_w == d.setpoint.grid_power_w
+    assert "reachable again" in caplog.text
+    ex.shutdown()

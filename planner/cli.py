@@ -127,5 +127,14 @@ def _register_db_commands() -> None:
 _register_db_commands()
 
 
+def _register_backtest_command() -> None:
+    from planner import cli_backtest
+
+    main.add_command(cli_backtest.backtest)
+
+
+_register_backtest_command()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -180,7 +180,8 @@ class Series:
 
 
 def step(home: Home, soc_kwh: float, setpoint_kw: float, pv_cap_kw: float, pv_kw: float,
-         load_kw: float, grid_ok: bool, sell_eur_per_kwh: float) -> tuple[float, ...]:
+         load_kw: float, grid_ok: bool, sell_eur_per_kwh: float,
+         grid_setpoint_kw: float | None = None) -> tuple[float, ...]:
     """Run one slot: the battery follows ``setpoint_kw`` as far as the physics allow.
 
     Parameters
@@ -197,6 +198,10 @@ def step(home: Home, soc_kwh: float, setpoint_kw: float, pv_cap_kw: float, pv_kw
         False during an outage: no import, no export.
     sell_eur_per_kwh
         Actual sell price; below 0 nothing is exported (PV is curtailed instead).
+    grid_setpoint_kw
+        When given, the inverter holds the grid at this power instead (+ import, − export;
+        the executor's Victron mode): the battery takes ``load − pv − grid_setpoint_kw``, so
+        it absorbs the forecast error; ``setpoint_kw`` is then ignored.
 
     Returns
     -------
@@ -213,6 +218,8 @@ def step(home: Home, soc_kwh: float, setpoint_kw: float, pv_cap_kw: float, pv_kw
     pv_used = min(pv_kw, pv_cap_kw) if pv_cap_kw < pv_kw else pv_kw
     unserved = 0.0
     need = load_kw - pv_used
+    if grid_setpoint_kw is not None:
+        setpoint_kw = need - grid_setpoint_kw
     if need - imp_max > dis_max and pv_used < pv_kw:  # curtailing would leave load unserved
         pv_used = min(pv_kw, pv_used + (need - imp_max - dis_max))
         need = load_kw - pv_used
@@ -266,8 +273,9 @@ class Strategy(Protocol):
 
     name: str
 
-    def decide(self, t: int, soc_kwh: float) -> tuple[float, float]:
-        """(battery setpoint [kW], + discharge / − charge; PV cap [kW], ``inf`` for none)."""
+    def decide(self, t: int, soc_kwh: float) -> tuple[float, float, float | None]:
+        """(battery setpoint [kW], + discharge / − charge; PV cap [kW], ``inf`` for none;
+        grid setpoint [kW], + import, or None to follow the battery setpoint)."""
         ...
 
 
@@ -276,9 +284,9 @@ class NoBattery:
 
     name = "no_battery"
 
-    def decide(self, t: int, soc_kwh: float) -> tuple[float, float]:
+    def decide(self, t: int, soc_kwh: float) -> tuple[float, float, float | None]:
         """Nothing to decide."""
-        return 0.0, math.inf
+        return 0.0, math.inf, None
 
 
 class SelfConsumption:
@@ -290,12 +298,12 @@ class SelfConsumption:
         self.home = home
         self.net = (series.load_kw - series.pv_kw).tolist()
 
-    def decide(self, t: int, soc_kwh: float) -> tuple[float, float]:
+    def decide(self, t: int, soc_kwh: float) -> tuple[float, float, float | None]:
         """Setpoint = load − PV (the battery takes or gives the difference)."""
         want = self.net[t]
         if want > 0.0:
             want = min(want, _above_reserve_kw(self.home, soc_kwh))
-        return want, math.inf
+        return want, math.inf, None
 
 
 def _above_reserve_kw(home: Home, soc_kwh: float) -> float:
@@ -343,16 +351,16 @@ class PriceRule:
         self.dear = dear.tolist()
         self.net = (series.load_kw - series.pv_kw).tolist()
 
-    def decide(self, t: int, soc_kwh: float) -> tuple[float, float]:
+    def decide(self, t: int, soc_kwh: float) -> tuple[float, float, float | None]:
         """Full charge in a cheap slot; else store surplus, cover the load only when dear."""
         if self.charge[t]:
-            return -self.home.max_charge_kw, math.inf
+            return -self.home.max_charge_kw, math.inf, None
         want = self.net[t]
         if want <= 0.0:
-            return want, math.inf
+            return want, math.inf, None
         if self.dear[t]:
-            return min(want, _above_reserve_kw(self.home, soc_kwh)), math.inf
-        return 0.0, math.inf
+            return min(want, _above_reserve_kw(self.home, soc_kwh)), math.inf, None
+        return 0.0, math.inf, None
 
 
 class Replay:
@@ -364,10 +372,10 @@ class Replay:
         self.setpoint = (np.asarray(discharge_kw) - np.asarray(charge_kw)).tolist()
         self.cap = np.asarray(pv_cap_kw, dtype=float).tolist()
 
-    def decide(self, t: int, soc_kwh: float) -> tuple[float, float]:
+    def decide(self, t: int, soc_kwh: float) -> tuple[float, float, float | None]:
         """The schedule's slot ``t``."""
         j = t - self.start
-        return self.setpoint[j], self.cap[j]
+        return self.setpoint[j], self.cap[j], None
 
 
 class _PlannerModel(model_mod.Model):
@@ -401,6 +409,10 @@ class MpcStrategy:
     per slot and re-plan, seeded; clipped at 0). Outages are announced ``outage_notice_h``
     hours before they start (0: the planner learns of one when it has begun).
 
+    ``control`` says what the executor holds: ``battery`` (the plan's battery power; the grid
+    takes the forecast error) or ``grid`` (the plan's grid power, as the Victron grid-setpoint
+    path does; the battery takes the error). Identical with perfect forecasts.
+
     The horizon is ``planning.horizon_h``; it shrinks only where the data end (the last
     horizon of the data), one compiled model per slot count, each built once and reused.
     """
@@ -409,9 +421,12 @@ class MpcStrategy:
 
     def __init__(self, cfg: HeliosConfig, series: Series, forecast: str = "perfect",
                  noise_pct: float = 0.0, seed: int = 0, replan_every: int = 1,
-                 outage_notice_h: float = 48.0):
+                 outage_notice_h: float = 48.0, control: str = "battery"):
         if forecast not in ("perfect", "noisy"):
             raise ValueError(f"forecast: expected perfect or noisy, got {forecast!r}")
+        if control not in ("battery", "grid"):
+            raise ValueError(f"control: expected battery or grid, got {control!r}")
+        self.control = control
         if replan_every < 1:
             raise ValueError("replan_every must be >= 1")
         self.cfg = cfg
@@ -475,17 +490,19 @@ class MpcStrategy:
         self.max_solve_s = max(self.max_solve_s, sol.solve_s)
         self._t0, self._m = t, inputs.n
         self._setpoint = (sol.battery_discharge_kw - sol.battery_charge_kw).tolist()
+        self._grid = (sol.grid_import_kw - sol.grid_export_kw).tolist()
         curtails = sol.pv_used_kw < inputs.pv_kw - TOL
         self._pv_cap = np.where(curtails, sol.pv_used_kw, math.inf).tolist()
         return sol
 
-    def decide(self, t: int, soc_kwh: float) -> tuple[float, float]:
+    def decide(self, t: int, soc_kwh: float) -> tuple[float, float, float | None]:
         """Re-plan when due, then the plan's setpoint for slot ``t``."""
         j = t - self._t0
         if self._t0 < 0 or j >= self.every or j >= self._m:
             self.replan(t, soc_kwh)
             j = 0
-        return self._setpoint[j], self._pv_cap[j]
+        grid = self._grid[j] if self.control == "grid" else None
+        return self._setpoint[j], self._pv_cap[j], grid
 
     def stats(self) -> dict:
         """Solve counts and times."""
@@ -517,8 +534,8 @@ def simulate(home: Home, series: Series, start: int, stop: int, soc_start_kwh: f
     t0 = time.perf_counter()
     done = 0
     for i, t in enumerate(range(start, stop)):
-        setpoint, cap = strategy.decide(t, e)
-        row = step(home, e, setpoint, cap, pv[t], load[t], ok[t], sell[t])
+        setpoint, cap, grid = strategy.decide(t, e)
+        row = step(home, e, setpoint, cap, pv[t], load[t], ok[t], sell[t], grid)
         out[:, i] = row
         e = row[6]
         if progress is not None and (i + 1) % progress_every == 0:
@@ -808,6 +825,7 @@ class Options:
     seed: int = 0
     replan_every: int = 1
     outage_notice_h: float = 48.0
+    control: str = "battery"  # battery | grid: what the executor holds at the plan's value
     soc_start_pct: float = 50.0
     noisy_too: bool = False  # also run the planner with noisy forecasts (for comparison)
 
@@ -846,7 +864,7 @@ def run_backtest(cfg: HeliosConfig, series: Series, start: int, stop: int,
 
     def mpc(forecast: str) -> MpcStrategy:
         return MpcStrategy(cfg, series, forecast, options.noise_pct, options.seed,
-                           options.replan_every, options.outage_notice_h)
+                           options.replan_every, options.outage_notice_h, options.control)
 
     traces["helios"] = simulate(home, series, start, stop, soc0, mpc(options.forecast),
                                 progress)

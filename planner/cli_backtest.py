@@ -1,0 +1,146 @@
+"""``helios backtest``: replay recorded prices, PV and load through the planner in closed loop.
+
+Registered on the ``helios`` group at the bottom of :mod:`planner.cli`. Exit codes as for
+``helios plan``: 2 bad configuration or options, 3 unreadable/insufficient data, 4 the
+optimisation failed, 5 the results could not be written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from planner.errors import ConfigError, ConfigProblem, HeliosError
+
+
+def _floats(ctx, param, value: str | None) -> list[float] | None:
+    if value is None:
+        return None
+    try:
+        out = [float(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
+    if not out or any(v <= 0 for v in out):
+        raise click.BadParameter(f"expected numbers > 0, got {value!r}")
+    return out
+
+
+def _load_config(path: str | None):
+    from pathlib import Path
+
+    from planner import config as config_mod
+
+    if path is None:
+        path = os.environ.get("HELIOS_CONFIG") or None
+        if path is None and Path("config.yaml").exists():
+            path = "config.yaml"
+    if path is None:
+        click.echo("helios: no --config: using the built-in defaults (10 kWh battery, "
+                   "buy = sell = spot)", err=True)
+        return config_mod.default()
+    return config_mod.load(path)
+
+
+@click.command("backtest")
+@click.option("--prices", "prices_csv", required=True, type=click.Path(dir_okay=False),
+              help="CSV with ts_utc,price_eur_per_kwh (spot; the config's tariff applies).")
+@click.option("--pv", "pv_csv", required=True, type=click.Path(dir_okay=False),
+              help="CSV with ts_utc,pv_kw (actual PV).")
+@click.option("--load", "load_csv", required=True, type=click.Path(dir_okay=False),
+              help="CSV with ts_utc,load_kw (actual load).")
+@click.option("--from", "from_text", metavar="DATE",
+              help="Start: YYYY-MM-DD (local midnight, site zone) or ISO 8601 with offset "
+                   "(default: start of the data).")
+@click.option("--to", "to_text", metavar="DATE",
+              help="End, exclusive (default: end of the data).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Config file: battery, grid, tariff, planning (default: ./config.yaml, "
+                   "$HELIOS_CONFIG or built-in defaults).")
+@click.option("--forecast", type=click.Choice(["perfect", "noisy"]), default="perfect",
+              show_default=True, help="What the planner sees of PV and load.")
+@click.option("--noise-pct", default=10.0, show_default=True, type=click.FloatRange(0, 200),
+              help="Forecast error (std. dev.) for --forecast noisy. [%]")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the noise.")
+@click.option("--replan-every", default=1, show_default=True, type=click.IntRange(1),
+              help="Re-plan every N slots.")
+@click.option("--control", type=click.Choice(["battery", "grid"]), default="battery",
+              show_default=True,
+              help="What the executor holds at the plan's value (grid: the battery absorbs "
+                   "forecast errors).")
+@click.option("--soc-start-pct", default=50.0, show_default=True,
+              type=click.FloatRange(0, 100), help="State of charge at the start. [%]")
+@click.option("--battery-kwh", callback=_floats, metavar="LIST",
+              help="What-if capacities, e.g. 5,10,15 (power limits stay as configured).")
+@click.option("--pv-scale", callback=_floats, metavar="LIST",
+              help="What-if PV factors, e.g. 1,1.5.")
+@click.option("--outages", "outages_path", type=click.Path(dir_okay=False),
+              help="Grid outages: CSV start_utc,end_utc or YAML list of {start, end}.")
+@click.option("--outage-notice-h", default=48.0, show_default=True,
+              type=click.FloatRange(0), help="Hours before an outage the planner learns of it "
+              "(0: only once it has begun).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Write slots.csv, summary.json, report.html here (per scenario in a sweep).")
+@click.option("--jobs", type=click.IntRange(1), default=None,
+              help="Processes for a sweep (default: all cores).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def backtest(prices_csv, pv_csv, load_csv, from_text, to_text, config_path, forecast,
+             noise_pct, seed, replan_every, control, soc_start_pct, battery_kwh, pv_scale,
+             outages_path, outage_notice_h, out_dir, jobs, as_json, quiet) -> None:
+    """Closed-loop backtest: Helios vs no battery, self-consumption, a price rule and the
+    perfect-foresight optimum on recorded data (and a what-if sweep)."""
+    from pathlib import Path
+
+    from planner import backtest as bt
+    from planner import simulate as sim
+
+    try:
+        cfg = _load_config(config_path)
+        tz = cfg.site.timezone
+        start = bt.parse_when(from_text, tz, "--from") if from_text else None
+        end = bt.parse_when(to_text, tz, "--to") if to_text else None
+        outages = bt.read_outages(outages_path) if outages_path else []
+        data = bt.load_data(cfg, prices_csv, pv_csv, load_csv, start, end, outages)
+        b = cfg.battery
+        if not b.min_soc_pct <= soc_start_pct <= b.max_soc_pct:
+            raise ConfigError(ConfigProblem(
+                "--soc-start-pct", f"a value between battery.min_soc_pct ({b.min_soc_pct:g}) "
+                f"and battery.max_soc_pct ({b.max_soc_pct:g}) [%]", f"{soc_start_pct:g}"))
+        options = sim.Options(forecast=forecast, noise_pct=noise_pct, seed=seed,
+                              replan_every=replan_every, outage_notice_h=outage_notice_h,
+                              control=control, soc_start_pct=soc_start_pct)
+        items = bt.scenarios(battery_kwh, pv_scale)
+        sweep = len(items) > 1
+        total = (data.stop - data.start) * len(items)
+        bar = None
+        if not quiet:
+            bar = click.progressbar(length=total, label="simulating", file=sys.stderr,
+                                    show_eta=True, show_percent=True)
+            bar.__enter__()
+        try:
+            progress = bar.update if bar is not None else None
+            if sweep:
+                summaries = bt.run_sweep(cfg, data, items, options, out_dir,
+                                         jobs or os.cpu_count() or 1, progress)
+            else:
+                summaries = [bt.run_scenario(cfg, data, items[0], options, out_dir, progress)]
+        finally:
+            if bar is not None:
+                bar.__exit__(None, None, None)
+        if sweep and out_dir:
+            bt.write_sweep(summaries, Path(out_dir))
+    except HeliosError as exc:
+        click.echo(f"helios: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    if as_json:
+        click.echo(json.dumps(summaries if sweep else summaries[0], indent=1))
+        return
+    if sweep:
+        click.echo(bt.sweep_text(summaries))
+    else:
+        click.echo(bt.summary_text(summaries[0]))
+    if out_dir:
+        click.echo(f"wrote {out_dir}")

@@ -357,6 +357,8 @@ def make_engine(url: str | URL) -> Engine:
         def _pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
+            # WAL: the report and the executor's measurement writes do not block a plan's save
+            cur.execute("PRAGMA journal_mode=WAL")
             cur.close()
 
         return engine

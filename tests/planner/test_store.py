@@ -412,3 +412,28 @@ def test_mariadb_connection_killed_mid_transaction(db_url, site_dir, mariadb_adm
             assert conn.execute(sa.text("SELECT COUNT(*) FROM plan_history")).scalar() == 0
             assert conn.execute(sa.text("SELECT COUNT(*) FROM plan_slot")).scalar() == 0
         assert store.save(record) == 1 or store.load().plan_id >= 1
+
+
+def test_db_commands(db_url, site_dir):
+    cfg_path = site_dir(config={"storage": {"url": db_url, "keep_days": 30}})
+    runner = CliRunner()
+
+    def cli(*args):
+        res = runner.invoke(main, [*args, "--config", str(cfg_path)])
+        assert "Traceback" not in res.output
+        return res
+
+    res = cli("db", "upgrade")
+    assert res.exit_code == 0 and res.output.strip().endswith("schema none -> 0002"), res.output
+    res = cli("db", "downgrade", "0001")
+    assert res.exit_code == 0 and "0002 -> 0001" in res.output
+    res = cli("plan", "--now", NOW, "-q")  # upgrades again by itself
+    assert res.exit_code == 0, res.output
+    res = cli("db", "status")
+    assert res.exit_code == 0 and "schema 0002" in res.output and "plan      1" in res.output
+    res = cli("db", "prune")
+    assert res.exit_code == 0
+    assert res.output.strip() == ("pruned rows older than 30 days: plan_slot 0, plan_history 0, "
+                                  "measurements 0, price_cache 0")
+    res = cli("db", "downgrade", "base")
+    assert res.exit_code == 0 and "-> none" in res.output

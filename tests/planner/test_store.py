@@ -437,3 +437,40 @@ def test_db_commands(db_url, site_dir):
                                   "measurements 0, price_cache 0")
     res = cli("db", "downgrade", "base")
     assert res.exit_code == 0 and "-> none" in res.output
+
+
+def test_storage_config_keys(tmp_path):
+    cfg = config_mod.from_mapping({"storage": {"url": "sqlite:///data/h.db"}}, tmp_path)
+    assert cfg.storage.url == f"sqlite:///{tmp_path.resolve()}/data/h.db"
+    assert (cfg.storage.required, cfg.storage.keep_days, cfg.report.path) == (True, 365, None)
+    assert config_mod.from_mapping({"storage": {"url": "sqlite:////abs/h.db"}},
+                                   tmp_path).storage.url == "sqlite:////abs/h.db"
+    with pytest.raises(config_mod.ConfigError) as err:
+        config_mod.from_mapping({"storage": {"url": "mysql+pymysql://u:pw@h/db"}})
+    text = str(err.value)
+    assert "storage.url: expected no password in the URL" in text
+    assert "pw" not in text.replace("password", "")
+    with pytest.raises(config_mod.ConfigError, match="storage.keep_days: expected a whole "
+                                                     "number > 0"):
+        config_mod.from_mapping({"storage": {"keep_days": 0}})
+    with pytest.raises(config_mod.ConfigError, match="storage.url: expected sqlite:///FILE"):
+        config_mod.from_mapping({"storage": {"url": "postgresql://h/db"}})
+    keys = [row[0] for row in config_mod.explain()]
+    assert {"storage.url", "storage.password", "storage.required", "storage.keep_days",
+            "report.path", "report.enabled"} <= set(keys)
+
+
+def test_config_hash_ignores_secrets_and_follows_settings(tmp_path):
+    (tmp_path / "secrets.yaml").write_text("pw: one\n")
+    (tmp_path / "config.yaml").write_text(
+        "storage:\n  url: mysql+pymysql://u@h/db\n  password: !secret pw\n")
+    first = store_mod.config_hash(config_mod.load(tmp_path / "config.yaml"))
+    (tmp_path / "secrets.yaml").write_text("pw: two\n")
+    assert store_mod.config_hash(config_mod.load(tmp_path / "config.yaml")) == first
+    (tmp_path / "config.yaml").write_text(
+        "storage:\n  url: mysql+pymysql://u@h/db\n  password: !secret pw\n"
+        "battery:\n  capacity_kwh: 12\n")
+    assert store_mod.config_hash(config_mod.load(tmp_path / "config.yaml")) != first
+    with Store("mysql+pymysql://u@h/db", password="two", secrets={"two"}) as s:
+        assert "two" not in s.safe_url and s.safe_url.startswith("mysql+pymysql://u:***@h/db")
+        assert "two" not in str(s.error("x", RuntimeError("auth two failed")))

@@ -28,6 +28,17 @@ def _floats(ctx, param, value: str | None) -> list[float] | None:
     return out
 
 
+def _when(text: str | None, tz: str, what: str):
+    from planner import backtest as bt
+
+    if text is None:
+        return None
+    try:
+        return bt.parse_when(text, tz, what)
+    except HeliosError as exc:
+        raise click.BadParameter(str(exc), param_hint=what) from None
+
+
 def _load_config(path: str | None):
     from pathlib import Path
 
@@ -100,8 +111,8 @@ def backtest(prices_csv, pv_csv, load_csv, from_text, to_text, config_path, fore
     try:
         cfg = _load_config(config_path)
         tz = cfg.site.timezone
-        start = bt.parse_when(from_text, tz, "--from") if from_text else None
-        end = bt.parse_when(to_text, tz, "--to") if to_text else None
+        start = _when(from_text, tz, "--from")
+        end = _when(to_text, tz, "--to")
         outages = bt.read_outages(outages_path) if outages_path else []
         data = bt.load_data(cfg, prices_csv, pv_csv, load_csv, start, end, outages)
         b = cfg.battery

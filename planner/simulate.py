@@ -225,14 +225,18 @@ def step(home: Home, soc_kwh: float, setpoint_kw: float, pv_cap_kw: float, pv_kw
         need = load_kw - pv_used
     if need - imp_max > dis_max:  # short even with the battery at full discharge
         power = dis_max
-        unserved = need - imp_max - dis_max
     elif need + exp_max < -ch_max:  # surplus the grid and the battery cannot take
         power = -ch_max
         pv_used = max(0.0, pv_used + need + exp_max + ch_max)
         need = load_kw - pv_used
     else:
         power = min(max(setpoint_kw, -ch_max, need - imp_max), dis_max, need + exp_max)
-    grid = need - power - unserved
+    grid = need - power
+    if grid > imp_max:  # what neither the grid nor the battery can supply
+        unserved = grid - imp_max
+        grid = imp_max
+    elif grid < -exp_max:  # rounding only: the limits hold exactly
+        grid = -exp_max
     imp = grid if grid > 0.0 else 0.0
     exp = -grid if grid < 0.0 else 0.0
     ch = -power if power < 0.0 else 0.0

@@ -16,7 +16,7 @@ import click
 import pandas as pd
 
 from planner import config as config_mod
-from planner.errors import ConfigError, HeliosError
+from planner.errors import ConfigError, HeliosError, ProviderError
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -79,7 +79,12 @@ def plan(config_path: str | None, now_text: str | None, demo: bool, out_path: st
     now = _parse_now(now_text)
     try:
         cfg = _load_config(config_path, demo)
-        result = run.plan_once(cfg, now)
+        try:
+            result = run.plan_once(cfg, now)
+        except ProviderError as exc:  # prices down: plan on the history's price cache, if any
+            from planner import cli_db
+
+            result = cli_db.plan_from_price_cache(cfg, now, exc)
         target = out_path or cfg.output.schedule_path
         run.write_schedule(result.schedule, target)
     except HeliosError as exc:

@@ -54,9 +54,12 @@ def after_plan(result, cfg, schedule_path: str, quiet: bool = False) -> None:
     if cfg.storage.enabled:
         try:
             record = store_mod.record_from_result(result, cfg, comparison)
+            # prices that came from the cache (or a degraded provider) are not cached again:
+            # that would make old prices look freshly fetched
+            fresh = not any(s.degraded for s in result.plan.inputs.status if s.kind == "prices")
             with _store(cfg) as store:
                 plan_id = store.save(record, prune_now=pd.Timestamp.now(tz="UTC"),
-                                     cache_provider=cfg.prices.type)
+                                     cache_provider=cfg.prices.type if fresh else None)
             if not quiet:
                 click.echo(f"saved plan {plan_id} to {store.safe_url}")
         except StorageError as exc:
@@ -81,6 +84,66 @@ def after_plan(result, cfg, schedule_path: str, quiet: bool = False) -> None:
             sys.exit(storage_error.exit_code)
         click.echo(f"helios: warning: plan not saved to history: {storage_error} ({note}; "
                    "storage.required is false)", err=True)
+
+
+def plan_from_price_cache(cfg, now: pd.Timestamp, error: HeliosError):
+    """Plan on the last known prices when the price provider is down (transiently).
+
+    Only for :class:`ProviderUnavailable` from the price provider (a timeout, a 5xx): a bad
+    token or a missing file is a configuration problem and must not be hidden by old data.
+    The cached spot prices (``price_cache``, filled by every saved plan) go through the normal
+    CSV path and tariff; the prices input is marked *degraded*, with the data's age, in the
+    summary, the history and the report. Re-raises ``error`` when there is nothing usable.
+    """
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from planner import inputs as inputs_mod
+    from planner import providers, run, timegrid
+    from planner.config import ProviderConfig
+    from planner.errors import ProviderUnavailable
+
+    if not (isinstance(error, ProviderUnavailable) and str(error.provider).startswith("prices")
+            and cfg.storage.enabled):
+        raise error
+    start = timegrid.floor_to_slot(now, cfg.planning.slot_s)
+    end = start + pd.Timedelta(hours=cfg.planning.horizon_h)
+    try:
+        with _store(cfg) as store:
+            cached = store.cached_prices(cfg.prices.type, start, end)
+    except StorageError:
+        raise error from None
+    if cached.empty or cached.index[0] != start:
+        raise error
+    step = pd.Timedelta(seconds=int(cached["slot_s"].iloc[0]))
+    gaps = (cached.index[1:] - cached.index[:-1]) != step
+    if gaps.any():  # use the contiguous part from now on
+        cached = cached.iloc[: int(gaps.argmax()) + 1]
+    fetched = cached["fetched_at"].min()
+
+    @dataclasses.dataclass(frozen=True)
+    class _CachedStatus(inputs_mod.InputStatus):
+        fetched_at: pd.Timestamp | None = None
+
+    with tempfile.TemporaryDirectory(prefix="helios-price-cache-") as tmp:
+        path = Path(tmp) / "prices.csv"
+        pd.DataFrame({"ts_utc": cached.index.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      "price_eur_per_kwh": cached["spot_eur_per_kwh"].to_numpy()}
+                     ).to_csv(path, index=False)
+        options = providers.config_class("prices", "csv")(path=str(path))
+        cache_cfg = dataclasses.replace(cfg, prices=ProviderConfig("csv", options))
+        inputs = inputs_mod.gather(cache_cfg, now)
+    status = tuple(
+        _CachedStatus(st.kind, f"{cfg.prices.type} (cached)", "price_cache table",
+                      st.data_start, st.data_end, True,
+                      f"{error}; planned on prices fetched "
+                      f"{fetched.tz_convert(cfg.site.tz):%Y-%m-%d %H:%M %Z}", fetched)
+        if st.kind == "prices" else st for st in inputs.status)
+    inputs = dataclasses.replace(inputs, status=status)
+    click.echo(f"helios: warning: {error}; planning on cached prices until "
+               f"{inputs.end.tz_convert(cfg.site.tz):%Y-%m-%d %H:%M %Z}", err=True)
+    return run.plan_inputs(inputs, cfg, now)
 
 
 @click.group("db")

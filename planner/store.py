@@ -564,7 +564,7 @@ class Store:
                 if cache_provider and rows:
                     self._cache_prices(conn, cache_provider, starts,
                                        [r["spot_eur_per_kwh"] for r in rows],
-                                       int(run["slot_s"]), run["created_at"])
+                                       int(run["slot_s"]), run["generated_at"])
                 if prune_now is not None:
                     self._prune(conn, prune_now)
                 return plan_id

@@ -474,3 +474,45 @@ def test_config_hash_ignores_secrets_and_follows_settings(tmp_path):
     with Store("mysql+pymysql://u@h/db", password="two", secrets={"two"}) as s:
         assert "two" not in s.safe_url and s.safe_url.startswith("mysql+pymysql://u:***@h/db")
         assert "two" not in str(s.error("x", RuntimeError("auth two failed")))
+
+
+def test_price_outage_falls_back_to_cached_prices(db_url, site_dir, monkeypatch):
+    from planner.errors import ProviderUnavailable
+    from planner.providers import csv as csv_provider
+
+    cfg_path = site_dir(config={"storage": {"url": db_url}})
+    runner = CliRunner()
+    res = runner.invoke(main, ["plan", "--config", str(cfg_path), "--now", NOW, "-q"])
+    assert res.exit_code == 0, res.output
+
+    real_fetch = csv_provider.CsvPrices.fetch
+
+    def down(self, start, end):  # the site's price source is down; the cache path still reads
+        if "helios-price-cache-" not in self.config.path:
+            raise ProviderUnavailable("prices (csv)", "HTTP 503 from the price API")
+        return real_fetch(self, start, end)
+
+    monkeypatch.setattr(csv_provider.CsvPrices, "fetch", down)
+    later = "2026-05-01T11:07:00Z"
+    res = runner.invoke(main, ["plan", "--config", str(cfg_path), "--now", later, "-q"])
+    assert res.exit_code == 0, res.output
+    assert "warning: prices (csv): HTTP 503 from the price API; planning on cached prices" \
+        in res.output
+    with Store(db_url) as store:
+        rec = store.load()
+        assert rec.plan_id == 2
+        assert rec.run["price_provider"] == "csv (cached)" and rec.run["inputs_degraded"]
+        assert rec.run["inputs_age_s"] == pytest.approx(3600.0)  # fetched at 10:07Z
+        first = store.load(1)
+        common = rec.slots.index.intersection(first.slots.index)
+        assert len(common) == len(rec.slots) == len(first.slots) - 4
+        assert (rec.slots.loc[common, "spot_eur_per_kwh"]
+                == first.slots.loc[common, "spot_eur_per_kwh"]).all()
+        # the cache still says when the prices were really fetched
+        cached = store.cached_prices("csv", common[0], common[-1])
+        assert (cached["fetched_at"] == pd.Timestamp(NOW)).all()
+    # a permanent error (bad token, missing file) is never masked by old prices
+    monkeypatch.undo()
+    (cfg_path.parent / "prices.csv").unlink()
+    res = runner.invoke(main, ["plan", "--config", str(cfg_path), "--now", later, "-q"])
+    assert res.exit_code == 3 and "file not found" in res.output

@@ -1,0 +1,162 @@
+"""`helios backtest`: outputs, the what-if sweep in processes, outages, exit codes.
+
+Data: the CoSSMic summer house (CC-BY) with the DK1 2023-07-02 prices (Energinet, CC-BY)
+moved onto the house's dates, hourly slots and a 12 h horizon to keep each run short.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from planner.cli import main
+
+
+@pytest.fixture
+def site(tmp_path, data_dir):
+    prices = pd.read_csv(data_dir / "prices_dk1_2023-07-02_1h.csv")
+    shift = pd.Timestamp("2023-07-01T22:00Z") - pd.Timestamp("2016-05-05T22:00Z")
+    ts = pd.to_datetime(prices["ts_utc"], utc=True) - shift
+    prices["ts_utc"] = ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    prices.to_csv(tmp_path / "prices.csv", index=False)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({
+        "site": {"timezone": "Europe/Berlin"},
+        "planning": {"slot_s": 3600, "horizon_h": 12},
+        "battery": {"capacity_kwh": 10, "cycle_cost_eur_per_kwh": 0.02},
+        "tariff": {"buy": "(price + 0.15) * 1.19", "sell": "price"},
+    }))
+    return tmp_path
+
+
+def _args(site, data_dir, *extra):
+    return ["backtest", "--prices", str(site / "prices.csv"),
+            "--pv", str(data_dir / "cossmic_summer_week_pv_1h.csv"),
+            "--load", str(data_dir / "cossmic_summer_week_load_1h.csv"),
+            "--config", str(site / "config.yaml"),
+            "--from", "2016-05-06", "--to", "2016-05-07", *extra]
+
+
+def _run(site, data_dir, *extra):
+    return CliRunner().invoke(main, _args(site, data_dir, *extra))
+
+
+def test_backtest_prints_the_comparison_and_writes_csv_json_html(site, data_dir):
+    out = site / "out"
+    result = _run(site, data_dir, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    for name in ("Helios", "no battery", "self-consumption", "price rule", "perfect foresight"):
+        assert name in text
+    assert "of the perfect-foresight savings" in text
+    assert "simulating" in result.stderr  # the progress bar goes to stderr
+    summary = json.loads((out / "summary.json").read_text())
+    # --from 2016-05-06 is local midnight (CEST): 2016-05-05T22:00Z; 24 hourly slots
+    assert summary["period"]["start"] == "2016-05-05T22:00:00+00:00"
+    assert summary["period"]["slots"] == 24
+    st = summary["strategies"]
+    assert set(st) == {"helios", "no_battery", "self_consumption", "price_rule",
+                       "perfect_foresight"}
+    for m in st.values():
+        assert m["objective_eur"] >= st["perfect_foresight"]["objective_eur"] - 1e-6
+    share = summary["comparison"]["helios"]["share_of_perfect_foresight"]
+    assert 0 < share <= 1 + 1e-9
+    assert summary["speed"]["solves"] == 24
+    with open(out / "slots.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 24 and rows[0]["ts_utc"] == "2016-05-05T22:00:00Z"
+    assert {"helios_grid_import_kw", "perfect_foresight_soc_kwh",
+            "no_battery_cost_eur"} <= set(rows[0])
+    page = (out / "report.html").read_text()
+    assert page.count("<svg") == 3
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+
+
+def test_json_output(site, data_dir):
+    result = _run(site, data_dir, "--json", "-q", "--forecast", "noisy", "--noise-pct", "20",
+                  "--replan-every", "2", "--control", "grid")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["options"]["forecast"] == "noisy"
+    assert summary["speed"]["solves"] == 12
+    assert summary["runs"]["helios"]["forecast"] == "noisy"
+
+
+def test_sweep_runs_every_scenario_in_processes(site, data_dir):
+    out = site / "sweep"
+    result = _run(site, data_dir, "--battery-kwh", "5,10", "--pv-scale", "1,1.5",
+                  "--jobs", "2", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "battery kWh" in result.stdout
+    with open(out / "sweep.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(float(r["battery_kwh"]), float(r["pv_scale"])) for r in rows] == [
+        (5, 1), (5, 1.5), (10, 1), (10, 1.5)]
+    for r in rows:
+        assert (out / r["scenario"] / "summary.json").exists()
+    # more PV: the house without battery pays less
+    by = {(float(r["battery_kwh"]), float(r["pv_scale"])): r for r in rows}
+    assert float(by[5, 1.5]["no_battery_net_cost_eur"]) < float(by[5, 1]["no_battery_net_cost_eur"])
+
+
+def test_outages_from_yaml_count_unserved_load(site, data_dir):
+    (site / "outages.yaml").write_text(
+        "- {start: '2016-05-06T17:00:00Z', end: '2016-05-06T21:00:00Z'}\n")
+    result = _run(site, data_dir, "--outages", str(site / "outages.yaml"), "--json", "-q")
+    assert result.exit_code == 0, result.output
+    st = json.loads(result.stdout)["strategies"]
+    assert st["no_battery"]["unserved_kwh"] > 0.5
+    assert st["helios"]["unserved_kwh"] < 1e-6  # told 48 h ahead, the battery covers it
+
+
+@pytest.mark.parametrize("extra, code, message", [
+    (["--from", "2016-05-06T00:00"], 2, "no time zone"),
+    (["--battery-kwh", "5,x"], 2, "comma-separated numbers"),
+    (["--soc-start-pct", "5"], 2, "--soc-start-pct"),
+    (["--from", "2016-05-01"], 3, "before the data start"),
+    (["--to", "2016-06-01"], 3, "after the data end"),
+    (["--outages", "missing.csv"], 3, "cannot read"),
+])
+def test_bad_options_and_data_exit_codes(site, data_dir, extra, code, message):
+    args = _args(site, data_dir)
+    for flag, value in zip(extra[::2], extra[1::2], strict=True):
+        if flag in args:
+            args[args.index(flag) + 1] = value
+        else:
+            args += [flag, value]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == code, result.output
+    assert message in result.output
+
+
+def test_bad_files_and_config(site, data_dir):
+    (site / "bad.csv").write_text("ts_utc,price\n2016-05-06T00:00:00Z,1\n")
+    args = _args(site, data_dir)
+    args[args.index("--prices") + 1] = str(site / "bad.csv")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 3 and "price_eur_per_kwh" in result.output
+    (site / "config.yaml").write_text("battery: {capacity_kwh: -1}\n")
+    result = _run(site, data_dir)
+    assert result.exit_code == 2 and "battery.capacity_kwh" in result.output
+
+
+def test_bad_outage_files_exit_3(site, data_dir):
+    (site / "outages.csv").write_text("start,end\n2016-05-06T17:00:00Z,2016-05-06T18:00:00Z\n")
+    result = _run(site, data_dir, "--outages", str(site / "outages.csv"))
+    assert result.exit_code == 3 and "start_utc,end_utc" in result.output
+    (site / "outages.csv").write_text("start_utc,end_utc\n2016-05-06T17:00:00,2016-05-06T18:00Z\n")
+    result = _run(site, data_dir, "--outages", str(site / "outages.csv"))
+    assert result.exit_code == 3 and "no time zone" in result.output
+    (site / "outages.yaml").write_text("- {start: '2016-05-06T18:00Z', end: '2016-05-06T17:00Z'}\n")
+    result = _run(site, data_dir, "--outages", str(site / "outages.yaml"))
+    assert result.exit_code == 3 and "not after start" in result.output
+
+
+def test_unwritable_output_exits_5(site, data_dir):
+    (site / "taken").write_text("a file where the output directory should go")
+    result = _run(site, data_dir, "-q", "--out", str(site / "taken" / "results"))
+    assert result.exit_code == 5, result.output

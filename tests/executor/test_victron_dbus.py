@@ -184,3 +184,49 @@ def test_bus_daemon_restarts(clock, tmp_path):
         assert isinstance(ex.tick(), Apply)
         ex.shutdown()
         gx.stop()
+
+
+DBUS_PYTHON_SCRIPT = r"""
+import json, sys
+from datetime import datetime, timezone
+from executor import drivers
+from executor.drivers.base import Setpoint
+import executor.drivers.victron_dbus as vd
+clock = lambda: datetime(2026, 6, 1, tzinfo=timezone.utc)
+drv = drivers.create("victron_dbus", {"bus": sys.argv[1], "library": "dbus-python"},
+                     clock=clock)
+m = drv.read()
+drv.check_ownership()
+drv.apply(Setpoint(grid_power_w=-1234, min_soc_pct=10))
+drv.release()
+print(json.dumps({"lib": type(drv.bus).__name__, "soc": m.soc_pct,
+                  "battery": m.battery_power_w, "ccl": m.max_charge_w}))
+"""
+
+
+def test_dbus_python_adapter_on_the_system_interpreter(gx, daemon, tmp_path):
+    """The same driver through dbus-python, the library Venus OS ships (Debian's
+    python3-dbus on the system interpreter stands in for the GX's)."""
+    import json
+    import subprocess
+
+    python = "/usr/bin/python3"
+    probe = subprocess.run([python, "-c", "import dbus"], capture_output=True) \
+        if os.path.exists(python) else None
+    if probe is None or probe.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("python3-dbus missing on /usr/bin/python3 (apt-get install python3-dbus)")
+        pytest.skip("no dbus-python on the system interpreter")
+    gx.plant.grid_setpoint_w = -800.0
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([python, "-c", DBUS_PYTHON_SCRIPT, daemon.address],
+                         capture_output=True, text=True, timeout=30,
+                         env={"PYTHONPATH": root, "PATH": os.environ.get("PATH", "")})
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["lib"] == "DbusPythonBus"
+    assert got["soc"] == pytest.approx(gx.plant.soc_pct, abs=0.01)
+    assert got["ccl"] == pytest.approx(2600)
+    hub4 = [c[2] for c in gx.set_calls if c[1] == "/Overrides/Setpoint"]
+    assert hub4 == [-1234.0, None]  # float setpoint, then the invalid value (empty array)
+    assert gx.override is None

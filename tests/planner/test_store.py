@@ -384,10 +384,9 @@ def test_mariadb_privileges_revoked_mid_life(site_dir, mariadb_admin, monkeypatc
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
 
 
+@pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
 def test_mariadb_connection_killed_mid_transaction(db_url, site_dir, mariadb_admin):
     """The server drops the connection between the run row and its slots: nothing is saved."""
-    if not db_url.startswith("mysql"):
-        pytest.skip("KILL CONNECTION is a MariaDB test")
     result, cfg = _result(site_dir)
     record = store_mod.record_from_result(result, cfg)
     with Store(db_url) as store:

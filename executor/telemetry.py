@@ -181,8 +181,8 @@ class Telemetry:
                             exc, len(rows), self.buffer_path)
             self._sink_error = str(exc)
             return 0
-        if self._sink_error is not None:
-            log.info("measurements database back; flushed %d buffered row(s)", len(rows))
+        if self._sink_error is not None or len(rows) > 1:
+            log.info("measurements database reachable; flushed %d buffered row(s)", len(rows))
         self._sink_error = None
         with open(self.buffer_path, "w", encoding="utf-8") as fh:
             fh.flush()

@@ -4,6 +4,7 @@ later — nothing lost, nothing duplicated; the JSONL store on a GX; plan from S
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from datetime import timedelta
@@ -42,6 +43,7 @@ def _rows(path) -> list:
 
 
 def test_db_down_then_up_loses_nothing(make_executor, write_plan, clock, db, tmp_path, caplog):
+    caplog.set_level(logging.INFO, "helios.executor.telemetry")
     buffer = str(tmp_path / "state" / "buffer.jsonl")
     tel = Telemetry(buffer, SqlSink(f"sqlite:///{db}"), interval_s=60)
     ex, _ = make_executor(telemetry=tel)

@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import urllib.error
-import urllib.request
 from typing import Any
 
 from executor import schedule as sched
@@ -90,6 +88,9 @@ class HttpSource:
         ------
         PlanGone, Unchanged, ScheduleError, OSError
         """
+        import urllib.error  # lazy: urllib.request pulls in ssl (~8 MB RSS) on a GX
+        import urllib.request
+
         req = urllib.request.Request(self.url, headers={"User-Agent": "helios-executor"})
         if self._etag:
             req.add_header("If-None-Match", self._etag)

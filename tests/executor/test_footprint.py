@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import glob
 import importlib.util
 import json
 import os
@@ -36,9 +37,11 @@ def test_parses_as_python_3_8():
 
 
 def test_runs_on_python_3_8_when_installed(tmp_path):
-    python = shutil.which("python3.8")
-    if python is None or subprocess.run([python, "-c", "pass"],
-                                        capture_output=True).returncode != 0:
+    candidates = [shutil.which("python3.8")] + sorted(
+        glob.glob(os.path.expanduser("~/.pyenv/versions/3.8*/bin/python3.8")))
+    python = next((c for c in candidates if c and subprocess.run(
+        [c, "-c", "pass"], capture_output=True).returncode == 0), None)
+    if python is None:
         return  # no 3.8 interpreter here; the parse check above still holds
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps({"executor": {"driver": {"type": "simulated"},

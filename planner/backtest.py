@@ -509,12 +509,15 @@ def _svg_lines(title: str, labels: list[str], series: dict[str, np.ndarray], uni
         out.append(f'<text x="{x(i):.1f}" y="{height - pad_b + 14}" font-size="10" '
                    f'text-anchor="middle">{html.escape(labels[i])}</text>')
     out.append(f'<text x="8" y="{pad_t + 10}" font-size="10">{html.escape(unit)}</text>')
+    # Helios on top (it often coincides with perfect foresight), thicker
+    for name in sorted(series, key=lambda k: k.startswith("helios")):
+        pts = " ".join(f"{x(i):.1f},{y(float(v)):.1f}" for i, v in enumerate(series[name]))
+        width_px = 2.2 if name.startswith("helios") else 1.3
+        out.append(f'<polyline fill="none" stroke="{_COLOURS.get(name, "#333")}" '
+                   f'stroke-width="{width_px}" points="{pts}"/>')
     legend_x = pad_l
-    for name, vals in series.items():
+    for name in series:
         colour = _COLOURS.get(name, "#333")
-        pts = " ".join(f"{x(i):.1f},{y(float(v)):.1f}" for i, v in enumerate(vals))
-        out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" '
-                   f'points="{pts}"/>')
         out.append(f'<rect x="{legend_x}" y="{height - 14}" width="10" height="10" '
                    f'fill="{colour}"/><text x="{legend_x + 14}" y="{height - 5}" '
                    f'font-size="11">{html.escape(NAMES.get(name, name))}</text>')
@@ -610,8 +613,8 @@ def render_html(result: sim.Result, summary: dict, series: sim.Series,
 <html lang="en"><head><meta charset="utf-8">
 <title>Helios backtest {esc(start_local)} – {esc(end_local)}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 900px; color: #222; }}
-table {{ border-collapse: collapse; font-size: 13px; margin: 0.8em 0; }}
+body {{ font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1000px; color: #222; }}
+table {{ border-collapse: collapse; font-size: 12px; margin: 0.8em 0; }}
 td, th {{ border: 1px solid #ccc; padding: 3px 6px; text-align: right; }}
 td:first-child, th:first-child {{ text-align: left; }}
 .note {{ color: #555; font-size: 13px; }}

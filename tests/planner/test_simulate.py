@@ -9,6 +9,7 @@ that every closed loop stays around a second.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,8 @@ import pytest
 
 from planner import baselines, config, inputs, simulate
 from planner.providers.csv import read_series
+
+DATA_DIR = Path(__file__).parents[1] / "data"
 
 TARIFF = {"buy": "(price + 0.15) * 1.19", "sell": "price"}
 
@@ -32,7 +35,6 @@ def _cfg(battery: dict | None = None, planning: dict | None = None, grid: dict |
 @pytest.fixture(scope="module")
 def week():
     """48 h of the summer house with the DK1 negative-price days on the same slots."""
-    from conftest import DATA_DIR
 
     pv = read_series(DATA_DIR / "cossmic_summer_week_pv_1h.csv", "pv_kw", "pv", True)
     load = read_series(DATA_DIR / "cossmic_summer_week_load_1h.csv", "load_kw", "load", True)

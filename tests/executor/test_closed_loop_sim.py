@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from gx_emulator.fixtures import *  # noqa: F403 - shared fixtures (see there)
 from gx_emulator.plans import T0, Replanner, build_plan
 
 from executor.control import Apply

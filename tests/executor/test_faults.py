@@ -8,6 +8,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from gx_emulator.fixtures import *  # noqa: F403 - shared fixtures (see there)
 from gx_emulator.plans import run_for
 
 from executor import pause

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
+from gx_emulator.fixtures import *  # noqa: F403 - shared fixtures (see there)
 from gx_emulator.plans import T0, FakeClock, build_plan, run_for
 
 from executor import schedule as sched

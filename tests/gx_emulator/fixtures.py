@@ -1,9 +1,13 @@
-"""Fixtures for the executor tests: a fake clock, plans, a wired executor on a simulated plant."""
+"""Fixtures for the executor tests: a fake clock, plans, a wired executor on a simulated plant.
+
+Imported with ``from gx_emulator.fixtures import *`` by the test modules that use them rather
+than living in ``tests/executor/conftest.py``: the planner's tests import the top-level
+``conftest`` by module name, and a second ``conftest`` module would shadow it.
+"""
 
 from __future__ import annotations
 
 import pytest
-from gx_emulator.plans import T0, FakeClock, build_plan
 
 from executor import schedule as sched
 from executor.control import Limits
@@ -11,6 +15,9 @@ from executor.drivers.simulated import Plant, SimulatedDriver
 from executor.plansource import FileSource, PlanTracker
 from executor.runner import Executor
 from executor.telemetry import Telemetry
+from gx_emulator.plans import T0, FakeClock, build_plan
+
+__all__ = ["clock", "limits", "plan_path", "make_executor", "write_plan"]
 
 
 @pytest.fixture

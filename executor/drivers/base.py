@@ -133,6 +133,6 @@ class SupportsStartupCheck(Protocol):
     Raises :class:`executor.errors.ForeignControllerError` when another controller owns it.
     """
 
-    def check_ownership(self) -> None:
-        """Verify Helios may control the inverter."""
+    def check_ownership(self, take_over: bool = True) -> None:
+        """Verify Helios may control the inverter (``take_over=False``: never write)."""
         ...

@@ -50,7 +50,7 @@ class DryRunDriver:
         """Read-only check through the wrapped driver, when it has one."""
         check = getattr(self.inner, "check_ownership", None)
         if check is not None:
-            check()
+            check(take_over=False)
 
     def apply(self, setpoint: Setpoint) -> None:
         """Log the setpoint that would be sent."""

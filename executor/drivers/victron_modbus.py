@@ -192,8 +192,9 @@ class VictronModbusDriver:
             max_charge_w=max_charge_w, max_discharge_w=max_discharge_w,
         )
 
-    def check_ownership(self) -> None:
-        """Refuse to run when another controller owns the ESS; take DESS local mode if asked.
+    def check_ownership(self, take_over: bool = True) -> None:
+        """Refuse to run when another controller owns the ESS; take DESS local mode if asked
+        (``take_over=False``: only check, write nothing — ``--dry-run`` and ``status``).
 
         Raises
         ------
@@ -221,7 +222,7 @@ class VictronModbusDriver:
             raise ForeignControllerError(
                 f"Dynamic ESS is on (mode {mode}) and rewrites the grid-setpoint override "
                 "every 5 s; turn it off or use driver mode: dess")
-        if self.config.mode == "dess" and mode in DESS_OFF_MODES:
+        if self.config.mode == "dess" and mode in DESS_OFF_MODES and take_over:
             log.warning("switching Dynamic ESS to local mode 4 (one settings write)")
             self._write(REG_DESS_MODE, [4])
 

@@ -169,3 +169,25 @@ def test_gx_disconnects_and_comes_back(gx, clock, tmp_path, caplog):
     assert gx.plant.grid_setpoint_w == d.setpoint.grid_power_w
     assert "reachable again" in caplog.text
     ex.shutdown()
+
+
+def test_dry_run_cli_reads_the_gx_and_writes_nothing(gx, clock, tmp_path, caplog):
+    import json
+    import logging
+    from datetime import datetime, timezone
+
+    from executor import __main__ as cli
+    from executor import schedule as sched
+
+    caplog.set_level(logging.INFO)
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    sched.write(tmp_path / "schedule.json",
+                build_plan(now - timedelta(minutes=now.minute % 15), 8, 50.0, generated_at=now))
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"executor": {
+        "driver": {"type": "victron_modbus", "host": "127.0.0.1", "port": gx.port,
+                   "mode": "dess"},
+        "telemetry": {"enabled": False}}}))
+    assert cli.main(["--config", str(cfg), "--dry-run", "--once"]) == 0
+    assert "dry run: would send grid setpoint" in caplog.text
+    assert gx.flash_writes == 0 and gx.override_writes == 0 and gx.dess_mode == 0

@@ -445,6 +445,7 @@ class MpcStrategy:
         self.any_outage = not bool(series.grid_ok.all())
         self.cap = cfg.battery.capacity_kwh
         self._models: dict[int, _PlannerModel] = {}
+        self.compiled = 0
         self._t0 = -1
         self._m = 0
         self.solves = 0
@@ -453,11 +454,19 @@ class MpcStrategy:
         self.max_solve_s = 0.0
 
     def model_for(self, m: int) -> _PlannerModel:
-        """The compiled model for ``m`` slots (built once)."""
+        """The compiled model for ``m`` slots (built once).
+
+        Shorter models only appear at the end of the data, each for one re-plan, with ``m``
+        falling: they are dropped when the next one is built (≈1.2 MB each).
+        """
         found = self._models.get(m)
         if found is None:
+            if m < self.horizon:
+                for size in [k for k in self._models if k < self.horizon]:
+                    del self._models[size]
             spec = model_mod.ModelSpec.from_config(self.cfg, m, self.series.slot_s)
             found = self._models[m] = _PlannerModel(spec)
+            self.compiled += 1
         return found
 
     def inputs_at(self, t: int, soc_kwh: float) -> tuple[Inputs, np.ndarray | None]:
@@ -512,7 +521,7 @@ class MpcStrategy:
         """Solve counts and times."""
         return {"solves": self.solves, "milp_solves": self.milp_solves,
                 "solve_s": round(self.solve_s, 3), "max_solve_ms": round(self.max_solve_s * 1e3, 2),
-                "compiled_models": len(self._models)}
+                "compiled_models": self.compiled}
 
 
 # ============================================================================================

@@ -196,7 +196,8 @@ class ExecutorSection:
     """Top-level scalar keys of ``executor:``."""
 
     interval_s: float = opt(10.0, "Tick length", "s", ge=1, le=3600)
-    state_dir: str = opt(".", "Pause file and telemetry buffer (relative to the config file)",
+    state_dir: str = opt(".", "Pause file and telemetry buffer (relative to the config file; "
+                         "default $STATE_DIRECTORY under systemd, else the config's directory)",
                          kind=str)
     log_level: str = opt("info", "debug | info | warning", kind=str,
                          choices=("debug", "info", "warning"))
@@ -409,6 +410,9 @@ def from_mapping(doc: Any, config_dir: str = ".", source: str = "") -> ExecutorC
         raise ConfigError(problems, source)
     state_dir = top.state_dir if os.path.isabs(top.state_dir) else os.path.join(config_dir,
                                                                                  top.state_dir)
+    if "state_dir" not in ex and os.environ.get("STATE_DIRECTORY"):
+        # systemd's StateDirectory= (the config directory is read-only under ProtectSystem)
+        state_dir = os.environ["STATE_DIRECTORY"].split(":")[0]
     limits = Limits(
         min_soc_pct=lim.min_soc_pct, max_soc_pct=lim.max_soc_pct,
         max_charge_w=lim.max_charge_w, max_discharge_w=lim.max_discharge_w,

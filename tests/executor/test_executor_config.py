@@ -103,3 +103,11 @@ def test_repository_config_is_valid():
 
     cfg = config.load(str(Path(__file__).parents[2] / "config.yaml"))
     assert cfg.interval_s > 0
+
+
+def test_state_dir_follows_systemd_state_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/helios")
+    cfg = _load(tmp_path, {})
+    assert cfg.pause_path == "/var/lib/helios/helios-executor.pause.json"
+    assert cfg.buffer_path == "/var/lib/helios/helios-measurements.jsonl"
+    assert _load(tmp_path, {"executor": {"state_dir": "st"}}).state_dir == str(tmp_path / "st")

@@ -60,4 +60,11 @@ __all__ = ["KINDS", "ProviderContext", "TimeSeries", "available", "config_class"
            "register"]
 
 # built-in providers register themselves on import
-from planner.providers import csv, demo, static  # noqa: E402,F401
+from planner.providers import (  # noqa: E402,F401
+    csv,
+    demo,
+    entsoe,
+    nordpool,
+    static,
+    tibber,
+)

@@ -109,7 +109,7 @@ def gather(cfg: HeliosConfig, now: pd.Timestamp) -> Inputs:
     now = timegrid.to_utc(now, "now")
     start = timegrid.floor_to_slot(now, slot_s)
     wanted_end = start + pd.Timedelta(hours=cfg.planning.horizon_h)
-    ctx = ProviderContext(cfg.site, now)
+    ctx = ProviderContext(cfg.site, now, cfg)
 
     price_provider = providers.create("prices", cfg.prices, ctx)
     prices = price_provider.fetch(start, wanted_end)

@@ -624,6 +624,21 @@ class Store:
 
         return self._guard("saving measurements", run)
 
+    def latest_soc(self, now: pd.Timestamp) -> tuple[pd.Timestamp, float] | None:
+        """The newest measured SoC at or before ``now``: (measured_at UTC, soc_pct) or None."""
+        self.ensure_schema()
+        q = (sa.select(measurements.c.measured_at, measurements.c.soc_pct)
+             .where(measurements.c.measured_at <= to_db_time(now),
+                    measurements.c.soc_pct.is_not(None))
+             .order_by(measurements.c.measured_at.desc()).limit(1))
+
+        def run() -> tuple[pd.Timestamp, float] | None:
+            with self.engine.connect() as conn:
+                row = conn.execute(q).first()
+            return None if row is None else (from_db_time(row[0]), float(row[1]))
+
+        return self._guard("reading the latest measurement", run)
+
     def prune(self, now: pd.Timestamp | None = None, keep_days: int | None = None
               ) -> dict[str, int]:
         """Delete plans (with their slots), measurements and cached prices older than

@@ -51,7 +51,7 @@ def site_dir(tmp_path: Path):
             "state": {"type": "static", "soc_pct": 50},
         }
         for key, value in (config or {}).items():
-            if isinstance(value, dict) and isinstance(doc.get(key), dict):
+            if isinstance(value, dict) and isinstance(doc.get(key), dict) and "type" not in value:
                 doc[key] = {**doc[key], **value}
             else:
                 doc[key] = value

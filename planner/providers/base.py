@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -33,3 +34,6 @@ class ProviderContext:
 
     site: SiteConfig
     now: pd.Timestamp
+    #: the whole HeliosConfig, for providers that read another section (``state: gx`` uses
+    #: ``executor.driver``, ``state: measurements`` uses ``storage``)
+    config: Any = None

@@ -52,7 +52,7 @@ import pandas as pd
 
 from planner import model as model_mod
 from planner.config import HeliosConfig
-from planner.errors import DataError, InfeasibleError, SolverFailedError
+from planner.errors import DataError, InfeasibleError, OptimizationError, SolverFailedError
 from planner.inputs import Inputs
 
 #: flows below this count as zero (exclusivity, "at min SoC") [kW or kWh]
@@ -449,6 +449,12 @@ class MpcStrategy:
         self._t0 = -1
         self._m = 0
         self.solves = 0
+        self.fallback_solves = 0  # solved only by the fallback solvers
+        self.failed_solves = 0  # no solver managed: the previous plan was kept
+        self.failures: list[str] = []
+        solver_order = ("clarabel", "ecos", "highs")
+        first = next(x for x in solver_order if x != cfg.planning.solver)
+        self._fallback_cfg = replace(cfg, planning=replace(cfg.planning, solver=first))
         self.milp_solves = 0
         self.solve_s = 0.0
         self.max_solve_s = 0.0
@@ -491,12 +497,29 @@ class MpcStrategy:
                         pv, load, soc_kwh / self.cap * 100.0, s.index[t])
         return inputs, mask
 
-    def replan(self, t: int, soc_kwh: float) -> model_mod.Solution:
-        """Solve at slot ``t`` and keep the plan."""
+    def replan(self, t: int, soc_kwh: float) -> model_mod.Solution | None:
+        """Solve at slot ``t`` and keep the plan.
+
+        When the solve fails it is retried with the other solvers first (Clarabel, ECOS,
+        then HiGHS); when that fails too, nothing changes — as in production, where a failed
+        ``helios plan`` leaves the previous schedule — and the old plan is followed while it
+        lasts (then: battery idle). Both are counted in :meth:`stats`.
+        """
         inputs, mask = self.inputs_at(t, soc_kwh)
         mdl = self.model_for(inputs.n)
         mdl.grid_mask = mask
-        sol = mdl.solve(inputs, self.cfg)
+        try:
+            sol = mdl.solve(inputs, self.cfg)
+        except (OptimizationError, ValueError) as exc:
+            # ValueError: cvxpy cannot unpack a solution HiGHS reported as UNKNOWN
+            self.failures.append(f"{inputs.index[0].isoformat()}: {exc}"[:300])
+            try:
+                sol = mdl.solve(inputs, self._fallback_cfg)
+                self.fallback_solves += 1
+            except (OptimizationError, ValueError) as exc2:
+                self.failures.append(f"{inputs.index[0].isoformat()}: fallback: {exc2}"[:300])
+                self.failed_solves += 1
+                return None
         self.solves += 1
         self.milp_solves += sol.exact_milp
         self.solve_s += sol.solve_s
@@ -512,14 +535,18 @@ class MpcStrategy:
         """Re-plan when due, then the plan's setpoint for slot ``t``."""
         j = t - self._t0
         if self._t0 < 0 or j >= self.every or j >= self._m:
-            self.replan(t, soc_kwh)
-            j = 0
+            if self.replan(t, soc_kwh) is not None:
+                j = 0
+            elif self._t0 < 0 or j >= self._m:  # no plan covers this slot: stay idle
+                return 0.0, math.inf, None
         grid = self._grid[j] if self.control == "grid" else None
         return self._setpoint[j], self._pv_cap[j], grid
 
     def stats(self) -> dict:
         """Solve counts and times."""
         return {"solves": self.solves, "milp_solves": self.milp_solves,
+                "fallback_solves": self.fallback_solves, "failed_solves": self.failed_solves,
+                "failures": self.failures[:10],
                 "solve_s": round(self.solve_s, 3), "max_solve_ms": round(self.max_solve_s * 1e3, 2),
                 "compiled_models": self.compiled}
 

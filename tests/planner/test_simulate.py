@@ -315,3 +315,38 @@ def test_metrics_definitions():
     assert m["self_consumption_ratio"] == pytest.approx(1 - 2 / 8)
     assert m["self_sufficiency_ratio"] == pytest.approx(1 - 1 / 4)
     assert m["hours_at_min_soc"] == 1  # empty during the first hour
+
+
+def test_failed_replan_falls_back_then_keeps_the_previous_plan(week, monkeypatch):
+    # HiGHS can end with status UNKNOWN, which cvxpy reports as a ValueError: the re-plan is
+    # retried with the fallback solvers; if those fail too, nothing changes (as a failed
+    # `helios plan` leaves the previous schedule) and the last plan is followed
+    cfg = _cfg()
+    series = _series(week, cfg)
+    home = simulate.Home.from_config(cfg)
+    original = simulate._PlannerModel.solve
+    calls = []
+
+    def flaky(self, data, cfg_used):
+        t = int((data.index[0] - series.index[0]) / pd.Timedelta(hours=1))
+        calls.append((t, cfg_used.planning.solver))
+        if t == 3 and cfg_used.planning.solver == "highs":
+            raise ValueError("Cannot unpack invalid solution: status UNKNOWN")
+        if 10 <= t < 14:
+            raise simulate.SolverFailedError("every solver failed")
+        return original(self, data, cfg_used)
+
+    monkeypatch.setattr(simulate._PlannerModel, "solve", flaky)
+    strategy = simulate.MpcStrategy(cfg, series)
+    trace = simulate.simulate(home, series, 0, 24, 5.0, strategy)
+    stats = strategy.stats()
+    assert (3, "clarabel") in calls
+    assert stats["fallback_solves"] == 1 and stats["failed_solves"] == 4
+    assert stats["solves"] == 20
+    assert "UNKNOWN" in stats["failures"][0]
+    # slots 10..13 follow the plan made at slot 9
+    reference = simulate.MpcStrategy(cfg, series)
+    reference.replan(9, float(trace.soc_kwh[8]))
+    np.testing.assert_allclose(trace.battery_charge_kw[10:14] - trace.battery_discharge_kw[10:14],
+                               -np.asarray(reference._setpoint[1:5]), atol=1e-6)
+    assert abs(simulate.energy_residual_kwh(trace, series, 0, home)) < 1e-9

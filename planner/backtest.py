@@ -437,6 +437,11 @@ def summary_text(summary: dict) -> str:
                      f"no battery, {c['savings_vs_self_consumption_eur']:.2f} vs "
                      f"self-consumption, {c['savings_vs_price_rule_eur']:.2f} vs the price "
                      f"rule; captures {share_text} of the perfect-foresight savings")
+    for name, info in summary["runs"].items():
+        if info.get("fallback_solves") or info.get("failed_solves"):
+            lines.append(f"{NAMES.get(name, name)}: {info['fallback_solves']} re-plan(s) solved "
+                         f"only by the fallback solvers, {info['failed_solves']} failed (the "
+                         "previous plan was kept); see summary.json runs.*.failures")
     sp = summary["speed"]
     lines.append(f"Helios run {sp['helios_run_s']:.1f} s, {sp['solves']} solves"
                  + (f" ({sp['solves_per_s']:.0f}/s)" if sp["solves_per_s"] else "")

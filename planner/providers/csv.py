@@ -131,9 +131,25 @@ class CsvPrices:
         return read_series(self.config.path, self.config.column, "prices (csv)", False)
 
 
+class _CsvPower:
+    """Shared by the PV and load CSV providers: read, check non-negative, scale."""
+
+    what = ""
+
+    def __init__(self, config, context: ProviderContext):
+        self.config = config
+
+    def forecast(self, start: pd.Timestamp, end: pd.Timestamp) -> TimeSeries:
+        """All values in the file, scaled (the caller slices the horizon)."""
+        ts = read_series(self.config.path, self.config.column, self.what, True)
+        return TimeSeries(ts.values * self.config.scale, ts.resolution_s, ts.source)
+
+
 @register("pv", "csv")
-class CsvPv:
+class CsvPv(_CsvPower):
     """PV power forecast from a CSV file. [kW]"""
+
+    what = "pv (csv)"
 
     @dataclass(frozen=True)
     class Config:
@@ -141,29 +157,15 @@ class CsvPv:
         column: str = opt("pv_kw", "Name of the PV power column [kW]")
         scale: float = opt(1.0, "Factor applied to every value (e.g. a bigger array)", ge=0)
 
-    def __init__(self, config: Config, context: ProviderContext):
-        self.config = config
-
-    def forecast(self, start: pd.Timestamp, end: pd.Timestamp) -> TimeSeries:
-        """All values in the file, scaled."""
-        ts = read_series(self.config.path, self.config.column, "pv (csv)", True)
-        return TimeSeries(ts.values * self.config.scale, ts.resolution_s, ts.source)
-
 
 @register("load", "csv")
-class CsvLoad:
+class CsvLoad(_CsvPower):
     """Household load forecast from a CSV file. [kW]"""
+
+    what = "load (csv)"
 
     @dataclass(frozen=True)
     class Config:
         path: str = opt(help="CSV file with ts_utc and the load column", path=True)
         column: str = opt("load_kw", "Name of the load column [kW]")
         scale: float = opt(1.0, "Factor applied to every value", ge=0)
-
-    def __init__(self, config: Config, context: ProviderContext):
-        self.config = config
-
-    def forecast(self, start: pd.Timestamp, end: pd.Timestamp) -> TimeSeries:
-        """All values in the file, scaled."""
-        ts = read_series(self.config.path, self.config.column, "load (csv)", True)
-        return TimeSeries(ts.values * self.config.scale, ts.resolution_s, ts.source)

@@ -79,12 +79,20 @@ def plan(config_path: str | None, now_text: str | None, demo: bool, out_path: st
     now = _parse_now(now_text)
     try:
         cfg = _load_config(config_path, demo)
+        from planner.logging_setup import setup_logging
+
+        setup_logging(cfg)  # redacts every !secret value from log output
         try:
             result = run.plan_once(cfg, now)
         except ProviderError as exc:  # prices down: plan on the history's price cache, if any
             from planner import cli_db
 
-            result = cli_db.plan_from_price_cache(cfg, now, exc)
+            try:
+                result = cli_db.plan_from_price_cache(cfg, now, exc)
+            except ProviderError as cache_exc:  # no cache either: self-consumption, flagged
+                from planner import cli_inputs
+
+                result = cli_inputs.plan_without_prices(cfg, now, cache_exc)
         target = out_path or cfg.output.schedule_path
         run.write_schedule(result.schedule, target)
     except HeliosError as exc:
@@ -139,6 +147,15 @@ def _register_backtest_command() -> None:
 
 
 _register_backtest_command()
+
+
+def _register_input_commands() -> None:
+    from planner import cli_inputs
+
+    main.add_command(cli_inputs.prices_cmd)
+
+
+_register_input_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -123,23 +123,17 @@ def gather(cfg: HeliosConfig, now: pd.Timestamp) -> Inputs:
             f"prices ({cfg.prices.type}): no price for the current slot {start.isoformat()}; "
             f"the last known price ends {prices.end.isoformat()}")
     index = timegrid.make_index(start, n, slot_s)
-    end = index[-1] + pd.Timedelta(seconds=slot_s)
     spot = timegrid.to_slot_grid(prices.values, prices.resolution_s, index, slot_s, "hold",
                                  f"prices ({cfg.prices.type})")
 
-    pv_ts = providers.create("pv", cfg.pv, ctx).forecast(start, end)
-    pv = timegrid.to_slot_grid(pv_ts.values, pv_ts.resolution_s, index, slot_s, "mean",
-                               f"pv ({cfg.pv.type})")
-    load_ts = providers.create("load", cfg.load, ctx).forecast(start, end)
-    load = timegrid.to_slot_grid(load_ts.values, load_ts.resolution_s, index, slot_s, "mean",
-                                 f"load ({cfg.load.type})")
+    # PV and load are optional: a failing or short forecast degrades (issue 4, planner.degraded)
+    from planner import degraded
+
+    pv, pv_status = degraded.forecast_or_fallback("pv", cfg, ctx, start, index, slot_s)
+    load, load_status = degraded.forecast_or_fallback("load", cfg, ctx, start, index, slot_s)
     soc = float(providers.create("state", cfg.state, ctx).read(now))
 
-    status = (
-        _status("prices", cfg.prices.type, prices),
-        _status("pv", cfg.pv.type, pv_ts),
-        _status("load", cfg.load.type, load_ts),
-    )
+    status = (_status("prices", cfg.prices.type, prices), pv_status, load_status)
     buy = compile_tariff(cfg.tariff.buy)(spot)
     sell = compile_tariff(cfg.tariff.sell)(spot)
     return Inputs(index, slot_s, spot, buy, sell, pv, load, soc, now, status)

@@ -63,3 +63,21 @@ class NoPv:
     def forecast(self, start: pd.Timestamp, end: pd.Timestamp) -> TimeSeries:
         """Zero everywhere."""
         return _flat(0.0, start, end, "pv_kw")
+
+
+@register("prices", "flat")
+class FlatPrices:
+    """The same spot price in every slot (degraded self-consumption mode, tests)."""
+
+    @dataclass(frozen=True)
+    class Config:
+        price_eur_per_kwh: float = opt(0.0, "Spot price in every slot", "EUR/kWh")
+        hours: float = opt(24.0, "How far ahead the price is known", "h", gt=0)
+
+    def __init__(self, config: Config, context: ProviderContext):
+        self.config = config
+
+    def fetch(self, start: pd.Timestamp, end: pd.Timestamp) -> TimeSeries:
+        """A flat series from ``start`` for ``hours``."""
+        stop = min(end, start + pd.Timedelta(hours=self.config.hours))
+        return _flat(self.config.price_eur_per_kwh, start, stop, "spot_eur_per_kwh")

@@ -1,0 +1,74 @@
+"""``helios prices``: check the price provider alone (issue 4), like evcc's ``evcc tariff``.
+
+Prints the spot price per slot in the site's local time, the buy/sell prices from the tariff
+and a status line (provider, source, coverage). Exit codes as for ``helios plan``: 2 config,
+3 provider (bad token → "HTTP 401 ...", server down → "HTTP 500 ... gave up after 3 attempts").
+"""
+
+from __future__ import annotations
+
+import click
+import pandas as pd
+
+from planner.errors import HeliosError
+
+_CONFIG_OPTION = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False),
+    help="Config file (default: ./config.yaml or $HELIOS_CONFIG).")
+_NOW_OPTION = click.option(
+    "--now", "now_text", metavar="ISO8601",
+    help="As if it were this instant (with offset, e.g. 2026-05-01T10:00:00Z).")
+
+
+def plan_without_prices(cfg, now: pd.Timestamp, error: HeliosError):
+    """``helios plan``'s last resort: a self-consumption plan, flagged (planner.degraded)."""
+    from planner import degraded, run
+
+    inputs = degraded.self_consumption_inputs(cfg, now, error)
+    click.echo(f"helios: warning: {error}; no cached prices: planning plain self-consumption "
+               "(flat price), flagged as degraded", err=True)
+    return run.plan_inputs(inputs, cfg, now)
+
+
+@click.command("prices")
+@_CONFIG_OPTION
+@_NOW_OPTION
+@click.option("--hours", default=48, show_default=True, type=click.IntRange(1, 336),
+              help="Hours shown from now.")
+def prices_cmd(config_path: str | None, now_text: str | None, hours: int) -> None:
+    """Fetch prices from the configured provider and print them (local time, EUR/kWh)."""
+    from planner import providers, timegrid
+    from planner.cli import _fail, _load_config, _parse_now
+    from planner.logging_setup import setup_logging
+    from planner.providers.base import ProviderContext
+    from planner.tariff import compile_tariff
+
+    now = _parse_now(now_text)
+    try:
+        cfg = _load_config(config_path, demo=False)
+        setup_logging(cfg)
+        start = timegrid.floor_to_slot(now, cfg.planning.slot_s)
+        end = start + pd.Timedelta(hours=hours)
+        ts = providers.create("prices", cfg.prices, ProviderContext(cfg.site, now)).fetch(
+            start, end)
+    except HeliosError as exc:
+        _fail(exc)
+    tz = cfg.site.tz
+    s = ts.values[(ts.values.index >= start) & (ts.values.index < end)]
+    spot = s.to_numpy(dtype=float)
+    buy = compile_tariff(cfg.tariff.buy)(spot) if len(s) else spot
+    sell = compile_tariff(cfg.tariff.sell)(spot) if len(s) else spot
+    click.echo(f"prices ({cfg.prices.type}): {ts.source}, {len(ts.values)} values every "
+               f"{ts.resolution_s // 60} min, {ts.values.index[0].tz_convert(tz):%Y-%m-%d %H:%M}"
+               f" -> {ts.end.tz_convert(tz):%Y-%m-%d %H:%M %Z}")
+    if not len(s):
+        click.echo(f"no price from {start.tz_convert(tz):%Y-%m-%d %H:%M %Z} on")
+        return
+    click.echo(f"{'local time':<22} {'spot':>9} {'buy':>9} {'sell':>9}   [EUR/kWh]")
+    for i, t in enumerate(s.index):
+        click.echo(f"{t.tz_convert(tz):%Y-%m-%d %H:%M %Z}".ljust(22)
+                   + f" {spot[i]:9.4f} {buy[i]:9.4f} {sell[i]:9.4f}")
+    click.echo(f"min {spot.min():.4f}, mean {spot.mean():.4f}, max {spot.max():.4f} EUR/kWh "
+               f"spot; {int((spot < 0).sum())} negative; covered until "
+               f"{ts.end.tz_convert(tz):%Y-%m-%d %H:%M %Z}"
+               + ("" if ts.end >= end else " (later prices not published yet)"))

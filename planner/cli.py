@@ -153,6 +153,7 @@ def _register_input_commands() -> None:
     from planner import cli_inputs
 
     main.add_command(cli_inputs.prices_cmd)
+    main.add_command(cli_inputs.forecast)
 
 
 _register_input_commands()

@@ -49,8 +49,8 @@ def prices_cmd(config_path: str | None, now_text: str | None, hours: int) -> Non
         setup_logging(cfg)
         start = timegrid.floor_to_slot(now, cfg.planning.slot_s)
         end = start + pd.Timedelta(hours=hours)
-        ts = providers.create("prices", cfg.prices, ProviderContext(cfg.site, now)).fetch(
-            start, end)
+        ts = providers.create("prices", cfg.prices, ProviderContext(cfg.site, now, cfg)
+                              ).fetch(start, end)
     except HeliosError as exc:
         _fail(exc)
     tz = cfg.site.tz
@@ -72,3 +72,46 @@ def prices_cmd(config_path: str | None, now_text: str | None, hours: int) -> Non
                f"spot; {int((spot < 0).sum())} negative; covered until "
                f"{ts.end.tz_convert(tz):%Y-%m-%d %H:%M %Z}"
                + ("" if ts.end >= end else " (later prices not published yet)"))
+
+
+@click.group("forecast")
+def forecast() -> None:
+    """Check one forecast provider alone: ``helios forecast pv`` / ``helios forecast load``."""
+
+
+@forecast.command("pv")
+@_CONFIG_OPTION
+@_NOW_OPTION
+@click.option("--hours", default=48, show_default=True, type=click.IntRange(1, 336))
+def forecast_pv(config_path: str | None, now_text: str | None, hours: int) -> None:
+    """Print the PV forecast per hour in local time [kW] and its daily energy [kWh]."""
+    _print_forecast("pv", config_path, now_text, hours)
+
+
+def _print_forecast(kind: str, config_path: str | None, now_text: str | None,
+                    hours: int) -> None:
+    from planner import providers, timegrid
+    from planner.cli import _fail, _load_config, _parse_now
+    from planner.logging_setup import setup_logging
+    from planner.providers.base import ProviderContext
+
+    now = _parse_now(now_text)
+    try:
+        cfg = _load_config(config_path, demo=False)
+        setup_logging(cfg)
+        start = timegrid.floor_to_slot(now, 3600)
+        end = start + pd.Timedelta(hours=hours)
+        pconf = getattr(cfg, kind)
+        ts = providers.create(kind, pconf, ProviderContext(cfg.site, now, cfg)).forecast(
+            start, end)
+    except HeliosError as exc:
+        _fail(exc)
+    tz = cfg.site.tz
+    s = ts.values[(ts.values.index >= start) & (ts.values.index < end)]
+    click.echo(f"{kind} ({pconf.type}): {ts.source}, every {ts.resolution_s // 60} min")
+    hourly = s.resample("1h").mean()
+    for t, v in hourly.items():
+        click.echo(f"{t.tz_convert(tz):%Y-%m-%d %H:%M %Z}  {v:7.3f} kW")
+    daily = (s * ts.resolution_s / 3600).groupby(s.index.tz_convert(tz).date).sum()
+    for day, kwh in daily.items():
+        click.echo(f"{day}: {kwh:.1f} kWh")

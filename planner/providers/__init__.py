@@ -65,6 +65,7 @@ from planner.providers import (  # noqa: E402,F401
     demo,
     entsoe,
     nordpool,
+    openmeteo,
     state_live,
     static,
     tibber,

@@ -115,3 +115,55 @@ def _print_forecast(kind: str, config_path: str | None, now_text: str | None,
     daily = (s * ts.resolution_s / 3600).groupby(s.index.tz_convert(tz).date).sum()
     for day, kwh in daily.items():
         click.echo(f"{day}: {kwh:.1f} kWh")
+
+
+@forecast.command("load")
+@_CONFIG_OPTION
+@_NOW_OPTION
+@click.option("--hours", default=48, show_default=True, type=click.IntRange(1, 336))
+@click.option("--evaluate", is_flag=True,
+              help="Walk-forward test over the stored history: MAE/RMSE and skill against "
+                   "'same time yesterday' (load.type: history).")
+@click.option("--days", default=365, show_default=True, type=click.IntRange(1, 3660),
+              help="With --evaluate: the last DAYS days of history are scored.")
+def forecast_load(config_path: str | None, now_text: str | None, hours: int, evaluate: bool,
+                  days: int) -> None:
+    """Print the load forecast [kW], or evaluate the history model (--evaluate)."""
+    if not evaluate:
+        _print_forecast("load", config_path, now_text, hours)
+        return
+    from planner import providers
+    from planner.cli import _fail, _load_config, _parse_now
+    from planner.errors import ConfigError, ConfigProblem
+    from planner.providers import history as hist
+    from planner.providers.base import ProviderContext
+
+    now = _parse_now(now_text)
+    try:
+        cfg = _load_config(config_path, demo=False)
+        if cfg.load.type != "history":
+            raise ConfigError(ConfigProblem("load.type", "history (for --evaluate)",
+                                            repr(cfg.load.type)))
+        prov = providers.create("load", cfg.load, ProviderContext(cfg.site, now, cfg))
+        if prov.config.history_from == "measurements":  # the whole stored history
+            series = hist.read_measured_history(cfg, now - pd.Timedelta(days=days + 60))
+        else:
+            series = hist.read_csv_history(prov.config.path, prov.config.column)
+        series = series[series.index < now]
+        if series.empty:
+            raise hist.DataError(f"{hist.NAME}: no measured load before {now:%Y-%m-%d}")
+        end = min(now, series.index[-1] + pd.Timedelta(hours=1))
+        start = end - pd.Timedelta(days=days)
+        r = hist.walk_forward(series, cfg.site.tz, start, end, prov.config.window_days,
+                              prov.config.min_days)
+    except HeliosError as exc:
+        _fail(exc)
+    tz = cfg.site.tz
+    click.echo(f"load (history) walk-forward, day-ahead, {start.tz_convert(tz):%Y-%m-%d} .. "
+               f"{end.tz_convert(tz):%Y-%m-%d}: {r['days']} days, {r['hours']} hours scored, "
+               f"mean load {r['mean_load_kw']:.3f} kW")
+    click.echo(f"  model  MAE {r['mae_kw']:.3f} kW  RMSE {r['rmse_kw']:.3f} kW")
+    click.echo(f"  naive  MAE {r['naive_mae_kw']:.3f} kW  RMSE {r['naive_rmse_kw']:.3f} kW "
+               "(same time yesterday)")
+    click.echo(f"  skill  {r['skill_mae']:+.1%} (MAE)  {r['skill_rmse']:+.1%} (RMSE); "
+               "> 0 = better than naive")

@@ -64,6 +64,7 @@ from planner.providers import (  # noqa: E402,F401
     csv,
     demo,
     entsoe,
+    history,
     nordpool,
     openmeteo,
     state_live,

@@ -67,6 +67,7 @@ from planner.providers import (  # noqa: E402,F401
     history,
     nordpool,
     openmeteo,
+    solcast,
     state_live,
     static,
     tibber,

@@ -178,3 +178,21 @@ def test_redacting_filter_covers_args_and_tracebacks():
         rec = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom", None, sys.exc_info())
     f.filter(rec)
     assert TOKEN not in logging.Formatter().format(rec)
+
+
+def test_entsoe_token_in_the_query_is_redacted_from_debug_logs(site_dir, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    with serve({"/api": recorded("entsoe", "A44_NL_2023-07-02.xml")}) as srv:
+        path = site_dir(start="2023-07-02T00:00:00Z")
+        text = path.read_text().replace(
+            "prices:\n  type: csv\n  path: prices.csv\n",
+            f"prices:\n  type: entsoe\n  area: NL\n  token: !secret entsoe_token\n"
+            f"  base_url: {srv.url}/api\n")
+        path.write_text(text)
+        (tmp_path / "secrets.yaml").write_text(f"entsoe_token: {TOKEN}\n")
+        res = CliRunner().invoke(main, ["prices", "--config", str(path), "--now",
+                                        "2023-07-02T08:00:00Z"])
+    assert res.exit_code == 0, res.output
+    assert srv.requests[0].query["securityToken"] == TOKEN  # it was sent ...
+    assert "securityToken=***" in res.output  # ... urllib3 logged the URL, redacted
+    assert TOKEN not in res.output and TOKEN not in caplog.text

@@ -76,3 +76,29 @@ def test_bad_array_config_names_the_key():
 def test_openmeteo_errors(reply, error, message):
     with serve({"/v1/forecast": reply}) as srv, pytest.raises(error, match=message):
         provider(srv.url).forecast(None, None)
+
+
+def test_solcast_recorded_forecast_and_errors():
+    from planner.providers.solcast import SolcastPv
+
+    key = "sk-solcast-secret-4711"
+
+    def make(url, **kw):
+        cfg = SolcastPv.Config(api_key=key, site_id="ab12-cd34", base_url=url, **kw)
+        return SolcastPv(cfg, ProviderContext(SITE, pd.Timestamp("2016-08-01T12:00Z")), FAST)
+
+    route = "/rooftop_sites/ab12-cd34/forecasts"
+    with serve({route: recorded("solcast", "rooftop_forecasts_2016-08-01.json")}) as srv:
+        med = make(srv.url).forecast(None, None)
+        p10 = make(srv.url, estimate="p10", confidence_pct=90).forecast(None, None)
+    assert med.resolution_s == 1800 and med.values.index[0] == pd.Timestamp("2016-08-01T12:00Z")
+    assert len(med.values) == 48 and med.values.max() > 3.5
+    assert (p10.values - 0.7 * 0.9 * med.values).abs().max() < 1e-3
+    assert srv.requests[0].headers["Authorization"] == f"Bearer {key}"
+    with serve({route: Reply(429, "", {"Retry-After": "86400"})}) as srv, \
+            pytest.raises(ProviderUnavailable, match=r"pv \(solcast\): HTTP 429"):
+        make(srv.url).forecast(None, None)
+    with serve({route: Reply(401, key)}) as srv, \
+            pytest.raises(ProviderConfigError, match="HTTP 401") as err:
+        make(srv.url).forecast(None, None)
+    assert key not in str(err.value)

@@ -131,7 +131,11 @@ def request(provider: str, method: str, url: str, *, session: requests.Session |
         except requests.Timeout:
             reason = f"no answer from {host} within {policy.timeout_s:g} s (timeout)"
         except requests.ConnectionError as exc:
-            kind = type(exc.__context__ or exc).__name__
+            text = str(exc).lower()
+            kind = next((label for key, label in (
+                ("refused", "connection refused"), ("name or service", "unknown host"),
+                ("temporary failure in name", "DNS failure"), ("reset", "connection reset"),
+                ("ssl", "TLS error")) if key in text), "connection error")
             reason = f"cannot connect to {host} ({kind})"
         except requests.RequestException as exc:
             raise ProviderUnavailable(provider, f"request to {host} failed "

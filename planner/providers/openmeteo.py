@@ -12,6 +12,7 @@ safety margin ``confidence_pct`` is applied last (Darkstar's ``pv.confidence``).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -19,11 +20,12 @@ import numpy as np
 import pandas as pd
 
 from planner.config import opt
-from planner.errors import ConfigError, ConfigProblem, ProviderUnavailable
+from planner.errors import ConfigError, ConfigProblem, HeliosError, ProviderUnavailable
 from planner.providers import register
 from planner.providers.base import ProviderContext, TimeSeries
 from planner.providers.http import RetryPolicy, json_body, policy_for, request
 
+log = logging.getLogger(__name__)
 NAME = "pv (openmeteo)"
 _COLS = ("ghi_w_per_m2", "dni_w_per_m2", "dhi_w_per_m2", "temp_air_c")
 _VARS = ("shortwave_radiation", "direct_normal_irradiance", "diffuse_radiation",
@@ -111,6 +113,44 @@ def pv_power_kw(latitude: float, longitude: float, starts: pd.DatetimeIndex, ste
     return total
 
 
+def clearsky_power_kw(latitude: float, longitude: float, starts: pd.DatetimeIndex, step_s: int,
+                      arrays: tuple[PvArray, ...]) -> np.ndarray:
+    """The arrays' power under a clear sky (Haurwitz GHI, 15 % diffuse, 20 °C). [kW]"""
+    from planner.degraded import cos_zenith
+
+    cos_z = cos_zenith(starts + pd.Timedelta(seconds=step_s / 2), latitude, longitude)
+    ghi = np.where(cos_z > 0, 1098.0 * cos_z * np.exp(-0.059 / np.maximum(cos_z, 1e-3)), 0.0)
+    dhi = 0.15 * ghi
+    dni = np.where(cos_z > 0.02, (ghi - dhi) / np.maximum(cos_z, 0.02), 0.0)
+    return pv_power_kw(latitude, longitude, starts, step_s, ghi, dni, dhi,
+                       np.full(len(starts), 20.0), arrays)
+
+
+def learn_correction(measured_kw: pd.Series, latitude: float, longitude: float,
+                     arrays: tuple[PvArray, ...], tz, min_days: int) -> np.ndarray | None:
+    """Per-local-hour correction factors from measured PV history, or None (too little).
+
+    For every daylight hour the clear-sky index of the *measurement* (measured / modelled
+    clear-sky power of the configured arrays) is computed; its 90th percentile per local hour
+    of day (the clear days) says how far the configuration is off at that hour: a wrong kWp
+    or orientation, shading by a tree in the afternoon, soiling. The forecast is multiplied
+    by these factors (clipped to [0.3, 1.5]); hours without enough data keep 1.
+    """
+    h = measured_kw.astype(float).resample("1h").mean().dropna()
+    if len(h) < min_days * 24:
+        return None
+    cs = clearsky_power_kw(latitude, longitude, h.index, 3600, arrays)
+    peak = sum(a.kwp for a in arrays)
+    day = cs > 0.1 * peak
+    ratio = pd.Series(h.to_numpy()[day] / cs[day], index=h.index[day])
+    hours = ratio.index.tz_convert(tz).hour
+    factors = np.ones(24)
+    for hour, part in ratio.groupby(hours):
+        if len(part) >= min_days:
+            factors[hour] = float(np.clip(np.quantile(part, 0.9), 0.3, 1.5))
+    return factors
+
+
 def parse_forecast(payload: Any) -> tuple[pd.DataFrame, int]:
     """Open-Meteo ``/v1/forecast`` JSON → irradiance frame by interval start (UTC), step [s].
 
@@ -148,6 +188,13 @@ class OpenMeteoPv:
         confidence_pct: float = opt(90.0, "Safety margin: the forecast is multiplied by this",
                                     "%", gt=0, le=100)
         forecast_days: int = opt(2, "Days fetched", "d", ge=1, le=16)
+        correction: bool = opt(True, "Correct the forecast per hour of day from measured PV "
+                               "history (measurements table or history_path)")
+        history_path: str | None = opt(None, "CSV export of measured PV (ts_utc, pv_kw) for "
+                                       "the correction (default: the measurements table)",
+                                       path=True)
+        correction_min_days: int = opt(14, "History needed before the correction is used",
+                                       "d", ge=1)
         base_url: str = opt("https://api.open-meteo.com/v1/forecast", "Open-Meteo endpoint")
         timeout_s: float = opt(10.0, "HTTP timeout per attempt", "s", gt=0)
 
@@ -163,6 +210,8 @@ class OpenMeteoPv:
                  policy: RetryPolicy | None = None):
         self.config = config
         self.site = context.site
+        self.now = context.now
+        self.cfg = context.config
         self.policy = policy or policy_for(config.timeout_s)
 
     def forecast(self, start: pd.Timestamp, end: pd.Timestamp) -> TimeSeries:
@@ -175,7 +224,58 @@ class OpenMeteoPv:
         kw = pv_power_kw(self.site.latitude, self.site.longitude, frame.index, step_s,
                          frame.ghi_w_per_m2, frame.dni_w_per_m2, frame.dhi_w_per_m2,
                          frame.temp_air_c, self.config._arrays)
+        note = ""
+        factors = self._correction() if self.config.correction else None
+        if factors is not None:
+            kw = kw * factors[frame.index.tz_convert(self.site.tz).hour.to_numpy()]
+            note = ", corrected by measured history"
         kw = kw * self.config.confidence_pct / 100.0
         return TimeSeries(pd.Series(kw, index=frame.index, name="pv_kw"), step_s,
-                          f"Open-Meteo + pvlib ({len(self.config._arrays)} array(s), "
-                          f"confidence {self.config.confidence_pct:g} %)")
+                          f"Open-Meteo + pvlib ({len(self.config._arrays)} array(s)"
+                          f"{note}, confidence {self.config.confidence_pct:g} %)")
+
+    def _measured(self) -> pd.Series:
+        now = self.now
+        since = now - pd.Timedelta(days=60)
+        if self.config.history_path:
+            from planner.providers.history import read_csv_history
+
+            s = read_csv_history(self.config.history_path, "pv_kw")
+        elif self.cfg is not None and self.cfg.storage.enabled:
+            s = _measured_pv(self.cfg, since)
+        else:
+            return pd.Series(dtype=float)
+        return s[(s.index >= since) & (s.index < now)]
+
+    def _correction(self) -> np.ndarray | None:
+        try:
+            measured = self._measured()
+        except HeliosError as exc:  # no history: forecast uncorrected
+            log.debug("%s: no PV history for the correction: %s", NAME, exc)
+            return None
+        if measured.empty:
+            return None
+        return learn_correction(measured, self.site.latitude, self.site.longitude,
+                                self.config._arrays, self.site.tz,
+                                self.config.correction_min_days)
+
+
+def _measured_pv(cfg, since: pd.Timestamp) -> pd.Series:
+    """``measurements.pv_power_w`` since ``since`` → PV power [kW] (UTC)."""
+    import sqlalchemy as sa
+
+    from planner.store import Store, from_db_time, measurements, to_db_time
+
+    try:
+        with Store.from_config(cfg) as store:
+            store.ensure_schema()
+            with store.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(measurements.c.measured_at, measurements.c.pv_power_w)
+                    .where(measurements.c.measured_at >= to_db_time(since),
+                           measurements.c.pv_power_w.is_not(None))
+                    .order_by(measurements.c.measured_at)).all()
+    except sa.exc.SQLAlchemyError as exc:
+        raise ProviderUnavailable(NAME, f"cannot read measurements ({exc})") from None
+    index = pd.DatetimeIndex([from_db_time(r[0]) for r in rows], name="ts_utc", tz="UTC")
+    return pd.Series([r[1] / 1000.0 for r in rows], index=index, dtype=float)

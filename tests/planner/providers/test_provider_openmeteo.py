@@ -102,3 +102,47 @@ def test_solcast_recorded_forecast_and_errors():
             pytest.raises(ProviderConfigError, match="HTTP 401") as err:
         make(srv.url).forecast(None, None)
     assert key not in str(err.value)
+
+
+def test_history_correction_fixes_a_misconfigured_array(data_dir, tmp_path):
+    """Configured 4 kWp facing south; really ~5.7 kWp facing south-east. Two measured days
+    teach the per-hour factors; the third day's forecast error shrinks."""
+    meas = pd.read_csv(data_dir / "pv_serf_east_2016-08-01_03_15min.csv")
+    cut = "2016-08-03T07:00:00Z"
+    meas[meas.ts_utc < cut].to_csv(tmp_path / "pv_history.csv", index=False)
+    wrong = {"roof": {"kwp": 4.0, "tilt_deg": 30, "azimuth_deg": 180, "losses_pct": 14}}
+    day3 = measured_hourly(data_dir)[cut:]
+
+    def day3_mae(**kw) -> float:
+        cfg = OpenMeteoPv.Config(arrays=wrong, confidence_pct=100, correction_min_days=2,
+                                 base_url=srv.url + "/v1/forecast", **kw)
+        got = OpenMeteoPv(cfg, ProviderContext(SITE, pd.Timestamp(cut)), FAST).forecast(
+            None, None)
+        assert ("corrected" in got.source) == bool(kw.get("history_path"))
+        return float((got.values.reindex(day3.index) - day3).abs().mean())
+
+    with serve({"/v1/forecast": recorded("openmeteo", "serf_east_2016-08-01_03.json")}) as srv:
+        raw = day3_mae(correction=False)
+        corrected = day3_mae(history_path=str(tmp_path / "pv_history.csv"))
+    print(f"SERF East day 3, misconfigured array: MAE {raw:.3f} kW raw, "
+          f"{corrected:.3f} kW corrected by 2 days of history")
+    assert corrected < 0.7 * raw
+
+
+def test_history_correction_reads_the_measurements_table(data_dir, site_dir, tmp_path):
+    from planner.store import Store
+
+    cfg = config_mod.load(site_dir(config={"storage": {"url": f"sqlite:///{tmp_path / 'h.db'}"},
+                                           "site": {"timezone": "America/Denver",
+                                                    "latitude": 39.742,
+                                                    "longitude": -105.178}}))
+    meas = measured_hourly(data_dir)[:"2016-08-03T06:00Z"]
+    with Store.from_config(cfg) as store:
+        store.add_measurements({"measured_at": t, "pv_power_w": v * 1000}
+                               for t, v in meas.items())
+    with serve({"/v1/forecast": recorded("openmeteo", "serf_east_2016-08-01_03.json")}) as srv:
+        opts = OpenMeteoPv.Config(arrays=SERF, correction_min_days=2,
+                                  base_url=srv.url + "/v1/forecast")
+        got = OpenMeteoPv(opts, ProviderContext(cfg.site, pd.Timestamp("2016-08-03T07:00Z"),
+                                                cfg), FAST).forecast(None, None)
+    assert "corrected by measured history" in got.source

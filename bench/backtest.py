@@ -18,7 +18,7 @@ Every run is a whole ``helios backtest`` process at 15-min slots, re-planning ev
 10 kWh, 5/5 kW, 95 %/95 %, SoC 10-100 %, cycle cost 0.02 EUR/kWh; start SoC 50 %.
 
 Run: python3 bench/backtest.py [--cases de2016,se3_2023,dk1_2022] [--forecast perfect,noisy]
-     [--jobs 1] [--days N] [--keep DIR]
+     [--control battery,grid] [--jobs 1] [--days N] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -130,14 +130,16 @@ def prepare(case: str, folder: Path, days: int | None) -> tuple[list[str], dict]
     return args, facts
 
 
-def run(case: str, forecast: str, days: int | None, keep: Path | None) -> dict:
+def run(case: str, forecast: str, days: int | None, keep: Path | None,
+        control: str = "battery") -> dict:
     """One whole ``helios backtest`` process; its summary plus the wall time."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         args, facts = prepare(case, folder, days)
-        out = (keep / f"{case}_{forecast}") if keep else folder / "out"
+        out = (keep / f"{case}_{forecast}_{control}") if keep else folder / "out"
         cmd = [sys.executable, "-m", "planner", "backtest", *args, "--forecast", forecast,
-               "--noise-pct", "10", "--seed", "1", "--out", str(out), "--json", "-q"]
+               "--noise-pct", "10", "--seed", "1", "--control", control, "--out", str(out),
+               "--json", "-q"]
         t = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                               env={**os.environ, "HELIOS_CONFIG": ""})
@@ -145,39 +147,47 @@ def run(case: str, forecast: str, days: int | None, keep: Path | None) -> dict:
         if done.returncode != 0:
             sys.exit(f"{case}: helios backtest failed ({done.returncode}):\n{done.stderr}")
         summary = json.loads(done.stdout)
-    return {"case": case, "forecast": forecast, "wall_s": wall, "summary": summary, **facts}
+    return {"case": case, "forecast": forecast, "control": control, "wall_s": wall,
+            "summary": summary, **facts}
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default="de2016", help="comma-separated: " + ",".join(CASES))
     parser.add_argument("--forecast", default="perfect", help="perfect,noisy")
+    parser.add_argument("--control", default="battery",
+                        help="battery,grid: what the executor holds at the plan's value")
     parser.add_argument("--jobs", type=int, default=1,
                         help="cases run at once (1 = each timed alone)")
     parser.add_argument("--days", type=int, default=None, help="shorter period (smoke test)")
     parser.add_argument("--keep", type=Path, default=None, help="keep outputs in this folder")
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
     args = parser.parse_args()
-    jobs = [(c, f) for c in args.cases.split(",") for f in args.forecast.split(",")]
+    jobs = [(c, f, k) for c in args.cases.split(",") for f in args.forecast.split(",")
+            for k in args.control.split(",")]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda cf: run(cf[0], cf[1], args.days, args.keep), jobs))
+        results = list(pool.map(lambda j: run(j[0], j[1], args.days, args.keep, j[2]), jobs))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
-    print(f"{'case':<10}{'forecast':<9}{'wall s':>8}{'loop s':>8}{'solves':>8}{'/s':>6}"
-          f"{'MILP':>6}{'Helios':>9}{'no batt':>9}{'self-c.':>9}{'rule':>9}{'PF':>9}"
+    print(f"{'case':<10}{'forecast':<9}{'control':<8}{'wall s':>8}{'loop s':>8}{'solves':>8}"
+          f"{'/s':>6}{'MILP':>6}{'Helios':>9}{'no batt':>9}{'self-c.':>9}{'rule':>9}{'PF':>9}"
           f"{'vs nb':>8}{'vs sc':>8}{'vs rule':>8}{'of PF':>8}")
     for r in results:
         s = r["summary"]
         st, c, h = s["strategies"], s["comparison"]["helios"], s["runs"]["helios"]
-        print(f"{r['case']:<10}{r['forecast']:<9}{r['wall_s']:>8.1f}{h['run_s']:>8.1f}"
+        print(f"{r['case']:<10}{r['forecast']:<9}{r['control']:<8}{r['wall_s']:>8.1f}{h['run_s']:>8.1f}"
               f"{h['solves']:>8}{h['solves'] / h['run_s']:>6.0f}{h['milp_solves']:>6}"
               f"{st['helios']['net_cost_eur']:>9.2f}{st['no_battery']['net_cost_eur']:>9.2f}"
               f"{st['self_consumption']['net_cost_eur']:>9.2f}"
               f"{st['price_rule']['net_cost_eur']:>9.2f}"
               f"{st['perfect_foresight']['net_cost_eur']:>9.2f}"
               f"{c['savings_vs_no_battery_eur']:>8.2f}{c['savings_vs_self_consumption_eur']:>8.2f}"
-              f"{c['savings_vs_price_rule_eur']:>8.2f}{c['share_of_perfect_foresight']:>8.2%}")
-    print("EUR per year, net = bill + wear - value of the energy added to the battery; "
+              f"{c['savings_vs_price_rule_eur']:>8.2f}{_share(c['share_of_perfect_foresight']):>8}")
+    print("EUR over the period, net = bill + wear - value of the energy added to the battery; "
           "target: one year <= 300 s wall on 2 cores, >= 99 % of perfect foresight (perfect "
           "forecasts)")
 

@@ -3,7 +3,8 @@
 A provider is a class with a nested frozen ``Config`` dataclass (its options, validated by
 :mod:`planner.config` like every other key) registered under ``(kind, type)``; the config
 chooses it with ``type:``. To add one, write a module here, decorate the class with
-``@register("prices", "myname")`` and import the module at the bottom of this file.
+``@register("prices", "myname")`` and add ``("prices", "myname"): "module"`` to ``_BUILTIN``
+below (modules are imported only when their provider is used).
 
 Kinds and what ``create()`` returns:
 
@@ -17,6 +18,7 @@ state      ``read(now) -> float`` state of charge [%]
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from planner.providers.base import ProviderContext, TimeSeries
@@ -40,35 +42,44 @@ def register(kind: str, name: str):
     return wrap
 
 
+#: built-in providers: (kind, type) -> module that registers it. Imported only when that
+#: provider is configured (or listed by ``check-config --explain``): `helios plan` runs every
+#: 5 minutes on small machines and should not pay for HTTP stacks it does not use.
+_BUILTIN: dict[tuple[str, str], str] = {
+    ("prices", "csv"): "csv", ("pv", "csv"): "csv", ("load", "csv"): "csv",
+    ("prices", "demo"): "demo", ("pv", "demo"): "demo", ("load", "demo"): "demo",
+    ("prices", "flat"): "static", ("pv", "none"): "static", ("load", "constant"): "static",
+    ("state", "static"): "static",
+    ("prices", "tibber"): "tibber", ("prices", "nordpool"): "nordpool",
+    ("prices", "entsoe"): "entsoe",
+    ("pv", "openmeteo"): "openmeteo", ("pv", "solcast"): "solcast",
+    ("load", "history"): "history",
+    ("state", "gx"): "state_live", ("state", "measurements"): "state_live",
+}
+
+
+def _lookup(kind: str, name: str) -> type:
+    if (kind, name) not in _REGISTRY and (kind, name) in _BUILTIN:
+        importlib.import_module(f"planner.providers.{_BUILTIN[(kind, name)]}")
+    return _REGISTRY[(kind, name)]
+
+
 def available(kind: str) -> list[str]:
-    """Registered provider names of one kind, sorted."""
-    return sorted(name for k, name in _REGISTRY if k == kind)
+    """Provider names of one kind (built-in and registered), sorted."""
+    return sorted({name for k, name in _BUILTIN if k == kind}
+                  | {name for k, name in _REGISTRY if k == kind})
 
 
 def config_class(kind: str, name: str) -> type:
     """The ``Config`` dataclass of a provider."""
-    return _REGISTRY[(kind, name)].Config
+    return _lookup(kind, name).Config
 
 
 def create(kind: str, provider_config: Any, context: ProviderContext) -> Any:
     """Instantiate the provider chosen by a validated :class:`planner.config.ProviderConfig`."""
-    cls = _REGISTRY[(kind, provider_config.type)]
+    cls = _lookup(kind, provider_config.type)
     return cls(provider_config.options, context)
 
 
 __all__ = ["KINDS", "ProviderContext", "TimeSeries", "available", "config_class", "create",
            "register"]
-
-# built-in providers register themselves on import
-from planner.providers import (  # noqa: E402,F401
-    csv,
-    demo,
-    entsoe,
-    history,
-    nordpool,
-    openmeteo,
-    solcast,
-    state_live,
-    static,
-    tibber,
-)

@@ -27,7 +27,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT.parent / "shared" / "data" / "cases"
-sys.path.insert(0, str(ROOT / "tests"))
+# the checkout first: tests/planner (no __init__) must not become a namespace "planner"
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import reference_lp as ref  # noqa: E402
 

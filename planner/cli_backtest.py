@@ -73,7 +73,8 @@ def _load_config(path: str | None):
 @click.option("--forecast", type=click.Choice(["perfect", "noisy"]), default="perfect",
               show_default=True, help="What the planner sees of PV and load.")
 @click.option("--noise-pct", default=10.0, show_default=True, type=click.FloatRange(0, 200),
-              help="Forecast error (std. dev.) for --forecast noisy. [%]")
+              help="Forecast error (std. dev.) a day ahead for --forecast noisy; smaller "
+                   "closer in, correlated in time. [%]")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the noise.")
 @click.option("--replan-every", default=1, show_default=True, type=click.IntRange(1),
               help="Re-plan every N slots.")

@@ -405,13 +405,31 @@ class _PlannerModel(model_mod.Model):
         self.params["end_value"].value = max(0.0, self.spec.discharge_efficiency * q)
 
 
+def _ar1(rng: np.random.Generator, n: int, slot_s: int, tau_s: float = 3 * 3600) -> np.ndarray:
+    """A stationary AR(1) series with unit variance and correlation time ``tau_s``."""
+    phi = math.exp(-slot_s / tau_s)
+    shocks = rng.standard_normal(n) * math.sqrt(1 - phi * phi)
+    out = np.empty(n)
+    x = rng.standard_normal()
+    for i in range(n):
+        x = phi * x + shocks[i]
+        out[i] = x
+    return out
+
+
 class MpcStrategy:
     """Helios in the loop: re-plan every ``replan_every`` slots, execute the plan's slot.
 
     The planner sees prices as they are (day-ahead), PV and load as forecasts: ``perfect``
-    (the actual values) or ``noisy`` (actual × (1 + ε), ε ~ N(0, ``noise_pct`` %) independent
-    per slot and re-plan, seeded; clipped at 0). Outages are announced ``outage_notice_h``
-    hours before they start (0: the planner learns of one when it has begun).
+    (the actual values) or ``noisy``: for target slot ``j`` seen ``h`` slots ahead,
+    ``actual_j × (1 + σ · e_j · min(1, √((h + 1) / H24)))``, clipped at 0, where ``e`` is a
+    seeded AR(1) series with unit variance and a 3 h correlation time (separate for PV and
+    load), ``σ`` = ``noise_pct`` % and ``H24`` the slots in 24 h. So, like a real forecast, the
+    error is correlated in time, the same target looks the same from one re-plan to the next,
+    and it shrinks as the slot comes closer (≈ σ/10 for the current 15-min slot, which the
+    executor measures anyway; the full σ from a day ahead). Outages are announced
+    ``outage_notice_h`` hours before they start (0: the planner learns of one when it has
+    begun).
 
     ``control`` says what the executor holds: ``battery`` (the plan's battery power; the grid
     takes the forecast error) or ``grid`` (the plan's grid power, as the Victron grid-setpoint
@@ -437,9 +455,14 @@ class MpcStrategy:
         self.series = series
         self.forecast = forecast
         self.noise = noise_pct / 100.0
-        self.rng = np.random.default_rng(seed)
         self.every = replan_every
         self.horizon = max(1, int(round(cfg.planning.horizon_h * 3600 / series.slot_s)))
+        if forecast == "noisy":
+            rng = np.random.default_rng(seed)
+            self._err_pv = _ar1(rng, series.n, series.slot_s)
+            self._err_load = _ar1(rng, series.n, series.slot_s)
+            day = 86400 / series.slot_s
+            self._lead = np.minimum(1.0, np.sqrt((np.arange(self.horizon) + 1) / day))
         self.notice = int(round(outage_notice_h * 3600 / series.slot_s))
         self.penalty = cfg.planning.unserved_penalty_eur_per_kwh
         self.any_outage = not bool(series.grid_ok.all())
@@ -482,8 +505,9 @@ class MpcStrategy:
         window = slice(t, t + m)
         pv, load = s.pv_kw[window], s.load_kw[window]
         if self.forecast == "noisy" and self.noise > 0:
-            pv = np.maximum(pv * (1.0 + self.noise * self.rng.standard_normal(m)), 0.0)
-            load = np.maximum(load * (1.0 + self.noise * self.rng.standard_normal(m)), 0.0)
+            scale = self.noise * self._lead[:m]
+            pv = np.maximum(pv * (1.0 + scale * self._err_pv[window]), 0.0)
+            load = np.maximum(load * (1.0 + scale * self._err_load[window]), 0.0)
         buy, sell = s.buy_eur_per_kwh[window], s.sell_eur_per_kwh[window]
         mask = None
         if self.any_outage:

@@ -222,6 +222,28 @@ def test_noisy_forecasts_are_seeded(week):
     assert not np.array_equal(run(1), run(2))
 
 
+def test_noisy_forecasts_look_like_forecasts():
+    # constant actuals: the relative error is what the planner sees
+    n = 96 * 30
+    index = pd.date_range("2026-01-01T00:00Z", periods=n, freq="15min")
+    series = simulate.Series.build(index, 900, np.zeros(n), np.full(n, 0.2), np.zeros(n),
+                                   np.ones(n), np.ones(n))
+    cfg = config.from_mapping({"planning": {"horizon_h": 48}})
+    mpc = simulate.MpcStrategy(cfg, series, "noisy", noise_pct=10, seed=4)
+    errors = np.array([mpc.inputs_at(t, 5.0)[0].pv_kw - 1 for t in range(0, n - 192, 8)])
+    # the current slot is nearly known (sigma / sqrt(96) ~ 1 %), a day ahead the full 10 %
+    assert 0.005 < errors[:, 0].std() < 0.02
+    assert 0.07 < errors[:, 96:].std() < 0.13
+    # the same target slot seen from two re-plans: same sign, smaller error closer in
+    a, b = mpc.inputs_at(100, 5.0)[0].pv_kw - 1, mpc.inputs_at(101, 5.0)[0].pv_kw - 1
+    same = b[:-1] * a[1:] > 0
+    assert same.all()
+    assert np.all(np.abs(b[:95]) <= np.abs(a[1:96]) + 1e-12)
+    # correlated in time (3 h): neighbouring slots err alike
+    far = errors[:, 150:]
+    assert np.corrcoef(far[:, :-1].ravel(), far[:, 1:].ravel())[0, 1] > 0.8
+
+
 def test_baselines_match_the_planner_baselines_module(week):
     # planner/baselines.py (the report's baselines) and the simulator agree without outages
     cfg = _cfg(grid={"max_export_kw": 3})

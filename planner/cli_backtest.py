@@ -68,8 +68,8 @@ def _load_config(path: str | None):
 @click.option("--to", "to_text", metavar="DATE",
               help="End, exclusive (default: end of the data).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Config file: battery, grid, tariff, planning (default: ./config.yaml, "
-                   "$HELIOS_CONFIG or built-in defaults).")
+              help="Config file: battery, grid, tariff, planning (default: $HELIOS_CONFIG, "
+                   "./config.yaml or built-in defaults).")
 @click.option("--forecast", type=click.Choice(["perfect", "noisy"]), default="perfect",
               show_default=True, help="What the planner sees of PV and load.")
 @click.option("--noise-pct", default=10.0, show_default=True, type=click.FloatRange(0, 200),

@@ -6,10 +6,16 @@ cvxpy is imported, ``scipy.stats`` is a tiny stand-in whose ``entropy`` loads th
 function on first call; the stand-in is removed right after, so any later
 ``import scipy.stats`` gets the real module. The planner runs every 5 minutes on small
 machines, so this start-up time is worth saving (measured in ``bench/solve.py``).
+
+HiGHS (highspy ≥ 1.16) prints a two-line licence banner on the C stdout the first time a
+``Highs`` object is made in a process, which would land in the middle of ``helios plan``'s
+summary (and of anything piped from it). :func:`_quiet_highs_banner` makes that first object
+with the C stdout pointed at stderr, where it joins the log.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 
@@ -36,4 +42,24 @@ def _import():
     return cvxpy
 
 
+def _quiet_highs_banner() -> None:
+    try:
+        import highspy
+    except ImportError:  # HiGHS missing: cvxpy falls back to Clarabel/ECOS
+        return
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no usable fd 1 (embedded, closed stdout)
+        highspy.Highs()
+        return
+    try:
+        os.dup2(2, 1)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 cp = _import()
+_quiet_highs_banner()

@@ -249,8 +249,12 @@ class Model:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    problem.solve(solver=_SOLVERS[name], **_solver_options(name, mip))
-            except cp.error.SolverError as exc:
+                    # no MILP warm start: HiGHS (1.16) takes the previous re-solve's
+                    # solution as an incumbent and can stop short of the optimum
+                    problem.solve(solver=_SOLVERS[name], warm_start=not mip,
+                                  **_solver_options(name, mip))
+            except (cp.error.SolverError, ValueError) as exc:
+                # ValueError: cvxpy cannot unpack a solution a solver reported as UNKNOWN
                 errors.append(f"{name}: {exc}")
                 continue
             status = problem.status

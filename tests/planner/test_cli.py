@@ -136,3 +136,5 @@ def test_demo_runs_as_a_real_process(tmp_path):
     assert "charge_grid" in actions or "charge_pv" in actions
     assert any(s.buy_eur_per_kwh < 0 for s in schedule.slots), "demo has a negative-price day"
     assert "expected cost" in proc.stdout
+    # stdout is the summary only (no solver banner or log lines in the middle of it)
+    assert proc.stdout.startswith("Helios plan "), proc.stdout[:200]

@@ -10,7 +10,7 @@ machines, so this start-up time is worth saving (measured in ``bench/solve.py``)
 HiGHS (highspy ≥ 1.16) prints a two-line licence banner on the C stdout the first time a
 ``Highs`` object is made in a process, which would land in the middle of ``helios plan``'s
 summary (and of anything piped from it). :func:`_quiet_highs_banner` makes that first object
-with the C stdout pointed at stderr, where it joins the log.
+with the C stdout pointed at /dev/null (a start-up notice, neither an error nor a result).
 """
 
 from __future__ import annotations
@@ -54,7 +54,11 @@ def _quiet_highs_banner() -> None:
         highspy.Highs()
         return
     try:
-        os.dup2(2, 1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+        finally:
+            os.close(devnull)
         highspy.Highs()
     finally:
         os.dup2(saved, 1)

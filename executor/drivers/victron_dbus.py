@@ -33,8 +33,9 @@ from datetime import datetime, timedelta
 from executor.config import opt
 from executor.drivers import register
 from executor.drivers._dbus import ServiceMissing, open_bus
+from executor.drivers._victron import check_owner, dess_window
 from executor.drivers.base import Measurement, Setpoint
-from executor.errors import DriverError, DriverUnavailable, ForeignControllerError
+from executor.errors import DriverError, DriverUnavailable
 
 log = logging.getLogger("helios.executor.victron_dbus")
 
@@ -45,7 +46,6 @@ OVERRIDE = "/Overrides/Setpoint"
 DESS_MODE = "/Settings/DynamicEss/Mode"
 HUB4_MODE = "/Settings/CGwacs/Hub4Mode"
 SLOT0 = "/Settings/DynamicEss/Schedule/0/"
-DESS_OFF_MODES = (0, 2, 3)
 
 
 def _num(value, default: float = 0.0) -> float:
@@ -194,26 +194,13 @@ class VictronDbusDriver:
             control (Hub4Mode 3).
         """
         hub4 = self._do(lambda bus: bus.get_value(SETTINGS, HUB4_MODE))
-        if hub4 == 3:
-            raise ForeignControllerError(
-                "ESS mode is 'External control' (Hub4Mode 3): another controller drives the "
-                "Multi; switch ESS to 'Optimized' before starting helios-executor")
         try:
             mode = int(_num(self._do(lambda bus: bus.get_value(SETTINGS, DESS_MODE))))
         except ServiceMissing:
             raise
         except DriverError:
             mode = 0  # firmware without Dynamic ESS: nothing to fight with
-        if mode == 1:
-            raise ForeignControllerError(
-                "Dynamic ESS is in VRM mode (Settings/DynamicEss/Mode = 1): VRM owns the "
-                "battery; turn Dynamic ESS off (setpoint mode) or set it to local (mode 4, "
-                "driver mode: dess) — two controllers must never fight")
-        if self.config.mode == "setpoint" and mode not in DESS_OFF_MODES:
-            raise ForeignControllerError(
-                f"Dynamic ESS is on (mode {mode}) and rewrites /Overrides/Setpoint every 5 s; "
-                "turn it off or use driver mode: dess")
-        if self.config.mode == "dess" and mode in DESS_OFF_MODES and take_over:
+        if check_owner(int(_num(hub4)), mode, self.config.mode, OVERRIDE) and take_over:
             log.warning("switching Dynamic ESS to local mode 4 (one settings write)")
             self._set(SETTINGS, DESS_MODE, 4)
 
@@ -223,14 +210,8 @@ class VictronDbusDriver:
             self._set(HUB4, OVERRIDE, float(setpoint.grid_power_w))
             self._released = False
             return
-        if setpoint.window_start is None or setpoint.window_end is None:
-            raise DriverError("dess mode needs a setpoint with a window")
-        start = int(setpoint.window_start.timestamp())
-        duration = int((setpoint.window_end - setpoint.window_start).total_seconds())
-        soc = setpoint.target_soc_pct if setpoint.target_soc_pct is not None \
-            else setpoint.min_soc_pct
-        feed_in = 1 if setpoint.grid_power_w < 0 or setpoint.battery_power_w > 0 else 0
-        soc = round(float(soc), 1)
+        start, duration, soc, feed_in = dess_window(setpoint)
+        soc = round(soc, 1)
         window = (start, duration, soc, feed_in)
         if window != self._window:
             # Start last: a window only becomes active once it has its duration and target.

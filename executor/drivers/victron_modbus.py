@@ -34,8 +34,9 @@ from pymodbus.exceptions import ModbusException
 
 from executor.config import opt
 from executor.drivers import register
+from executor.drivers._victron import check_owner, dess_window
 from executor.drivers.base import Measurement, Setpoint
-from executor.errors import DriverError, DriverUnavailable, ForeignControllerError
+from executor.errors import DriverError, DriverUnavailable
 
 log = logging.getLogger("helios.executor.victron_modbus")
 
@@ -51,7 +52,6 @@ REG_DESS_SLOT0 = 5424    # AllowGridFeedIn, Duration, Restrictions, Soc, Start (
 BAT_SOC = 266            # battery unit: SoC ×10
 BAT_CCL = 307            # battery unit: CCL ×10 A, then DCL ×10 A at 308
 
-DESS_OFF_MODES = (0, 2, 3)  # 2/3 are legacy values that mean off (victron.md §2.4)
 
 
 def s16(raw: int) -> int:
@@ -203,26 +203,13 @@ class VictronModbusDriver:
             or ESS in external-control mode (Hub4Mode 3).
         """
         hub4 = self._read(REG_HUB4MODE, 1)[0]
-        if hub4 == 3:
-            raise ForeignControllerError(
-                "ESS mode is 'External control' (Hub4Mode 3): another controller drives the "
-                "Multi; switch ESS to 'Optimized' before starting helios-executor")
         try:
             mode = self._read(REG_DESS_MODE, 1)[0]
         except DriverUnavailable:
             raise
         except DriverError:
             mode = 0  # firmware without Dynamic ESS registers: nothing to fight with
-        if mode == 1:
-            raise ForeignControllerError(
-                "Dynamic ESS is in VRM mode (Settings/DynamicEss/Mode = 1): VRM owns the "
-                "battery; turn Dynamic ESS off (setpoint mode) or set it to local (mode 4, "
-                "driver mode: dess) — two controllers must never fight")
-        if self.config.mode == "setpoint" and mode not in DESS_OFF_MODES:
-            raise ForeignControllerError(
-                f"Dynamic ESS is on (mode {mode}) and rewrites the grid-setpoint override "
-                "every 5 s; turn it off or use driver mode: dess")
-        if self.config.mode == "dess" and mode in DESS_OFF_MODES and take_over:
+        if check_owner(hub4, mode, self.config.mode, "the grid-setpoint override") and take_over:
             log.warning("switching Dynamic ESS to local mode 4 (one settings write)")
             self._write(REG_DESS_MODE, [4])
 
@@ -232,14 +219,8 @@ class VictronModbusDriver:
             self._write(REG_OVERRIDE, int32_words(setpoint.grid_power_w))
             self._released = False
             return
-        if setpoint.window_start is None or setpoint.window_end is None:
-            raise DriverError("dess mode needs a setpoint with a window")
-        start = int(setpoint.window_start.timestamp())
-        duration = int((setpoint.window_end - setpoint.window_start).total_seconds())
-        soc = int(round(setpoint.target_soc_pct if setpoint.target_soc_pct is not None
-                        else setpoint.min_soc_pct))
-        allow_feed_in = 1 if setpoint.grid_power_w < 0 or setpoint.battery_power_w > 0 else 0
-        window = (allow_feed_in, min(duration, 65535), 0, soc, *int32_words(start))
+        start, duration, soc, allow_feed_in = dess_window(setpoint)
+        window = (allow_feed_in, min(duration, 65535), 0, int(round(soc)), *int32_words(start))
         if window != self._window:
             self._write(REG_DESS_SLOT0, list(window))
             self._window = window

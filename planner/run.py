@@ -93,6 +93,11 @@ def summary(result: PlanResult, cfg: HeliosConfig, hours: int = 6) -> str:
                  f"{sol.objective_eur:.2f} EUR incl. wear {sol.wear_cost_eur:.2f} EUR and "
                  f"stored-energy value {sol.terminal_value_eur_per_kwh:.3f} EUR/kWh")
     lines.append(f"solver {sol.solver}, {sol.solve_s * 1000:.1f} ms, status {plan.status}")
+    for st in plan.inputs.status:
+        flag = "DEGRADED " if st.degraded else ""
+        detail = f": {st.detail}" if st.detail else ""
+        lines.append(f"{flag}{st.kind}: {st.provider} ({st.source}) until "
+                     f"{st.data_end.tz_convert(tz):%Y-%m-%d %H:%M}{detail}")
     for v in plan.violations:
         lines.append(f"violation: {v.kind}: {v.message}")
     return "\n".join(lines)

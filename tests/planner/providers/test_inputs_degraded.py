@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 
 import numpy as np
@@ -95,6 +96,8 @@ def test_plan_without_prices_or_cache_is_a_flagged_self_consumption_plan(
         res = CliRunner().invoke(main, ["plan", "--config", str(path), "--now", NOW])
     assert res.exit_code == 0, res.output
     assert "plain self-consumption" in res.output
+    # the terminal summary flags it next to the plan, not only in the log
+    assert re.search(r"^DEGRADED prices: tibber .*plain self-consumption", res.output, re.M)
     sched = json.loads((tmp_path / "schedule.json").read_text())
     assert sched["slots"]
     # self-consumption: never charge from the grid, never export from the battery

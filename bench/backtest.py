@@ -53,6 +53,8 @@ CONFIG = {
                 "max_soc_pct": 100, "cycle_cost_eur_per_kwh": 0.02},
     "tariff": {"buy": "(price + 0.15) * 1.19", "sell": "price"},
 }
+#: the CoSSMic house is in Konstanz (DE); ``--forecast real`` computes its clear-sky PV here
+SITE = {"latitude": 47.66, "longitude": 9.18}
 
 
 def _shared(rel: str) -> Path:
@@ -119,7 +121,8 @@ def prepare(case: str, folder: Path, days: int | None) -> tuple[list[str], dict]
     for col, name in (("price_eur_per_kwh", "prices"), ("pv_kw", "pv"), ("load_kw", "load")):
         pd.DataFrame({"ts_utc": stamps, col: frame[col].round(5)}).to_csv(
             folder / f"{name}.csv", index=False)
-    (folder / "config.yaml").write_text(yaml.safe_dump({**CONFIG, "site": {"timezone": tz}}))
+    site = {"timezone": tz, **SITE}
+    (folder / "config.yaml").write_text(yaml.safe_dump({**CONFIG, "site": site}))
     stop = end if days is None else start + pd.Timedelta(days=days)
     args = ["--prices", str(folder / "prices.csv"), "--pv", str(folder / "pv.csv"),
             "--load", str(folder / "load.csv"), "--config", str(folder / "config.yaml"),

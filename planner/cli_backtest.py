@@ -70,8 +70,13 @@ def _load_config(path: str | None):
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Config file: battery, grid, tariff, planning (default: $HELIOS_CONFIG, "
                    "./config.yaml or built-in defaults).")
-@click.option("--forecast", type=click.Choice(["perfect", "noisy"]), default="perfect",
-              show_default=True, help="What the planner sees of PV and load.")
+@click.option("--forecast", type=click.Choice(["perfect", "noisy", "real"]),
+              default="perfect", show_default=True,
+              help="What the planner sees: perfect (actual PV and load), noisy (actual x "
+                   "correlated noise) or real (Helios's load forecaster and a weather-free "
+                   "clear-sky PV forecast fitted on the history before each re-plan; "
+                   "day-ahead prices only once published at 13:00 local; needs "
+                   "site.latitude/longitude).")
 @click.option("--noise-pct", default=10.0, show_default=True, type=click.FloatRange(0, 200),
               help="Forecast error (std. dev.) a day ahead for --forecast noisy; smaller "
                    "closer in, correlated in time. [%]")

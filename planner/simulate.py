@@ -7,8 +7,9 @@ the start of each slot, a battery setpoint (and, optionally, a PV curtailment ca
 
 * :class:`MpcStrategy` — Helios itself: re-plans every ``replan_every`` slots with the
   compiled planner model (:mod:`planner.model`, Parameters refilled, never rebuilt per step),
-  seeing only forecasts (perfect, or perfect × seeded Gaussian noise), and executes the
-  plan's slot for "now";
+  seeing only forecasts (perfect, perfect × seeded Gaussian noise, or ``real``: Helios's
+  own forecasters run on the recorded history before each re-plan, with day-ahead prices
+  only once published, see :class:`RealForecaster`), and executes the plan's slot for "now";
 * :class:`NoBattery`, :class:`SelfConsumption` (charge from surplus, discharge to cover the
   load) and :class:`PriceRule` (charge from the grid in the cheapest slots of each local day,
   discharge to cover the load in its dearer half) — the baselines;
@@ -55,6 +56,8 @@ from planner.config import HeliosConfig
 from planner.errors import DataError, InfeasibleError, OptimizationError, SolverFailedError
 from planner.inputs import Inputs
 
+#: what the closed loop's planner can see of PV and load (see :class:`MpcStrategy`)
+FORECASTS = ("perfect", "noisy", "real")
 #: flows below this count as zero (exclusivity, "at min SoC") [kW or kWh]
 TOL = 1e-6
 #: a slot "at min SoC" ends within this of the minimum [kWh]
@@ -417,11 +420,188 @@ def _ar1(rng: np.random.Generator, n: int, slot_s: int, tau_s: float = 3 * 3600)
     return out
 
 
+#: days of measured PV behind the clear-sky index of the ``real`` PV forecast
+PV_INDEX_DAYS = 3
+#: local hours whose clear-sky energy over those days is below this share of the best hour's
+#: take the whole-window clear-sky index (dawn and dusk ratios are noise)
+PV_INDEX_MIN_SHARE = 0.1
+#: the hourly clear-sky index is clipped to [0, this × the whole-window index]
+PV_INDEX_CAP = 2.0
+#: day-ahead prices for the next local day are known from this local hour on (EPEX / Nord
+#: Pool publish ≈ 12:45–13:00 CET)
+PRICE_PUBLISH_HOUR = 13
+
+
+class RealForecaster:
+    """Helios's own forecasts at slot ``t`` from the recorded history *before* ``t`` only.
+
+    * **Load**: :func:`planner.providers.history.fit` (weekday/weekend median profile per
+      local hour, recent level, baseload floor) on the hourly means of the actual load of the
+      complete hours before ``t`` — refitted once per hour (production refits every run, which
+      would also see the current partial hour; an hourly refit costs ≈2 ms, ≈20 s a year at
+      15-min slots). The hourly prediction is held on the slots. The config's
+      ``load.safety_margin_pct`` is applied when ``load`` is the ``history`` provider (else
+      none), as that provider does. With less than ``min_days`` of history (the run's first
+      week when the data start at ``--from``) the load is the degraded mode's default
+      profile (:func:`planner.degraded.default_load_kw`), as in production.
+    * **PV**: there is no archived weather forecast for the recorded years, so this is a
+      **weather-free** forecast: the site's clear-sky power (pvlib,
+      :func:`planner.providers.openmeteo.clearsky_power_kw` for ``site.latitude/longitude``;
+      the configured ``pv.arrays`` when ``pv`` is ``openmeteo``, else a nominal 1 kWp south
+      array at 30°), precomputed once for the whole series, times a clear-sky index per
+      local hour of day: Σ measured PV / Σ clear-sky power over the last
+      :data:`PV_INDEX_DAYS` days before the hour (persistence of the recent weather; the ratio
+      also absorbs the unknown array size and orientation). Hours with little clear-sky energy
+      (< :data:`PV_INDEX_MIN_SHARE` of the best hour) take the whole-window index; every
+      index is clipped to [0, :data:`PV_INDEX_CAP` × the whole-window index]. The Open-Meteo
+      ``confidence_pct`` is applied when ``pv`` is ``openmeteo``. Before any daylight is in
+      the history, the degraded mode's clear-sky fallback is used. It cannot see tomorrow's
+      clouds, so it is a *pessimistic* stand-in for the Open-Meteo forecaster.
+    * **Prices**: day-ahead prices for the next local day (site time zone) become visible at
+      :data:`PRICE_PUBLISH_HOUR`:00 local; before that the planner sees prices to the end of
+      today only. :meth:`visible_end` gives the slot where the visible prices end.
+    """
+
+    def __init__(self, cfg: HeliosConfig, series: Series):
+        from planner import degraded
+        from planner.providers import history
+        from planner.providers.openmeteo import OpenMeteoPv, PvArray, clearsky_power_kw
+
+        self.cfg = cfg
+        self.series = series
+        s = series
+        tz = cfg.site.tz
+        local = s.index.tz_convert(tz)
+        self.hour = local.hour.to_numpy()
+        self.weekend = (local.day_of_week.to_numpy() >= 5).astype(np.int64)
+        # prices: where the visible prices end, per slot
+        dates, codes = np.unique(local.date, return_inverse=True)
+        next_midnight = pd.DatetimeIndex(
+            [pd.Timestamp(d) + pd.Timedelta(days=k) for k in (1, 2) for d in dates]
+        ).tz_localize(tz).tz_convert("UTC")
+        nd = len(dates)
+        end_today = s.index.searchsorted(next_midnight[:nd])
+        end_tomorrow = s.index.searchsorted(next_midnight[nd:])
+        self._visible = np.where(self.hour >= PRICE_PUBLISH_HOUR, end_tomorrow[codes],
+                                 end_today[codes]).astype(np.int64)
+        # load: hourly history, the history provider's settings
+        load_cfg = cfg.load.options if cfg.load is not None and cfg.load.type == "history" \
+            else None
+        defaults = history.HistoryLoad.Config()
+        self.window_days = (load_cfg or defaults).window_days
+        self.min_days = (load_cfg or defaults).min_days
+        self.load_margin = (load_cfg.safety_margin_pct / 100.0) if load_cfg else 0.0
+        self._fit = history.fit
+        hourly = history.hourly_history(pd.Series(s.load_kw, index=s.index))
+        self.hourly_load = hourly
+        hour_starts = s.index.floor("h")
+        # complete hours before each slot's hour (the slot's own hour is not complete yet)
+        self._hours_before = hourly.index.searchsorted(hour_starts).astype(np.int64)
+        self._hour_slot = s.index.searchsorted(hour_starts).astype(np.int64)
+        self._default_load = degraded.default_load_kw(cfg.site, s.index)
+        # PV: clear-sky power of the site for the whole series, once
+        pv_cfg = cfg.pv.options if cfg.pv is not None and cfg.pv.type == "openmeteo" else None
+        if isinstance(pv_cfg, OpenMeteoPv.Config):
+            arrays = pv_cfg._arrays
+            self.pv_confidence = pv_cfg.confidence_pct / 100.0
+            self._peak = pv_cfg.peak_kw
+        else:
+            arrays = (PvArray(kwp=1.0, tilt_deg=30.0, azimuth_deg=180.0),)
+            self.pv_confidence = 1.0
+            self._peak = 0.0
+        self.arrays = arrays
+        self.clearsky_kw = clearsky_power_kw(cfg.site.latitude, cfg.site.longitude, s.index,
+                                             s.slot_s, arrays)
+        self._fallback_pv = lambda w: degraded.clearsky_pv_kw(cfg.site, s.index[w], self._peak)
+        self.pv_days = PV_INDEX_DAYS
+        self._key = -1
+        self._load_table: np.ndarray | None = None
+        self._pv_index: np.ndarray | None = None
+        self.refits = 0
+        self.fit_s = 0.0
+        self.degraded_load = 0  # re-plans on the default load profile
+        self.fallback_pv = 0  # re-plans on the clear-sky fallback
+
+    def visible_end(self, t: int) -> int:
+        """One past the last slot whose price is published at slot ``t``."""
+        return int(self._visible[t])
+
+    def load_model(self, t: int):
+        """The :class:`~planner.providers.history.LoadModel` for slot ``t``, or None (too
+        little history: the default profile)."""
+        self._refresh(t)
+        return self._model
+
+    def _refresh(self, t: int) -> None:
+        nh = int(self._hours_before[t])
+        if nh == self._key:
+            return
+        self._key = nh
+        t0 = time.perf_counter()
+        past = self.hourly_load.iloc[max(0, nh - (self.window_days + 1) * 24):nh].dropna()
+        self._model = None
+        self._load_table = None
+        if len(past) >= self.min_days * 24:
+            model = self._fit(past, self.cfg.site.tz, self.window_days)
+            self._model = model
+            self._load_table = np.maximum(model.profile_kw * model.level, model.baseload_kw)
+            self.refits += 1
+        self.fit_s += time.perf_counter() - t0
+        # PV: clear-sky index per local hour over the last days before this hour
+        hs = int(self._hour_slot[t])
+        per_day = int(round(86400 / self.series.slot_s))
+        w = slice(max(0, hs - self.pv_days * per_day), hs)
+        cs = self.clearsky_kw[w]
+        total_cs = float(cs.sum())
+        self._pv_index = None
+        if total_cs > 1e-9:
+            pv = self.series.pv_kw[w]
+            hours = self.hour[w]
+            cs_h = np.bincount(hours, weights=cs, minlength=24)
+            pv_h = np.bincount(hours, weights=pv, minlength=24)
+            whole = float(pv.sum()) / total_cs
+            k = np.full(24, whole)
+            ok = cs_h >= PV_INDEX_MIN_SHARE * cs_h.max()
+            k[ok] = pv_h[ok] / cs_h[ok]
+            self._pv_index = np.clip(k, 0.0, PV_INDEX_CAP * whole)
+
+    def forecast(self, t: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """PV and load forecasts [kW] for slots ``t .. t+m-1`` made at slot ``t``."""
+        self._refresh(t)
+        w = slice(t, t + m)
+        if self._load_table is None:
+            load = self._default_load[w]
+            self.degraded_load += 1
+        else:
+            load = self._load_table[self.weekend[w], self.hour[w]]
+            if self.load_margin:
+                load = load * (1.0 + self.load_margin)
+        if self._pv_index is None:
+            pv = self._fallback_pv(w)
+            self.fallback_pv += 1
+        else:
+            pv = self.clearsky_kw[w] * self._pv_index[self.hour[w]]
+        if self.pv_confidence != 1.0:
+            pv = pv * self.pv_confidence
+        return pv, load
+
+    def stats(self) -> dict:
+        """Refits and fallbacks."""
+        return {"load_refits": self.refits, "load_fit_s": round(self.fit_s, 3),
+                "replans_default_load": self.degraded_load,
+                "replans_clearsky_pv_fallback": self.fallback_pv,
+                "load_safety_margin_pct": round(self.load_margin * 100, 6),
+                "pv_confidence_pct": round(self.pv_confidence * 100, 6),
+                "pv_index_days": self.pv_days}
+
+
 class MpcStrategy:
     """Helios in the loop: re-plan every ``replan_every`` slots, execute the plan's slot.
 
     The planner sees prices as they are (day-ahead), PV and load as forecasts: ``perfect``
-    (the actual values) or ``noisy``: for target slot ``j`` seen ``h`` slots ahead,
+    (the actual values), ``real`` (:class:`RealForecaster`: Helios's load forecaster and a
+    weather-free clear-sky × recent-index PV forecast, fitted on the history before each
+    re-plan; prices only once published) or ``noisy``: for target slot ``j`` seen ``h`` slots ahead,
     ``actual_j × (1 + σ · e_j · min(1, √((h + 1) / H24)))``, clipped at 0, where ``e`` is a
     seeded AR(1) series with unit variance and a 3 h correlation time (separate for PV and
     load), ``σ`` = ``noise_pct`` % and ``H24`` the slots in 24 h. So, like a real forecast, the
@@ -435,8 +615,13 @@ class MpcStrategy:
     takes the forecast error) or ``grid`` (the plan's grid power, as the Victron grid-setpoint
     path does; the battery takes the error). Identical with perfect forecasts.
 
-    The horizon is ``planning.horizon_h``; it shrinks only where the data end (the last
-    horizon of the data), one compiled model per slot count, each built once and reused.
+    The horizon is ``planning.horizon_h``; with ``perfect`` and ``noisy`` it shrinks only
+    where the data end (the last horizon of the data); with ``real`` it is, like
+    ``helios plan``'s, min(``horizon_h``, the last published price), so it varies between
+    re-plans (≈11–35 h). One compiled model per slot count, each built once and reused.
+
+    Forecast errors (``noisy``, ``real``) are tallied per re-plan against the actual values:
+    :meth:`stats` gives the MAE and bias over every forecast slot and for the current slot.
     """
 
     name = "helios"
@@ -444,8 +629,9 @@ class MpcStrategy:
     def __init__(self, cfg: HeliosConfig, series: Series, forecast: str = "perfect",
                  noise_pct: float = 0.0, seed: int = 0, replan_every: int = 1,
                  outage_notice_h: float = 48.0, control: str = "battery"):
-        if forecast not in ("perfect", "noisy"):
-            raise ValueError(f"forecast: expected perfect or noisy, got {forecast!r}")
+        if forecast not in FORECASTS:
+            raise ValueError(f"forecast: expected one of {', '.join(FORECASTS)}, got "
+                             f"{forecast!r}")
         if control not in ("battery", "grid"):
             raise ValueError(f"control: expected battery or grid, got {control!r}")
         self.control = control
@@ -463,6 +649,9 @@ class MpcStrategy:
             self._err_load = _ar1(rng, series.n, series.slot_s)
             day = 86400 / series.slot_s
             self._lead = np.minimum(1.0, np.sqrt((np.arange(self.horizon) + 1) / day))
+        self.real = RealForecaster(cfg, series) if forecast == "real" else None
+        # forecast error tallies: [Σ|e| all slots, Σe all slots, n all, Σ|e| now, Σe now, n now]
+        self._err = {"pv": np.zeros(6), "load": np.zeros(6)}
         self.notice = int(round(outage_notice_h * 3600 / series.slot_s))
         self.penalty = cfg.planning.unserved_penalty_eur_per_kwh
         self.any_outage = not bool(series.grid_ok.all())
@@ -485,12 +674,14 @@ class MpcStrategy:
     def model_for(self, m: int) -> _PlannerModel:
         """The compiled model for ``m`` slots (built once).
 
-        Shorter models only appear at the end of the data, each for one re-plan, with ``m``
-        falling: they are dropped when the next one is built (≈1.2 MB each).
+        With ``perfect``/``noisy`` forecasts shorter models only appear at the end of the data,
+        each for one re-plan, with ``m`` falling: they are dropped when the next one is built
+        (≈1.2 MB each). With ``real`` the horizon follows the published prices and every size
+        recurs daily: each is kept (≈100 sizes at 15-min slots, ≈120 MB).
         """
         found = self._models.get(m)
         if found is None:
-            if m < self.horizon:
+            if m < self.horizon and self.real is None:
                 for size in [k for k in self._models if k < self.horizon]:
                     del self._models[size]
             spec = model_mod.ModelSpec.from_config(self.cfg, m, self.series.slot_s)
@@ -502,12 +693,27 @@ class MpcStrategy:
         """What the planner sees at slot ``t``: prices, forecasts, SoC (and the grid mask)."""
         s = self.series
         m = min(self.horizon, s.n - t)
+        if self.real is not None:
+            m = min(m, self.real.visible_end(t) - t)
         window = slice(t, t + m)
         pv, load = s.pv_kw[window], s.load_kw[window]
         if self.forecast == "noisy" and self.noise > 0:
             scale = self.noise * self._lead[:m]
             pv = np.maximum(pv * (1.0 + scale * self._err_pv[window]), 0.0)
             load = np.maximum(load * (1.0 + scale * self._err_load[window]), 0.0)
+        elif self.real is not None:
+            pv, load = self.real.forecast(t, m)
+        if self.forecast != "perfect":
+            for kind, fc, actual in (("pv", pv, s.pv_kw[window]), ("load", load,
+                                                                     s.load_kw[window])):
+                e = fc - actual
+                tally = self._err[kind]
+                tally[0] += float(np.abs(e).sum())
+                tally[1] += float(e.sum())
+                tally[2] += len(e)
+                tally[3] += abs(float(e[0]))
+                tally[4] += float(e[0])
+                tally[5] += 1
         buy, sell = s.buy_eur_per_kwh[window], s.sell_eur_per_kwh[window]
         mask = None
         if self.any_outage:
@@ -572,7 +778,27 @@ class MpcStrategy:
                 "fallback_solves": self.fallback_solves, "failed_solves": self.failed_solves,
                 "failures": self.failures[:10],
                 "solve_s": round(self.solve_s, 3), "max_solve_ms": round(self.max_solve_s * 1e3, 2),
-                "compiled_models": self.compiled}
+                "compiled_models": self.compiled, **self.forecast_stats()}
+
+    def forecast_stats(self) -> dict:
+        """Forecast errors seen by the planner (empty with perfect forecasts). [kW]
+
+        ``<pv|load>_mae_kw`` and ``_bias_kw`` (forecast − actual) over every slot of every
+        re-plan's horizon; ``_now_mae_kw`` and ``_now_bias_kw`` for the re-plan's first slot.
+        """
+        if self.forecast == "perfect":
+            return {}
+        out: dict = {}
+        for kind, (a_all, b_all, n_all, a_now, b_now, n_now) in self._err.items():
+            if n_all:
+                out[f"{kind}_mae_kw"] = round(float(a_all / n_all), 6)
+                out[f"{kind}_bias_kw"] = round(float(b_all / n_all), 6)
+                out[f"{kind}_now_mae_kw"] = round(float(a_now / n_now), 6)
+                out[f"{kind}_now_bias_kw"] = round(float(b_now / n_now), 6)
+        if self.real is not None:
+            out.update(self.real.stats())
+            out["compiled_sizes_min_max"] = sorted(self._models)[:1] + sorted(self._models)[-1:]
+        return out
 
 
 # ============================================================================================
@@ -884,7 +1110,7 @@ def energy_residual_kwh(trace: Trace, series: Series, start: int, home: Home) ->
 class Options:
     """How the closed loop sees the future and how often it re-plans."""
 
-    forecast: str = "perfect"  # perfect | noisy
+    forecast: str = "perfect"  # perfect | noisy | real
     noise_pct: float = 10.0
     seed: int = 0
     replan_every: int = 1

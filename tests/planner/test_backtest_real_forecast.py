@@ -1,0 +1,223 @@
+"""``--forecast real`` in the backtest: Helios's own forecasters on the history before each
+re-plan, day-ahead prices only once published, no look-ahead.
+
+Real data: the CoSSMic summer week (Konstanz, PV/load, CC-BY) with the DK1 2023-07-02 prices
+(Energinet, CC-BY) repeated over the week, hourly slots so that a week's closed loop stays
+around a second or two.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from planner import config, inputs, simulate
+from planner.providers import history
+from planner.providers.csv import read_series
+
+DATA_DIR = Path(__file__).parents[1] / "data"
+
+TARIFF = {"buy": "(price + 0.15) * 1.19", "sell": "price"}
+KONSTANZ = {"timezone": "Europe/Berlin", "latitude": 47.66, "longitude": 9.18}
+
+
+def _cfg(load: dict | None = None, planning: dict | None = None, pv: dict | None = None):
+    data = {
+        "site": KONSTANZ,
+        "battery": {"capacity_kwh": 10, "cycle_cost_eur_per_kwh": 0.02},
+        "planning": {"slot_s": 3600, "horizon_h": 48, **(planning or {})},
+        "tariff": TARIFF,
+    }
+    if load is not None:
+        data["load"] = load
+    if pv is not None:
+        data["pv"] = pv
+    return config.from_mapping(data)
+
+
+@pytest.fixture(scope="module")
+def week():
+    """The summer week (168 h from local midnight 2016-05-06) with DK1 prices repeated."""
+    pv = read_series(DATA_DIR / "cossmic_summer_week_pv_1h.csv", "pv_kw", "pv", True)
+    load = read_series(DATA_DIR / "cossmic_summer_week_load_1h.csv", "load_kw", "load", True)
+    price = read_series(DATA_DIR / "prices_dk1_2023-07-02_1h.csv", "price_eur_per_kwh",
+                        "prices", False)
+    n = len(pv.values)
+    spot = np.resize(price.values.to_numpy(), n)
+    return pv.values.index, spot, pv.values.to_numpy(), load.values.to_numpy()
+
+
+def _series(week, cfg, spot=None, pv=None, load=None) -> simulate.Series:
+    index, spot0, pv0, load0 = week
+    spot = spot0 if spot is None else spot
+    pv = pv0 if pv is None else pv
+    load = load0 if load is None else load
+    data = inputs.from_arrays(index[0], 3600, spot, pv, load, 50, cfg)
+    return simulate.Series.build(index, 3600, spot, data.buy_eur_per_kwh,
+                                 data.sell_eur_per_kwh, pv, load)
+
+
+def _real(cfg, series) -> simulate.MpcStrategy:
+    return simulate.MpcStrategy(cfg, series, "real")
+
+
+HISTORY_2D = {"type": "history", "min_days": 2, "safety_margin_pct": 10}
+
+
+def _local_hour(series, t, tz="Europe/Berlin") -> int:
+    return series.index[t].tz_convert(tz).hour
+
+
+def test_prices_visible_at_noon_end_today_after_13h_end_tomorrow(week):
+    cfg = _cfg()
+    series = _series(week, cfg)
+    mpc = _real(cfg, series)
+    tz = cfg.site.tz
+    for t in range(24, 96):
+        seen, _ = mpc.inputs_at(t, 5.0)
+        now_local = series.index[t].tz_convert(tz)
+        end_local = seen.end.tz_convert(tz)
+        days = 2 if now_local.hour >= 13 else 1
+        assert end_local == (now_local.normalize() + pd.Timedelta(days=days)), now_local
+    # at 12:00 local: 12 h to midnight; at 14:00 local: 10 h + 24 h
+    noon = next(t for t in range(24, 48) if _local_hour(series, t) == 12)
+    assert mpc.inputs_at(noon, 5.0)[0].n == 12
+    assert mpc.inputs_at(noon + 2, 5.0)[0].n == 34
+    # never beyond planning.horizon_h
+    short = _cfg(planning={"horizon_h": 24})
+    mpc24 = _real(short, _series(week, short))
+    assert mpc24.inputs_at(noon + 2, 5.0)[0].n == 24
+    assert mpc24.inputs_at(noon, 5.0)[0].n == 12
+
+
+def test_price_visibility_over_the_autumn_dst_day():
+    # 15-min slots over 2016-10-29/31 in Berlin (the 30th has 25 h)
+    cfg = _cfg(planning={"slot_s": 900})
+    index = pd.date_range("2016-10-28T22:00Z", "2016-11-01T23:00Z", freq="15min",
+                          inclusive="left")
+    n = len(index)
+    flat = np.full(n, 0.1)
+    series = simulate.Series.build(index, 900, flat, flat, flat, np.zeros(n), np.ones(n))
+    real = simulate.RealForecaster(cfg, series)
+    at = index.get_loc(pd.Timestamp("2016-10-29T12:00Z"))  # 14:00 CEST on the 29th
+    assert index[real.visible_end(at)] == pd.Timestamp("2016-10-30T23:00Z")  # 31st 00:00 CET
+    at = index.get_loc(pd.Timestamp("2016-10-30T11:45Z"))  # 12:45 CET on the 30th
+    assert index[real.visible_end(at)] == pd.Timestamp("2016-10-30T23:00Z")
+    at = index.get_loc(pd.Timestamp("2016-10-30T12:00Z"))  # 13:00 CET on the 30th
+    assert index[real.visible_end(at)] == pd.Timestamp("2016-10-31T23:00Z")
+
+
+def test_the_planner_never_sees_the_future(week):
+    cfg = _cfg(load=HISTORY_2D)
+    base = _series(week, cfg)
+    rng = np.random.default_rng(7)
+    n = base.n
+    for t in (5, 30, 61, 100, 137, 150):
+        vis = _real(cfg, base).real.visible_end(t)
+        spot = week[1].copy()
+        spot[vis:] = rng.uniform(-0.2, 0.5, n - vis)  # prices not yet published
+        pv, load = week[2].copy(), week[3].copy()
+        pv[t:] = rng.uniform(0, 8, n - t)  # the present and the future
+        load[t:] = rng.uniform(0, 5, n - t)
+        other = _series(week, cfg, spot, pv, load)
+        a, _ = _real(cfg, base).inputs_at(t, 4.0)
+        b, _ = _real(cfg, other).inputs_at(t, 4.0)
+        assert a.index.equals(b.index)
+        for name in ("spot_eur_per_kwh", "buy_eur_per_kwh", "sell_eur_per_kwh", "pv_kw",
+                     "load_kw"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        # whereas the perfect-forecast planner does see them
+        pa, _ = simulate.MpcStrategy(cfg, base).inputs_at(t, 4.0)
+        pb, _ = simulate.MpcStrategy(cfg, other).inputs_at(t, 4.0)
+        assert not np.array_equal(pa.load_kw, pb.load_kw)
+
+
+def test_load_forecast_is_the_history_model_fitted_before_the_replan(week):
+    cfg = _cfg(load=HISTORY_2D)
+    series = _series(week, cfg)
+    mpc = _real(cfg, series)
+    tz = cfg.site.tz
+    load = pd.Series(series.load_kw, index=series.index)
+    checked = 0
+    for t in range(0, 150, 7):
+        seen, _ = mpc.inputs_at(t, 5.0)
+        past = history.hourly_history(load[load.index < series.index[t].floor("h")]).dropna()
+        if len(past) < 2 * 24:  # too little history: the degraded default profile
+            from planner import degraded
+
+            np.testing.assert_array_equal(seen.load_kw, degraded.default_load_kw(cfg.site,
+                                                                                 seen.index))
+            continue
+        want = history.fit(past, tz, 28).predict(seen.index, tz) * 1.10
+        np.testing.assert_allclose(seen.load_kw, want, rtol=1e-12)
+        checked += 1
+    assert checked >= 10
+    # no safety margin unless the config's load provider is the history one (as it adds it)
+    plain = _cfg()
+    assert simulate.RealForecaster(plain, _series(week, plain)).load_margin == 0.0
+    assert mpc.real.load_margin == pytest.approx(0.10)
+
+
+def test_pv_forecast_is_clearsky_times_the_recent_index(week):
+    cfg = _cfg()
+    series = _series(week, cfg)
+    mpc = _real(cfg, series)
+    real = mpc.real
+    t = 24 * 4 + 3  # 03:00 local on day 5: three whole days behind it
+    seen, _ = mpc.inputs_at(t, 5.0)
+    w = slice(t - 3 * 24, t)
+    hours = real.hour[w]
+    # the index of a bright midday hour is measured / clear-sky over the last 3 days
+    h = 12
+    sel = hours == h
+    k = series.pv_kw[w][sel].sum() / real.clearsky_kw[w][sel].sum()
+    j = next(j for j in range(seen.n) if real.hour[t + j] == h)
+    assert seen.pv_kw[j] == pytest.approx(real.clearsky_kw[t + j] * k)
+    assert (seen.pv_kw >= 0).all()
+    night = real.clearsky_kw[t:t + seen.n] == 0
+    assert (seen.pv_kw[night] == 0).all()
+    # the forecast is of the right size for this 10-kWp-class house (sunny May week)
+    assert 10 < seen.pv_kw.sum() < 3 * series.pv_kw[t:t + seen.n].sum() + 10
+
+
+def test_real_run_conserves_energy_and_never_beats_perfect_foresight(week):
+    cfg = _cfg(load=HISTORY_2D)
+    series = _series(week, cfg)
+    n = 24 + 72
+    for control in ("battery", "grid"):
+        result = simulate.run_backtest(cfg, series, 24, n,
+                                       simulate.Options(forecast="real", control=control))
+        home = result.home
+        for name, trace in result.traces.items():
+            assert abs(simulate.energy_residual_kwh(trace, series, 24, home)) < 1e-9, name
+        limit = result.traces["perfect_foresight"].info["lp_objective_eur"]
+        helios = simulate.objective_eur(result.traces["helios"], series, 24, home,
+                                        result.terms)
+        assert helios >= limit - 1e-6
+        info = result.traces["helios"].info
+        assert info["forecast"] == "real"
+        assert info["solves"] == n - 24
+        assert info["failed_solves"] == 0
+        # each horizon length compiled once and kept (hourly slots: 11..35 h, DST aside)
+        lo, hi = info["compiled_sizes_min_max"]
+        assert 10 <= lo <= 12 and 34 <= hi <= 36
+        assert info["compiled_models"] == len(
+            {simulate.MpcStrategy(cfg, series, "real").inputs_at(t, 5)[0].n
+             for t in range(24, n)})
+        for key in ("pv_mae_kw", "load_mae_kw", "pv_bias_kw", "load_now_mae_kw"):
+            assert info[key] >= 0 or key.endswith("bias_kw")
+        assert info["load_refits"] > 0
+
+
+def test_perfect_and_noisy_results_do_not_depend_on_the_real_mode(week):
+    # the perfect mode still sees the whole 48 h and the unchanged model cache
+    cfg = _cfg()
+    series = _series(week, cfg)
+    mpc = simulate.MpcStrategy(cfg, series)
+    assert mpc.inputs_at(10, 5.0)[0].n == 48
+    assert "pv_mae_kw" not in mpc.stats()
+    with pytest.raises(ValueError, match="perfect, noisy, real"):
+        simulate.MpcStrategy(cfg, series, "oracle")

@@ -295,7 +295,10 @@ def make_summary(result: sim.Result, cfg: HeliosConfig, data: Data, scenario: Sc
         "tariff": {"buy": _tariff_text(cfg.tariff.buy), "sell": _tariff_text(cfg.tariff.sell)},
         "planner": {"horizon_h": cfg.planning.horizon_h, "slot_s": cfg.planning.slot_s,
                     "terminal_value_quantile": cfg.planning.terminal_value_quantile,
-                    "horizon_policy": "shrinks only at the end of the data"},
+                    "horizon_policy": ("to the last published day-ahead price (next day's "
+                                       "from 13:00 local), at most horizon_h"
+                                       if options.forecast == "real"
+                                       else "shrinks only at the end of the data")},
         "options": asdict(options),
         "terms": asdict(result.terms),
         "strategies": result.metrics,
@@ -305,6 +308,15 @@ def make_summary(result: sim.Result, cfg: HeliosConfig, data: Data, scenario: Sc
                   "solves_per_s": (round(solves / helios["run_s"], 1)
                                    if solves and helios.get("run_s") else None)},
     }
+
+
+def _forecast_note(opts: dict) -> str:
+    if opts["forecast"] == "noisy":
+        return f" ({opts['noise_pct']:g} %, seed {opts['seed']})"
+    if opts["forecast"] == "real":
+        return (" (load: history profile fitted before each re-plan; PV: weather-free "
+                "clear-sky × recent clear-sky index; prices: only once published, 13:00 local)")
+    return ""
 
 
 def _tariff_text(spec) -> str:
@@ -442,6 +454,13 @@ def summary_text(summary: dict) -> str:
             lines.append(f"{NAMES.get(name, name)}: {info['fallback_solves']} re-plan(s) solved "
                          f"only by the fallback solvers, {info['failed_solves']} failed (the "
                          "previous plan was kept); see summary.json runs.*.failures")
+    for name, info in summary["runs"].items():
+        if "load_mae_kw" in info:
+            lines.append(f"{NAMES.get(name, name)} forecast errors over every horizon slot "
+                         f"(forecast - actual): load MAE {info['load_mae_kw']:.3f} kW (bias "
+                         f"{info['load_bias_kw']:+.3f}), PV MAE {info['pv_mae_kw']:.3f} kW "
+                         f"(bias {info['pv_bias_kw']:+.3f}); {info['compiled_models']} "
+                         "compiled model(s)")
     sp = summary["speed"]
     lines.append(f"Helios run {sp['helios_run_s']:.1f} s, {sp['solves']} solves"
                  + (f" ({sp['solves_per_s']:.0f}/s)" if sp["solves_per_s"] else "")
@@ -632,8 +651,7 @@ times in {esc(tz)}). Battery {b['capacity_kwh']:g} kWh,
 SoC {b['min_soc_pct']:g}–{b['max_soc_pct']:g} %,
 wear {b['wear_cost_eur_per_kwh']:.3f} EUR/kWh. PV ×{summary['scenario']['pv_scale']:g}.
 Tariff: buy = {esc(summary['tariff']['buy'])}, sell = {esc(summary['tariff']['sell'])}.
-Forecasts: {esc(opts['forecast'])}{f" ({opts['noise_pct']:g} %, seed {opts['seed']})"
-                                     if opts['forecast'] == 'noisy' else ''},
+Forecasts: {esc(opts['forecast'])}{_forecast_note(opts)},
 re-plan every {opts['replan_every']} slot(s), control: {esc(opts['control'])}.
 {len(summary['outages'])} outage(s).</p>
 <h2>Results</h2>

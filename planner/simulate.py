@@ -58,6 +58,8 @@ from planner.inputs import Inputs
 
 #: what the closed loop's planner can see of PV and load (see :class:`MpcStrategy`)
 FORECASTS = ("perfect", "noisy", "real")
+#: what the simulated executor holds at the plan's value (see :class:`MpcStrategy`)
+CONTROLS = ("battery", "grid", "hybrid")
 #: flows below this count as zero (exclusivity, "at min SoC") [kW or kWh]
 TOL = 1e-6
 #: a slot "at min SoC" ends within this of the minimum [kWh]
@@ -184,7 +186,7 @@ class Series:
 
 def step(home: Home, soc_kwh: float, setpoint_kw: float, pv_cap_kw: float, pv_kw: float,
          load_kw: float, grid_ok: bool, sell_eur_per_kwh: float,
-         grid_setpoint_kw: float | None = None) -> tuple[float, ...]:
+         grid_setpoint_kw: float | None = None, guard: bool = False) -> tuple[float, ...]:
     """Run one slot: the battery follows ``setpoint_kw`` as far as the physics allow.
 
     Parameters
@@ -205,6 +207,11 @@ def step(home: Home, soc_kwh: float, setpoint_kw: float, pv_cap_kw: float, pv_kw
         When given, the inverter holds the grid at this power instead (+ import, − export;
         the executor's Victron mode): the battery takes ``load − pv − grid_setpoint_kw``, so
         it absorbs the forecast error; ``setpoint_kw`` is then ignored.
+    guard
+        With ``grid_setpoint_kw``: the battery absorbs the error only between the plan's
+        battery power and what the site needs, ``load − pv``: it discharges more than planned
+        only to cover the load (never into the grid) and charges more than planned only from
+        PV surplus (never from the grid). ``setpoint_kw`` is the plan's battery power then.
 
     Returns
     -------
@@ -222,7 +229,10 @@ def step(home: Home, soc_kwh: float, setpoint_kw: float, pv_cap_kw: float, pv_kw
     unserved = 0.0
     need = load_kw - pv_used
     if grid_setpoint_kw is not None:
-        setpoint_kw = need - grid_setpoint_kw
+        wanted = need - grid_setpoint_kw
+        if guard:
+            wanted = min(max(wanted, min(setpoint_kw, need)), max(setpoint_kw, need))
+        setpoint_kw = wanted
     if need - imp_max > dis_max and pv_used < pv_kw:  # curtailing would leave load unserved
         pv_used = min(pv_kw, pv_used + (need - imp_max - dis_max))
         need = load_kw - pv_used
@@ -612,8 +622,10 @@ class MpcStrategy:
     begun).
 
     ``control`` says what the executor holds: ``battery`` (the plan's battery power; the grid
-    takes the forecast error) or ``grid`` (the plan's grid power, as the Victron grid-setpoint
-    path does; the battery takes the error). Identical with perfect forecasts.
+    takes the forecast error), ``grid`` (the plan's grid power, as the Victron grid-setpoint
+    path does; the battery takes the error) or ``hybrid`` (the grid power, but the battery
+    never discharges into the grid or charges from it beyond the plan: see ``guard`` in
+    :func:`step`; not what the executor does today). Identical with perfect forecasts.
 
     The horizon is ``planning.horizon_h``; with ``perfect`` and ``noisy`` it shrinks only
     where the data end (the last horizon of the data); with ``real`` it is, like
@@ -632,9 +644,11 @@ class MpcStrategy:
         if forecast not in FORECASTS:
             raise ValueError(f"forecast: expected one of {', '.join(FORECASTS)}, got "
                              f"{forecast!r}")
-        if control not in ("battery", "grid"):
-            raise ValueError(f"control: expected battery or grid, got {control!r}")
+        if control not in CONTROLS:
+            raise ValueError(f"control: expected one of {', '.join(CONTROLS)}, got "
+                             f"{control!r}")
         self.control = control
+        self.guard = control == "hybrid"
         if replan_every < 1:
             raise ValueError("replan_every must be >= 1")
         self.cfg = cfg
@@ -769,7 +783,7 @@ class MpcStrategy:
                 j = 0
             elif self._t0 < 0 or j >= self._m:  # no plan covers this slot: stay idle
                 return 0.0, math.inf, None
-        grid = self._grid[j] if self.control == "grid" else None
+        grid = self._grid[j] if self.control != "battery" else None
         return self._setpoint[j], self._pv_cap[j], grid
 
     def stats(self) -> dict:
@@ -821,11 +835,12 @@ def simulate(home: Home, series: Series, start: int, stop: int, soc_start_kwh: f
     ok = series.grid_ok.tolist()
     sell = series.sell_eur_per_kwh.tolist()
     e = soc_start_kwh
+    guard = bool(getattr(strategy, "guard", False))
     t0 = time.perf_counter()
     done = 0
     for i, t in enumerate(range(start, stop)):
         setpoint, cap, grid = strategy.decide(t, e)
-        row = step(home, e, setpoint, cap, pv[t], load[t], ok[t], sell[t], grid)
+        row = step(home, e, setpoint, cap, pv[t], load[t], ok[t], sell[t], grid, guard)
         out[:, i] = row
         e = row[6]
         if progress is not None and (i + 1) % progress_every == 0:
@@ -1115,7 +1130,7 @@ class Options:
     seed: int = 0
     replan_every: int = 1
     outage_notice_h: float = 48.0
-    control: str = "battery"  # battery | grid: what the executor holds at the plan's value
+    control: str = "battery"  # battery | grid | hybrid: what the executor holds
     soc_start_pct: float = 50.0
     noisy_too: bool = False  # also run the planner with noisy forecasts (for comparison)
 

@@ -186,8 +186,8 @@ def test_pv_forecast_is_clearsky_times_the_recent_index(week):
 def test_real_run_conserves_energy_and_never_beats_perfect_foresight(week):
     cfg = _cfg(load=HISTORY_2D)
     series = _series(week, cfg)
-    n = 24 + 72
-    for control in ("battery", "grid"):
+    n = 24 + 48
+    for control in simulate.CONTROLS:
         result = simulate.run_backtest(cfg, series, 24, n,
                                        simulate.Options(forecast="real", control=control))
         home = result.home
@@ -221,3 +221,43 @@ def test_perfect_and_noisy_results_do_not_depend_on_the_real_mode(week):
     assert "pv_mae_kw" not in mpc.stats()
     with pytest.raises(ValueError, match="perfect, noisy, real"):
         simulate.MpcStrategy(cfg, series, "oracle")
+
+
+HOME = simulate.Home(slot_s=3600, capacity_kwh=10, min_kwh=1, max_kwh=10, reserve_kwh=1,
+                     max_charge_kw=5, max_discharge_kw=5, charge_efficiency=0.9,
+                     discharge_efficiency=0.9, max_import_kw=10, max_export_kw=10,
+                     wear_eur_per_kwh=0.0)
+
+
+def test_hybrid_control_never_discharges_into_the_grid_beyond_the_plan():
+    def run(setpoint, grid, pv, load, guard):
+        return simulate.step(HOME, 5.0, setpoint, np.inf, pv, load, True, 0.05, grid, guard)
+
+    # plan: 3 kW surplus, charge 1 kW, export 2 kW; actually only 0.5 kW surplus
+    imp, exp, ch, dis, *_ = run(-1.0, -2.0, 1.0, 0.5, guard=False)
+    assert dis == pytest.approx(1.5) and exp == pytest.approx(2.0)  # grid control: drains
+    imp, exp, ch, dis, *_ = run(-1.0, -2.0, 1.0, 0.5, guard=True)
+    assert (dis, imp) == (0.0, 0.0) and ch == pytest.approx(0.5) and exp == 0.0
+    # plan: cover 0.5 kW of load; actually 1.5 kW: the battery covers it (as grid control)
+    imp, exp, ch, dis, *_ = run(0.5, 0.0, 0.0, 1.5, guard=True)
+    assert dis == pytest.approx(1.5) and imp == 0.0
+    # plan: charge 2 kW from PV surplus; actually no PV: no charging from the grid (the
+    # battery covers the load instead, as with grid control)
+    imp, exp, ch, dis, *_ = run(-2.0, 0.0, 2.5, 0.5, guard=True)
+    assert ch == pytest.approx(2.0) and imp == 0.0
+    imp, exp, ch, dis, *_ = run(-2.0, 0.0, 0.0, 0.5, guard=True)
+    assert ch == 0.0 and dis == pytest.approx(0.5) and imp == 0.0
+    # a planned grid charge still happens
+    imp, exp, ch, dis, *_ = run(-4.0, 4.5, 0.0, 0.5, guard=True)
+    assert ch == pytest.approx(4.0) and imp == pytest.approx(4.5)
+
+
+def test_hybrid_control_with_perfect_forecasts_is_the_plan(week):
+    cfg = _cfg()
+    series = _series(week, cfg)
+    out = {}
+    for control in simulate.CONTROLS:
+        result = simulate.run_backtest(cfg, series, 0, 24, simulate.Options(control=control))
+        out[control] = result.metrics["helios"]["net_cost_eur"]
+    assert out["hybrid"] == pytest.approx(out["battery"], abs=1e-6)
+    assert out["grid"] == pytest.approx(out["battery"], abs=1e-6)

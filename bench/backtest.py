@@ -17,8 +17,13 @@ Every run is a whole ``helios backtest`` process at 15-min slots, re-planning ev
 (≈35,000 solves of the 48 h model): buy = (spot + 0.15) × 1.19, sell = spot; battery
 10 kWh, 5/5 kW, 95 %/95 %, SoC 10-100 %, cycle cost 0.02 EUR/kWh; start SoC 50 %.
 
-Run: python3 bench/backtest.py [--cases de2016,se3_2023,dk1_2022] [--forecast perfect,noisy]
-     [--control battery,grid] [--jobs 1] [--days N] [--keep DIR]
+``--forecast real`` runs Helios's own forecasters on the history before each re-plan (load:
+the history profile; PV: weather-free clear-sky at Konstanz × recent clear-sky index) and shows
+day-ahead prices only once published (13:00 local); the table then adds the forecasts' MAE.
+
+Run: python3 bench/backtest.py [--cases de2016,se3_2023,dk1_2022]
+     [--forecast perfect,noisy,real] [--control battery,grid,hybrid] [--jobs 1] [--days N]
+     [--keep DIR]
 """
 
 from __future__ import annotations
@@ -161,9 +166,10 @@ def _share(value: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default="de2016", help="comma-separated: " + ",".join(CASES))
-    parser.add_argument("--forecast", default="perfect", help="perfect,noisy")
+    parser.add_argument("--forecast", default="perfect", help="perfect,noisy,real")
     parser.add_argument("--control", default="battery",
-                        help="battery,grid: what the executor holds at the plan's value")
+                        help="battery,grid,hybrid: what the executor holds at the plan's "
+                             "value")
     parser.add_argument("--jobs", type=int, default=1,
                         help="cases run at once (1 = each timed alone)")
     parser.add_argument("--days", type=int, default=None, help="shorter period (smoke test)")
@@ -190,6 +196,14 @@ def main() -> None:
               f"{st['perfect_foresight']['net_cost_eur']:>9.2f}"
               f"{c['savings_vs_no_battery_eur']:>8.2f}{c['savings_vs_self_consumption_eur']:>8.2f}"
               f"{c['savings_vs_price_rule_eur']:>8.2f}{_share(c['share_of_perfect_foresight']):>8}")
+    for r in results:
+        h = r["summary"]["runs"]["helios"]
+        if "load_mae_kw" in h:
+            print(f"{r['case']} {r['forecast']} {r['control']}: load MAE {h['load_mae_kw']:.3f} kW "
+                  f"(bias {h['load_bias_kw']:+.3f}), PV MAE {h['pv_mae_kw']:.3f} kW (bias "
+                  f"{h['pv_bias_kw']:+.3f}) over every horizon slot; current slot: load "
+                  f"{h['load_now_mae_kw']:.3f}, PV {h['pv_now_mae_kw']:.3f} kW; "
+                  f"{h['compiled_models']} compiled models")
     print("EUR over the period, net = bill + wear - value of the energy added to the battery; "
           "target: one year <= 300 s wall on 2 cores, >= 99 % of perfect foresight (perfect "
           "forecasts)")

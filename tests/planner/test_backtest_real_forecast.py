@@ -261,3 +261,38 @@ def test_hybrid_control_with_perfect_forecasts_is_the_plan(week):
         out[control] = result.metrics["helios"]["net_cost_eur"]
     assert out["hybrid"] == pytest.approx(out["battery"], abs=1e-6)
     assert out["grid"] == pytest.approx(out["battery"], abs=1e-6)
+
+
+def test_cli_forecast_real_reports_the_mode_and_the_forecast_errors(tmp_path):
+    import json
+
+    import yaml
+    from click.testing import CliRunner
+
+    from planner.cli import main
+
+    prices = pd.read_csv(DATA_DIR / "prices_dk1_2023-07-02_1h.csv")
+    shift = pd.Timestamp("2023-07-01T22:00Z") - pd.Timestamp("2016-05-05T22:00Z")
+    ts = pd.to_datetime(prices["ts_utc"], utc=True) - shift
+    prices["ts_utc"] = ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    prices.to_csv(tmp_path / "prices.csv", index=False)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({
+        "site": KONSTANZ, "planning": {"slot_s": 3600, "horizon_h": 48},
+        "battery": {"capacity_kwh": 10}, "tariff": TARIFF}))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [
+        "backtest", "--prices", str(tmp_path / "prices.csv"),
+        "--pv", str(DATA_DIR / "cossmic_summer_week_pv_1h.csv"),
+        "--load", str(DATA_DIR / "cossmic_summer_week_load_1h.csv"),
+        "--config", str(tmp_path / "config.yaml"), "--from", "2016-05-06", "--to",
+        "2016-05-07", "--forecast", "real", "--control", "hybrid", "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "forecasts real" in result.stdout
+    assert "forecast errors over every horizon slot" in result.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["options"]["forecast"] == "real"
+    assert summary["options"]["control"] == "hybrid"
+    assert summary["runs"]["helios"]["forecast"] == "real"
+    assert summary["runs"]["helios"]["load_mae_kw"] > 0
+    assert "published" in summary["planner"]["horizon_policy"]
+    assert "weather-free" in (out / "report.html").read_text()

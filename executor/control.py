@@ -13,6 +13,19 @@ SoC drift (proportional, with a dead band), clamps it to every battery limit (co
 live CCL/DCL, min/max SoC with a one-tick look-ahead), converts back to ``G`` and clamps that to
 the grid limits (import, export, export switch). With no drift and no active clamp the plan's
 ``G`` is sent unchanged.
+
+Forecast guard (``correction.guard_forecast_error``, off by default): before the drift
+correction, ``B`` is kept between the plan's battery power and plain self-consumption
+(``B = net_load``). When PV and load are as forecast the two coincide and nothing changes; when
+they are not, the battery never discharges into the grid, nor charges from it, beyond what the
+plan asked — the grid takes that part of the error. In the one-year backtests with realistic
+forecasts this alone raised the share of the perfect-foresight savings from 50 to 83 % (DE
+2016), 53 to 74 % (SE3 2023) and 70 to 81 % (DK1 2022); see docs/backtest.md. It is off by
+default because the backtest works on slot averages, while here it acts on 10-s readings: it
+also clips the normal ups and downs of the load within a slot on one side, which biases the
+battery towards self-consumption (in the closed-loop test the SoC error grew from < 1.0 to
+1.13 %-points, held by the drift correction). Guarding the slot's running mean instead is the
+next step; until then it is opt-in.
 """
 
 from __future__ import annotations
@@ -52,6 +65,9 @@ class Limits:
         Drift correction: extra charge power per % the SoC is below the plan. [W/%]
     soc_deadband_pct : float
         SoC errors up to this size are not corrected. [%]
+    guard_forecast_error : bool
+        Keep the battery power between the plan's and plain self-consumption's (see
+        :func:`decide`).
     interval_s : float
         Tick length, for the SoC look-ahead. [s]
     """
@@ -70,6 +86,7 @@ class Limits:
     max_measurement_age_s: float = 60.0
     soc_gain_w_per_pct: float = 300.0
     soc_deadband_pct: float = 1.0
+    guard_forecast_error: bool = False
     interval_s: float = 10.0
 
 
@@ -274,6 +291,18 @@ def decide(planned: Planned | None, measurement: Measurement | None, limits: Lim
     notes: list[str] = []
     net_load_w = measurement.net_load_w
     battery_w = net_load_w - planned.grid_setpoint_w  # what the planned setpoint implies now
+    if limits.guard_forecast_error:
+        # Holding the planned G makes the battery absorb every PV/load forecast error. Keep it
+        # between the plan's battery power and self-consumption (battery = net load): PV below
+        # forecast in a planned-export slot must not drain the battery into the grid, and
+        # load below forecast must not charge it from the grid beyond the plan.
+        lo = min(planned.battery_power_w, net_load_w)
+        hi = max(planned.battery_power_w, net_load_w)
+        guarded = min(max(battery_w, lo), hi)
+        if abs(guarded - battery_w) >= 1.0:
+            notes.append(f"forecast error: battery {guarded:+.0f} W, not {battery_w:+.0f} W "
+                         "(between plan and self-consumption)")
+        battery_w = guarded
 
     # live correction: SoC below the planned trajectory → charge more (battery power down)
     plan_soc = planned.soc_at(now)

@@ -129,3 +129,37 @@ def test_no_slot_reason():
     assert control.no_slot_reason(plan, T0 + timedelta(hours=2), LIM).startswith("plan stale")
     assert control.no_slot_reason(plan, T0 - timedelta(hours=1), LIM) == \
         "no slot of the plan covers now"
+
+
+GUARD = replace(LIM, guard_forecast_error=True, soc_gain_w_per_pct=0)
+
+
+def test_guard_keeps_battery_out_of_the_grid_when_pv_falls_short():
+    # planned: PV 5 kW, load 1 kW, charge 2 kW and export 2 kW; real PV only 2 kW (net −1 kW)
+    p = planned(-2000, battery_power_w=-2000.0, action="charge_pv")
+    m = meas(grid=-1000, battery=0, pv=2000)  # net load −1000 W
+    plain = decide(p, m, LIM, T0 + timedelta(seconds=5))
+    assert plain.setpoint.grid_power_w == -2000  # holding G: the battery discharges 1 kW
+    assert plain.setpoint.battery_power_w == pytest.approx(1000)  # ... into the grid
+    guarded = decide(p, m, GUARD, T0 + timedelta(seconds=5))
+    assert guarded.setpoint.battery_power_w == pytest.approx(-1000)  # charges the real surplus
+    assert guarded.setpoint.grid_power_w == 0
+    assert "forecast error" in guarded.reason
+
+
+def test_guard_never_charges_from_the_grid_beyond_the_plan():
+    # planned: charge 2 kW from the grid with 500 W load (G = 2500); the load is 0 W now
+    p = planned(2500, battery_power_w=-2000.0, action="charge_grid")
+    d = decide(p, meas(grid=0, battery=0), GUARD, T0 + timedelta(seconds=5))
+    assert d.setpoint.battery_power_w == pytest.approx(-2000)  # not −2500
+    assert d.setpoint.grid_power_w == 2000
+
+
+@pytest.mark.parametrize(("setpoint", "battery"), [(-2000, -2000.0), (2500, -2000.0),
+                                                   (0, 500.0), (-3000, 3500.0)])
+def test_guard_changes_nothing_when_the_forecast_was_right(setpoint, battery):
+    net = setpoint + battery  # measured net load equals the plan's
+    p = planned(setpoint, battery_power_w=battery)
+    m = meas(grid=net, battery=0)
+    assert decide(p, m, GUARD, T0 + timedelta(seconds=5)) == decide(p, m, LIM, T0 +
+                                                                     timedelta(seconds=5))

@@ -45,6 +45,7 @@ def _case(seed: int):
         max_import_w=_pick(rng, 0, 30000), max_export_w=_pick(rng, 0, 30000),
         export_enabled=rng.random() < 0.7, capacity_kwh=_pick(rng, 0.5, 100),
         soc_gain_w_per_pct=_pick(rng, 0, 5000), soc_deadband_pct=_pick(rng, 0, 5),
+        guard_forecast_error=rng.random() < 0.5,
         interval_s=rng.choice([1.0, 5.0, 10.0, 60.0]), max_plan_age_s=3600)
     now = T0 + timedelta(seconds=rng.randint(0, 899))
     planned = Planned(slot_start=T0, slot_end=T0 + timedelta(minutes=15),

@@ -9,9 +9,9 @@ from __future__ import annotations
 import csv
 import json
 
-import pandas as pd
 import pytest
 import yaml
+from backtest_data import write_week_prices
 from click.testing import CliRunner
 
 from planner.cli import main
@@ -19,11 +19,7 @@ from planner.cli import main
 
 @pytest.fixture
 def site(tmp_path, data_dir):
-    prices = pd.read_csv(data_dir / "prices_dk1_2023-07-02_1h.csv")
-    shift = pd.Timestamp("2023-07-01T22:00Z") - pd.Timestamp("2016-05-05T22:00Z")
-    ts = pd.to_datetime(prices["ts_utc"], utc=True) - shift
-    prices["ts_utc"] = ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    prices.to_csv(tmp_path / "prices.csv", index=False)
+    write_week_prices(tmp_path / "prices.csv")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({
         "site": {"timezone": "Europe/Berlin"},
         "planning": {"slot_s": 3600, "horizon_h": 12},

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from backtest_data import summer_week, write_week_prices
 
 from planner import config, inputs, simulate
 from planner.providers import history
-from planner.providers.csv import read_series
 
 DATA_DIR = Path(__file__).parents[1] / "data"
 
@@ -41,13 +41,7 @@ def _cfg(load: dict | None = None, planning: dict | None = None, pv: dict | None
 @pytest.fixture(scope="module")
 def week():
     """The summer week (168 h from local midnight 2016-05-06) with DK1 prices repeated."""
-    pv = read_series(DATA_DIR / "cossmic_summer_week_pv_1h.csv", "pv_kw", "pv", True)
-    load = read_series(DATA_DIR / "cossmic_summer_week_load_1h.csv", "load_kw", "load", True)
-    price = read_series(DATA_DIR / "prices_dk1_2023-07-02_1h.csv", "price_eur_per_kwh",
-                        "prices", False)
-    n = len(pv.values)
-    spot = np.resize(price.values.to_numpy(), n)
-    return pv.values.index, spot, pv.values.to_numpy(), load.values.to_numpy()
+    return summer_week()
 
 
 def _series(week, cfg, spot=None, pv=None, load=None) -> simulate.Series:
@@ -271,11 +265,7 @@ def test_cli_forecast_real_reports_the_mode_and_the_forecast_errors(tmp_path):
 
     from planner.cli import main
 
-    prices = pd.read_csv(DATA_DIR / "prices_dk1_2023-07-02_1h.csv")
-    shift = pd.Timestamp("2023-07-01T22:00Z") - pd.Timestamp("2016-05-05T22:00Z")
-    ts = pd.to_datetime(prices["ts_utc"], utc=True) - shift
-    prices["ts_utc"] = ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    prices.to_csv(tmp_path / "prices.csv", index=False)
+    write_week_prices(tmp_path / "prices.csv")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({
         "site": KONSTANZ, "planning": {"slot_s": 3600, "horizon_h": 48},
         "battery": {"capacity_kwh": 10}, "tariff": TARIFF}))

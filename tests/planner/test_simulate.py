@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from backtest_data import summer_week
 
 from planner import baselines, config, inputs, simulate
-from planner.providers.csv import read_series
 
 DATA_DIR = Path(__file__).parents[1] / "data"
 
@@ -35,14 +35,7 @@ def _cfg(battery: dict | None = None, planning: dict | None = None, grid: dict |
 @pytest.fixture(scope="module")
 def week():
     """48 h of the summer house with the DK1 negative-price days on the same slots."""
-
-    pv = read_series(DATA_DIR / "cossmic_summer_week_pv_1h.csv", "pv_kw", "pv", True)
-    load = read_series(DATA_DIR / "cossmic_summer_week_load_1h.csv", "load_kw", "load", True)
-    price = read_series(DATA_DIR / "prices_dk1_2023-07-02_1h.csv", "price_eur_per_kwh",
-                        "prices", False)
-    n = 48
-    spot = price.values.to_numpy()[:n]
-    return pv.values.index[:n], spot, pv.values.to_numpy()[:n], load.values.to_numpy()[:n]
+    return summer_week(48)
 
 
 def _series(week, cfg, outage=None, pv_scale: float = 1.0) -> simulate.Series:

@@ -239,6 +239,15 @@ def grid_bounds_w(limits: Limits) -> tuple:
     return math.ceil(-export), math.floor(max(limits.max_import_w, 0.0))
 
 
+def guard_battery(battery: float, planned_battery: float, net_load: float) -> float:
+    """``battery`` kept between the plan's battery power and self-consumption (``net_load``).
+
+    The forecast guard, shared with the backtest (``planner.simulate.step``, ``--control
+    hybrid``) so both apply the same rule. Any unit, + = discharge.
+    """
+    return min(max(battery, min(planned_battery, net_load)), max(planned_battery, net_load))
+
+
 def decide(planned: Planned | None, measurement: Measurement | None, limits: Limits,
            now: datetime, *, paused_until: datetime | None = None,
            no_plan_reason: str = "no plan") -> Decision:
@@ -297,9 +306,7 @@ def decide(planned: Planned | None, measurement: Measurement | None, limits: Lim
         # between the plan's battery power and self-consumption (battery = net load): PV below
         # forecast in a planned-export slot must not drain the battery into the grid, and
         # load below forecast must not charge it from the grid beyond the plan.
-        lo = min(planned.battery_power_w, net_load_w)
-        hi = max(planned.battery_power_w, net_load_w)
-        guarded = min(max(battery_w, lo), hi)
+        guarded = guard_battery(battery_w, planned.battery_power_w, net_load_w)
         if abs(guarded - battery_w) >= 1.0:
             notes.append(f"forecast error: battery {guarded:+.0f} W, not {battery_w:+.0f} W "
                          "(between plan and self-consumption)")

@@ -51,6 +51,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from executor.control import guard_battery
 from planner import model as model_mod
 from planner.config import HeliosConfig
 from planner.errors import DataError, InfeasibleError, OptimizationError, SolverFailedError
@@ -230,9 +231,7 @@ def step(home: Home, soc_kwh: float, setpoint_kw: float, pv_cap_kw: float, pv_kw
     need = load_kw - pv_used
     if grid_setpoint_kw is not None:
         wanted = need - grid_setpoint_kw
-        if guard:
-            wanted = min(max(wanted, min(setpoint_kw, need)), max(setpoint_kw, need))
-        setpoint_kw = wanted
+        setpoint_kw = guard_battery(wanted, setpoint_kw, need) if guard else wanted
     if need - imp_max > dis_max and pv_used < pv_kw:  # curtailing would leave load unserved
         pv_used = min(pv_kw, pv_used + (need - imp_max - dis_max))
         need = load_kw - pv_used
@@ -554,7 +553,7 @@ class RealForecaster:
         if len(past) >= self.min_days * 24:
             model = self._fit(past, self.cfg.site.tz, self.window_days)
             self._model = model
-            self._load_table = np.maximum(model.profile_kw * model.level, model.baseload_kw)
+            self._load_table = model.table_kw()
             self.refits += 1
         self.fit_s += time.perf_counter() - t0
         # PV: clear-sky index per local hour over the last days before this hour

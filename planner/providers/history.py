@@ -49,12 +49,16 @@ class LoadModel:
     level: float
     baseload_kw: float
 
+    def table_kw(self) -> np.ndarray:
+        """The forecast by (is_weekend, local hour): profile × level, floored at the
+        baseload. [kW], shape (2, 24)"""
+        return np.maximum(self.profile_kw * self.level, self.baseload_kw)
+
     def predict(self, starts: pd.DatetimeIndex, tz) -> np.ndarray:
         """Hourly load for interval starts (UTC). [kW]"""
         local = starts.tz_convert(tz)
         weekend = (local.day_of_week.to_numpy() >= 5).astype(int)
-        return np.maximum(self.profile_kw[weekend, local.hour.to_numpy()] * self.level,
-                          self.baseload_kw)
+        return self.table_kw()[weekend, local.hour.to_numpy()]
 
 
 def fit(history_kw: pd.Series, tz, window_days: int = 28) -> LoadModel:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from planner import inputs, simulate
 from planner.providers.csv import read_series
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -38,3 +39,14 @@ def write_week_prices(path: Path) -> Path:
     prices["ts_utc"] = ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     prices.to_csv(path, index=False)
     return path
+
+
+def week_series(week, cfg, *, spot=None, pv=None, load=None, outage=None) -> simulate.Series:
+    """A :class:`planner.simulate.Series` of ``week`` (from :func:`summer_week`) under
+    ``cfg``'s tariff, hourly slots; ``spot``/``pv``/``load`` replace the week's arrays."""
+    index, spot0, pv0, load0 = week
+    spot = spot0 if spot is None else spot
+    data = inputs.from_arrays(index[0], 3600, spot, pv0 if pv is None else pv,
+                              load0 if load is None else load, 50, cfg)
+    return simulate.Series.build(index, 3600, spot, data.buy_eur_per_kwh,
+                                 data.sell_eur_per_kwh, data.pv_kw, data.load_kw, outage)

@@ -8,17 +8,13 @@ around a second or two.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-from backtest_data import summer_week, write_week_prices
+from backtest_data import DATA_DIR, summer_week, week_series, write_week_prices
 
-from planner import config, inputs, simulate
+from planner import config, simulate
 from planner.providers import history
-
-DATA_DIR = Path(__file__).parents[1] / "data"
 
 TARIFF = {"buy": "(price + 0.15) * 1.19", "sell": "price"}
 KONSTANZ = {"timezone": "Europe/Berlin", "latitude": 47.66, "longitude": 9.18}
@@ -44,16 +40,6 @@ def week():
     return summer_week()
 
 
-def _series(week, cfg, spot=None, pv=None, load=None) -> simulate.Series:
-    index, spot0, pv0, load0 = week
-    spot = spot0 if spot is None else spot
-    pv = pv0 if pv is None else pv
-    load = load0 if load is None else load
-    data = inputs.from_arrays(index[0], 3600, spot, pv, load, 50, cfg)
-    return simulate.Series.build(index, 3600, spot, data.buy_eur_per_kwh,
-                                 data.sell_eur_per_kwh, pv, load)
-
-
 def _real(cfg, series) -> simulate.MpcStrategy:
     return simulate.MpcStrategy(cfg, series, "real")
 
@@ -67,7 +53,7 @@ def _local_hour(series, t, tz="Europe/Berlin") -> int:
 
 def test_prices_visible_at_noon_end_today_after_13h_end_tomorrow(week):
     cfg = _cfg()
-    series = _series(week, cfg)
+    series = week_series(week, cfg)
     mpc = _real(cfg, series)
     tz = cfg.site.tz
     for t in range(24, 96):
@@ -82,7 +68,7 @@ def test_prices_visible_at_noon_end_today_after_13h_end_tomorrow(week):
     assert mpc.inputs_at(noon + 2, 5.0)[0].n == 34
     # never beyond planning.horizon_h
     short = _cfg(planning={"horizon_h": 24})
-    mpc24 = _real(short, _series(week, short))
+    mpc24 = _real(short, week_series(week, short))
     assert mpc24.inputs_at(noon + 2, 5.0)[0].n == 24
     assert mpc24.inputs_at(noon, 5.0)[0].n == 12
 
@@ -106,7 +92,7 @@ def test_price_visibility_over_the_autumn_dst_day():
 
 def test_the_planner_never_sees_the_future(week):
     cfg = _cfg(load=HISTORY_2D)
-    base = _series(week, cfg)
+    base = week_series(week, cfg)
     rng = np.random.default_rng(7)
     n = base.n
     for t in (5, 30, 61, 100, 137, 150):
@@ -116,7 +102,7 @@ def test_the_planner_never_sees_the_future(week):
         pv, load = week[2].copy(), week[3].copy()
         pv[t:] = rng.uniform(0, 8, n - t)  # the present and the future
         load[t:] = rng.uniform(0, 5, n - t)
-        other = _series(week, cfg, spot, pv, load)
+        other = week_series(week, cfg, spot=spot, pv=pv, load=load)
         a, _ = _real(cfg, base).inputs_at(t, 4.0)
         b, _ = _real(cfg, other).inputs_at(t, 4.0)
         assert a.index.equals(b.index)
@@ -131,7 +117,7 @@ def test_the_planner_never_sees_the_future(week):
 
 def test_load_forecast_is_the_history_model_fitted_before_the_replan(week):
     cfg = _cfg(load=HISTORY_2D)
-    series = _series(week, cfg)
+    series = week_series(week, cfg)
     mpc = _real(cfg, series)
     tz = cfg.site.tz
     load = pd.Series(series.load_kw, index=series.index)
@@ -151,13 +137,13 @@ def test_load_forecast_is_the_history_model_fitted_before_the_replan(week):
     assert checked >= 10
     # no safety margin unless the config's load provider is the history one (as it adds it)
     plain = _cfg()
-    assert simulate.RealForecaster(plain, _series(week, plain)).load_margin == 0.0
+    assert simulate.RealForecaster(plain, week_series(week, plain)).load_margin == 0.0
     assert mpc.real.load_margin == pytest.approx(0.10)
 
 
 def test_pv_forecast_is_clearsky_times_the_recent_index(week):
     cfg = _cfg()
-    series = _series(week, cfg)
+    series = week_series(week, cfg)
     mpc = _real(cfg, series)
     real = mpc.real
     t = 24 * 4 + 3  # 03:00 local on day 5: three whole days behind it
@@ -179,7 +165,7 @@ def test_pv_forecast_is_clearsky_times_the_recent_index(week):
 
 def test_real_run_conserves_energy_and_never_beats_perfect_foresight(week):
     cfg = _cfg(load=HISTORY_2D)
-    series = _series(week, cfg)
+    series = week_series(week, cfg)
     n = 24 + 48
     for control in simulate.CONTROLS:
         result = simulate.run_backtest(cfg, series, 24, n,
@@ -209,7 +195,7 @@ def test_real_run_conserves_energy_and_never_beats_perfect_foresight(week):
 def test_perfect_and_noisy_results_do_not_depend_on_the_real_mode(week):
     # the perfect mode still sees the whole 48 h and the unchanged model cache
     cfg = _cfg()
-    series = _series(week, cfg)
+    series = week_series(week, cfg)
     mpc = simulate.MpcStrategy(cfg, series)
     assert mpc.inputs_at(10, 5.0)[0].n == 48
     assert "pv_mae_kw" not in mpc.stats()
@@ -248,7 +234,7 @@ def test_hybrid_control_never_discharges_into_the_grid_beyond_the_plan():
 
 def test_hybrid_control_with_perfect_forecasts_is_the_plan(week):
     cfg = _cfg()
-    series = _series(week, cfg)
+    series = week_series(week, cfg)
     out = {}
     for control in simulate.CONTROLS:
         result = simulate.run_backtest(cfg, series, 0, 24, simulate.Options(control=control))

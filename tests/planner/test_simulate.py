@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from backtest_data import summer_week
+from backtest_data import summer_week, week_series
 
 from planner import baselines, config, inputs, simulate
 
@@ -39,10 +39,7 @@ def week():
 
 
 def _series(week, cfg, outage=None, pv_scale: float = 1.0) -> simulate.Series:
-    index, spot, pv, load = week
-    data = inputs.from_arrays(index[0], 3600, spot, pv * pv_scale, load, 50, cfg)
-    return simulate.Series.build(index, 3600, spot, data.buy_eur_per_kwh,
-                                 data.sell_eur_per_kwh, data.pv_kw, data.load_kw, outage)
+    return week_series(week, cfg, pv=week[2] * pv_scale, outage=outage)
 
 
 HOME = simulate.Home(slot_s=3600, capacity_kwh=10, min_kwh=1, max_kwh=10, reserve_kwh=1,

@@ -25,22 +25,77 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
 
 from executor.control import Limits
 from executor.errors import ConfigError, ConfigProblem
 
 
-def opt(default: Any = MISSING, help: str = "", unit: str = "", kind: Any = float,
+def opt(default: Any = MISSING, help: str = "", unit: str = "", kind: Any = None,
         ge: float | None = None, gt: float | None = None, le: float | None = None,
-        choices: tuple | None = None, optional: bool = False) -> Any:
-    """Declare a key: default, type (``kind``), bounds, unit and help text."""
+        choices: tuple | None = None, optional: bool | None = None) -> Any:
+    """Declare a key: default, bounds, unit and help text.
+
+    The type comes from the field's annotation (``bool``, ``int``, ``float``, ``str``, each
+    optionally ``| None`` / ``Optional[...]``, which also allows ``null``), so it is written
+    once. ``kind`` and ``optional`` may still be given; they must agree with the annotation
+    (checked by :func:`build`; a mismatch is a programming error, :class:`TypeError`).
+    """
     meta = {"help": help, "unit": unit, "kind": kind, "ge": ge, "gt": gt, "le": le,
             "choices": choices, "optional": optional}
     if default is MISSING:
         return field(metadata=meta)
     return field(default=default, metadata=meta)
+
+
+_KINDS = {"bool": bool, "int": int, "float": float, "str": str}
+
+
+def _annotation(tp: Any) -> tuple[Any, bool] | None:
+    """``(kind, optional)`` of a field annotation, or None when it is not a plain scalar.
+
+    Annotations are strings under ``from __future__ import annotations``; they are parsed,
+    not evaluated (``str | None`` cannot be evaluated on Python 3.8).
+    """
+    if isinstance(tp, type):
+        return (tp, False) if tp in _KINDS.values() else None
+    text = str(tp).replace(" ", "").replace("typing.", "")
+    optional = False
+    for prefix in ("Optional[", "Union["):
+        if text.startswith(prefix) and text.endswith("]"):
+            text = text[len(prefix):-1].replace(",", "|")
+            optional = prefix == "Optional["
+    parts = text.split("|")
+    if "None" in parts or "NoneType" in parts:
+        optional = True
+        parts = [p for p in parts if p not in ("None", "NoneType")]
+    if len(parts) != 1 or parts[0] not in _KINDS:
+        return None
+    return _KINDS[parts[0]], optional
+
+
+def key_type(f: Any) -> tuple[Any, bool]:
+    """``(kind, optional)`` of a field declared with :func:`opt`.
+
+    Raises
+    ------
+    TypeError
+        The annotation is not a scalar type, or an explicit ``kind``/``optional`` disagrees
+        with it (so a ``bool`` key can never be validated as a number again).
+    """
+    meta = f.metadata
+    found = _annotation(f.type)
+    if found is None:
+        raise TypeError(f"config key {f.name!r}: unsupported annotation {f.type!r}")
+    kind, optional = found
+    if meta.get("kind") is not None and meta["kind"] is not kind:
+        raise TypeError(f"config key {f.name!r}: kind={meta['kind'].__name__} but annotated "
+                        f"{f.type!r}")
+    if meta.get("optional") is not None and bool(meta["optional"]) != optional:
+        raise TypeError(f"config key {f.name!r}: optional={meta['optional']} but annotated "
+                        f"{f.type!r}")
+    return kind, optional
 
 
 def _describe(value: Any) -> str:
@@ -51,11 +106,15 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
-def _check_value(value: Any, meta: dict, key: str, problems: list[ConfigProblem]) -> Any:
-    """Coerce/validate one value; append a problem and return MISSING when it is wrong."""
-    kind = meta["kind"]
+def _check_value(value: Any, f: Any, key: str, problems: list[ConfigProblem]) -> Any:
+    """Coerce/validate one value of field ``f``; append a problem and return MISSING when wrong.
+
+    Booleans are not numbers here (``True`` for a number, ``1`` for a bool are both refused).
+    """
+    meta = f.metadata
+    kind, optional = key_type(f)
     unit = f" [{meta['unit']}]" if meta["unit"] else ""
-    if value is None and meta["optional"]:
+    if value is None and optional:
         return None
     if kind is bool:
         if not isinstance(value, bool):
@@ -80,12 +139,12 @@ def _check_value(value: Any, meta: dict, key: str, problems: list[ConfigProblem]
                 return MISSING
         return value
     if kind is str:
+        choices = meta["choices"]
+        if choices and value not in choices:
+            problems.append(ConfigProblem(key, f"one of {', '.join(choices)}", _describe(value)))
+            return MISSING
         if not isinstance(value, str) or not value:
             problems.append(ConfigProblem(key, "a non-empty string", _describe(value)))
-            return MISSING
-        if meta["choices"] and value not in meta["choices"]:
-            problems.append(ConfigProblem(key, f"one of {', '.join(meta['choices'])}",
-                                          repr(value)))
             return MISSING
         return value
     raise TypeError(f"unsupported kind {kind!r}")  # pragma: no cover - programming error
@@ -113,8 +172,9 @@ def build(cls: type, raw: Any, key_path: str, problems: list[ConfigProblem],
                                           "an unknown key"))
     values = {}
     for name, f in known.items():
+        key_type(f)  # a declaration error shows on the first use, whatever the file says
         if name in raw:
-            value = _check_value(raw[name], f.metadata, f"{key_path}.{name}", problems)
+            value = _check_value(raw[name], f, f"{key_path}.{name}", problems)
             if value is not MISSING:
                 values[name] = value
         elif defaults and name in defaults:
@@ -171,7 +231,7 @@ class CorrectionConfig:
     guard_forecast_error: bool = opt(
         False, "Keep the battery between the plan's power and plain self-consumption, so a "
         "PV/load forecast error never makes it discharge into the grid or charge from the "
-        "grid beyond the plan", "")
+        "grid beyond the plan")
 
 
 @dataclass(frozen=True)
@@ -205,6 +265,18 @@ class ExecutorSection:
                          kind=str)
     log_level: str = opt("info", "debug | info | warning", kind=str,
                          choices=("debug", "info", "warning"))
+    pause_file: str = opt("helios-executor.pause.json", "Pause file name (relative to "
+                          "state_dir)", kind=str)
+
+
+#: the sub-sections of ``executor:`` (``driver:`` is :class:`DriverChoice` plus the options
+#: of the chosen driver's own ``Config``, validated by :func:`executor.drivers.create`)
+SECTIONS: dict[str, type] = {
+    "plan": PlanSourceConfig,
+    "limits": LimitsConfig,
+    "correction": CorrectionConfig,
+    "telemetry": TelemetryConfig,
+}
 
 
 @dataclass(frozen=True)
@@ -332,15 +404,14 @@ def from_mapping(doc: Any, config_dir: str = ".", source: str = "") -> ExecutorC
     planning, output, storage = (_section(doc, "planning"), _section(doc, "output"),
                                  _section(doc, "storage"))
 
-    top = build(ExecutorSection, {k: v for k, v in ex.items()
-                                  if k in ("interval_s", "state_dir", "log_level")},
+    scalars = [f.name for f in fields(ExecutorSection)]
+    keys = sorted([*scalars, "driver", *SECTIONS])
+    top = build(ExecutorSection, {k: v for k, v in ex.items() if k in scalars},
                 "executor", problems)
     for key in ex:
-        if key not in ("interval_s", "state_dir", "log_level", "driver", "plan", "limits",
-                       "correction", "telemetry", "pause_file"):
-            problems.append(ConfigProblem(
-                f"executor.{key}", "one of the keys correction, driver, interval_s, limits, "
-                "log_level, pause_file, plan, state_dir, telemetry", "an unknown key"))
+        if key not in keys:
+            problems.append(ConfigProblem(f"executor.{key}", f"one of the keys {', '.join(keys)}",
+                                          "an unknown key"))
 
     # driver: type here, options validated by the driver's own Config
     raw_driver = ex.get("driver", {"type": "dry_run"})
@@ -372,8 +443,7 @@ def from_mapping(doc: Any, config_dir: str = ".", source: str = "") -> ExecutorC
             problems.append(ConfigProblem("executor.plan.url",
                                           f"a URL for plan.source {plan.source}", "nothing"))
         path = plan.path if os.path.isabs(plan.path) else os.path.join(config_dir, plan.path)
-        plan = PlanSourceConfig(source=plan.source, path=path, url=url,
-                                max_age_s=plan.max_age_s, timeout_s=plan.timeout_s)
+        plan = replace(plan, path=path, url=url)
 
     limit_defaults: dict[str, Any] = {}
     for key, shared, scale in (("min_soc_pct", "min_soc_pct", 1.0),
@@ -402,13 +472,7 @@ def from_mapping(doc: Any, config_dir: str = ".", source: str = "") -> ExecutorC
     tel = build(TelemetryConfig, ex.get("telemetry"), "executor.telemetry", problems)
     if tel is not None and "sql_url" not in (ex.get("telemetry") or {}):
         if storage.get("enabled", True) is not False and "url" in storage:
-            tel = TelemetryConfig(enabled=tel.enabled, interval_s=tel.interval_s,
-                                  sql_url=_storage_url(storage, config_dir, problems),
-                                  buffer_path=tel.buffer_path)
-
-    pause_file = ex.get("pause_file", "helios-executor.pause.json")
-    if not isinstance(pause_file, str) or not pause_file:
-        problems.append(ConfigProblem("executor.pause_file", "a file name", _describe(pause_file)))
+            tel = replace(tel, sql_url=_storage_url(storage, config_dir, problems))
 
     if problems or top is None or plan is None or lim is None or corr is None or tel is None:
         raise ConfigError(problems, source)
@@ -430,7 +494,7 @@ def from_mapping(doc: Any, config_dir: str = ".", source: str = "") -> ExecutorC
     return ExecutorConfig(
         interval_s=top.interval_s, state_dir=os.path.normpath(state_dir), log_level=top.log_level,
         driver_type=driver_type, driver_options=driver_options, plan=plan, limits=limits,
-        telemetry=tel, pause_path=os.path.join(os.path.normpath(state_dir), pause_file),
+        telemetry=tel, pause_path=os.path.join(os.path.normpath(state_dir), top.pause_file),
         source=source,
     )
 

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, fields, is_dataclass, make_dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, NamedTuple, Optional
 
 import pytest
 import yaml
@@ -111,3 +118,307 @@ def test_state_dir_follows_systemd_state_directory(tmp_path, monkeypatch):
     assert cfg.pause_path == "/var/lib/helios/helios-executor.pause.json"
     assert cfg.buffer_path == "/var/lib/helios/helios-measurements.jsonl"
     assert _load(tmp_path, {"executor": {"state_dir": "st"}}).state_dir == str(tmp_path / "st")
+
+
+# --------------------------------------------------------------------------------------------
+# every option's type
+#
+# One row per option the code declares: the ``executor:`` sections of executor.config and
+# every built-in driver's ``Config``. test_every_declared_option_has_a_row fails when an
+# option is added without a row here (or a row outlives its option), so each new option gets
+# the accept / reject tests below.
+
+
+class Row(NamedTuple):
+    kind: type  # bool, int, float or str
+    valid: Any  # accepted, not the default (so reading it back proves it was read)
+    read: Callable[[config.ExecutorConfig], Any] | None = None  # where it ends up (or a tuple)
+    nullable: bool = False  # null is accepted too
+
+
+OPTIONS = {
+    "executor.interval_s": Row(float, 5, lambda c: (c.interval_s, c.limits.interval_s)),
+    "executor.state_dir": Row(str, "/data/helios", lambda c: c.state_dir),
+    "executor.log_level": Row(str, "debug", lambda c: c.log_level),
+    "executor.pause_file": Row(str, "p.json", lambda c: os.path.basename(c.pause_path)),
+    "executor.driver.type": Row(str, "simulated", lambda c: c.driver_type),
+    "executor.plan.source": Row(str, "sql", lambda c: c.plan.source),
+    "executor.plan.path": Row(str, "/srv/plan.json", lambda c: c.plan.path),
+    "executor.plan.url": Row(str, "http://gx/schedule.json", lambda c: c.plan.url, True),
+    "executor.plan.max_age_s": Row(float, 600,
+                                   lambda c: (c.plan.max_age_s, c.limits.max_plan_age_s)),
+    "executor.plan.timeout_s": Row(float, 3, lambda c: c.plan.timeout_s),
+    "executor.limits.min_soc_pct": Row(float, 20, lambda c: c.limits.min_soc_pct),
+    "executor.limits.max_soc_pct": Row(float, 90.5, lambda c: c.limits.max_soc_pct),
+    "executor.limits.max_charge_w": Row(float, 3000, lambda c: c.limits.max_charge_w),
+    "executor.limits.max_discharge_w": Row(float, 3500, lambda c: c.limits.max_discharge_w),
+    "executor.limits.max_import_w": Row(float, 9000, lambda c: c.limits.max_import_w),
+    "executor.limits.max_export_w": Row(float, 4000, lambda c: c.limits.max_export_w),
+    "executor.limits.export_enabled": Row(bool, False, lambda c: c.limits.export_enabled),
+    "executor.limits.capacity_kwh": Row(float, 13, lambda c: c.limits.capacity_kwh),
+    "executor.limits.charge_efficiency": Row(float, 1, lambda c: c.limits.charge_efficiency),
+    "executor.limits.discharge_efficiency": Row(float, 0.9,
+                                                lambda c: c.limits.discharge_efficiency),
+    "executor.limits.max_measurement_age_s": Row(float, 30,
+                                                 lambda c: c.limits.max_measurement_age_s),
+    "executor.correction.soc_gain_w_per_pct": Row(float, 100,
+                                                  lambda c: c.limits.soc_gain_w_per_pct),
+    "executor.correction.soc_deadband_pct": Row(float, 2, lambda c: c.limits.soc_deadband_pct),
+    "executor.correction.guard_forecast_error": Row(bool, True,
+                                                    lambda c: c.limits.guard_forecast_error),
+    "executor.telemetry.enabled": Row(bool, False, lambda c: c.telemetry.enabled),
+    "executor.telemetry.interval_s": Row(float, 30, lambda c: c.telemetry.interval_s),
+    "executor.telemetry.sql_url": Row(str, "sqlite:////tmp/t.db", lambda c: c.telemetry.sql_url,
+                                      True),
+    "executor.telemetry.buffer_path": Row(str, "b.jsonl", lambda c: c.telemetry.buffer_path),
+}
+
+#: ``executor.driver.<option>`` of each driver (read back from ``driver.config``)
+DRIVER_OPTIONS = {
+    "simulated": {"soc_pct": Row(float, 20), "capacity_kwh": Row(float, 7),
+                  "max_charge_w": Row(float, 2000), "max_discharge_w": Row(float, 2500),
+                  "min_soc_pct": Row(float, 5)},
+    "dry_run": {"soc_pct": Row(float, 80)},
+    "victron_dbus": {"mode": Row(str, "dess"), "bus": Row(str, "session"),
+                     "library": Row(str, "jeepney"),
+                     "battery_service": Row(str, "com.victronenergy.battery.ttyO0", nullable=True),
+                     "timeout_s": Row(float, 1), "backoff_max_s": Row(float, 30)},
+    "victron_modbus": {"host": Row(str, "10.0.0.2"), "port": Row(int, 1502),
+                       "unit_id": Row(int, 227), "battery_unit_id": Row(int, 225, nullable=True),
+                       "mode": Row(str, "dess"), "timeout_s": Row(float, 1),
+                       "backoff_max_s": Row(float, 30)},
+}
+#: required driver options, given while another option is tested
+DRIVER_REQUIRED = {"victron_modbus": {"host": "gx.local"}}
+
+#: values of the wrong type for each kind (null is added for options that are not nullable)
+WRONG = {
+    bool: [3, 0, 1, 1.0, "true", "yes", "", [True], {"on": True}],
+    float: [True, False, "10", "", float("nan"), float("inf"), [1], {"w": 1}],
+    int: [True, False, 2.5, "5", float("nan"), [1], {"n": 1}],
+    str: [3, 2.5, True, False, "", ["a"], {"a": "b"}],
+}
+
+
+def _clock():
+    return datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
+
+
+def _doc(key: str, value: Any) -> dict:
+    """``{"executor": {"limits": {"min_soc_pct": value}}}`` for ``executor.limits.min_soc_pct``."""
+    doc: dict = {}
+    *path, last = key.split(".")
+    node = doc
+    for part in path:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return doc
+
+
+def _declared() -> dict:
+    """Every ``executor:`` option executor.config declares: dotted key → dataclass field."""
+    sections = {"executor": config.ExecutorSection, "executor.driver": config.DriverChoice,
+                **{f"executor.{name}": cls for name, cls in config.SECTIONS.items()}}
+    return {f"{prefix}.{f.name}": f for prefix, cls in sections.items() for f in fields(cls)}
+
+
+def _driver_class(name: str) -> type:
+    from executor import drivers
+
+    try:
+        return drivers.get(name)
+    except ConfigError as exc:  # its library is not installed here
+        pytest.skip(str(exc))
+
+
+def _driver(tmp_path, name: str, options: dict):
+    """Validate like helios-executor does: from_mapping, then drivers.create (as __main__)."""
+    from executor import drivers
+
+    _driver_class(name)
+    cfg = config.from_mapping(
+        {"executor": {"driver": {"type": name, **DRIVER_REQUIRED.get(name, {}), **options}}},
+        str(tmp_path))
+    return drivers.create(cfg.driver_type, cfg.driver_options, clock=_clock, limits=cfg.limits)
+
+
+def _accepted(row: Row) -> list:
+    values = [True, False] if row.kind is bool else [row.valid]
+    return values + [None] * row.nullable
+
+
+def _rejected(row: Row) -> list:
+    return WRONG[row.kind] + [None] * (not row.nullable)
+
+
+def _assert_read_back(got: Any, value: Any, kind: type, key: str) -> None:
+    want = None if value is None else kind(value)
+    for one in got if isinstance(got, tuple) else (got,):
+        assert one == want, f"{key}: {value!r} read back as {one!r}"
+        assert type(one) is type(want), f"{key}: {value!r} read back as {type(one).__name__}"
+
+
+def _shown(value: Any) -> str:
+    return {dict: "a mapping", list: "a list"}.get(type(value), repr(value))
+
+
+def _assert_type_error(exc: ConfigError, key: str, f: Any, kind: type, value: Any) -> None:
+    """Exactly one problem, naming ``key``, the expected type and the value found."""
+    assert len(exc.problems) == 1, exc
+    problem = exc.problems[0]
+    if f.metadata["choices"]:
+        expected = f"one of {', '.join(f.metadata['choices'])}"
+    else:
+        unit = f" [{f.metadata['unit']}]" if f.metadata["unit"] else ""
+        expected = {bool: "true or false", float: "a number" + unit,
+                    int: "a whole number" + unit, str: "a non-empty string"}[kind]
+    assert str(problem) == f"{key}: expected {expected}, got {_shown(value)}"
+    assert f"  {key}: expected {expected}, got " in str(exc)
+
+
+def test_every_declared_option_has_a_row():
+    declared = _declared()
+    assert sorted(declared) == sorted(OPTIONS), "add a Row for each new option (and its test)"
+    for key, f in declared.items():
+        row = OPTIONS[key]
+        assert config.key_type(f) == (row.kind, row.nullable), key
+
+
+@pytest.mark.parametrize("name", sorted(DRIVER_OPTIONS))
+def test_every_driver_option_has_a_row(name):
+    from executor import drivers
+
+    assert sorted(DRIVER_OPTIONS) == sorted(drivers.available())
+    declared = {f.name: f for f in fields(_driver_class(name).Config)}
+    assert sorted(declared) == sorted(DRIVER_OPTIONS[name]), f"add a Row for each {name} option"
+    for key, f in declared.items():
+        row = DRIVER_OPTIONS[name][key]
+        assert config.key_type(f) == (row.kind, row.nullable), f"{name}.{key}"
+
+
+def test_every_schema_class_is_a_section():
+    """A new section in executor.config must be in SECTIONS (so in _declared and the rows)."""
+    schema = {cls for cls in vars(config).values()
+              if isinstance(cls, type) and is_dataclass(cls)
+              and any("kind" in f.metadata for f in fields(cls))}
+    assert schema == {config.ExecutorSection, config.DriverChoice, *config.SECTIONS.values()}
+
+
+@pytest.mark.parametrize("section", sorted(config.SECTIONS))
+def test_every_section_is_validated_under_its_key(section):
+    with pytest.raises(ConfigError) as info:
+        config.from_mapping({"executor": {section: {"nope": 1}}})
+    names = ", ".join(sorted(f.name for f in fields(config.SECTIONS[section])))
+    assert [str(p) for p in info.value.problems] == [
+        f"executor.{section}.nope: expected one of the keys {names}, got an unknown key"]
+
+
+def test_unknown_top_level_key_lists_every_key():
+    with pytest.raises(ConfigError) as info:
+        config.from_mapping({"executor": {"nope": 1}})
+    assert str(info.value.problems[0]) == (
+        "executor.nope: expected one of the keys correction, driver, interval_s, limits, "
+        "log_level, pause_file, plan, state_dir, telemetry, got an unknown key")
+
+
+@pytest.mark.parametrize("key", sorted(OPTIONS))
+def test_option_accepts_its_type(tmp_path, key):
+    row = OPTIONS[key]
+    for value in _accepted(row):
+        cfg = config.from_mapping(_doc(key, value), str(tmp_path))
+        _assert_read_back(row.read(cfg), value, row.kind, key)
+
+
+@pytest.mark.parametrize("key", sorted(OPTIONS))
+def test_option_rejects_other_types(tmp_path, key):
+    row, f = OPTIONS[key], _declared()[key]
+    for value in _rejected(row):
+        with pytest.raises(ConfigError) as info:
+            config.from_mapping(_doc(key, value), str(tmp_path))
+        _assert_type_error(info.value, key, f, row.kind, value)
+
+
+@pytest.mark.parametrize(("name", "option"),
+                         [(n, o) for n, opts in sorted(DRIVER_OPTIONS.items()) for o in opts])
+def test_driver_option_accepts_its_type(tmp_path, name, option):
+    row = DRIVER_OPTIONS[name][option]
+    for value in _accepted(row):
+        driver = _driver(tmp_path, name, {option: value})
+        _assert_read_back(getattr(driver.config, option), value, row.kind,
+                          f"executor.driver.{option} ({name})")
+
+
+@pytest.mark.parametrize(("name", "option"),
+                         [(n, o) for n, opts in sorted(DRIVER_OPTIONS.items()) for o in opts])
+def test_driver_option_rejects_other_types(tmp_path, name, option):
+    row = DRIVER_OPTIONS[name][option]
+    f = {f.name: f for f in fields(_driver_class(name).Config)}[option]
+    for value in _rejected(row):
+        with pytest.raises(ConfigError) as info:
+            _driver(tmp_path, name, {option: value})
+        _assert_type_error(info.value, f"executor.driver.{option}", f, row.kind, value)
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("config.yaml", "executor:\n  correction:\n    guard_forecast_error: true\n"),
+    ("config.json", '{"executor": {"correction": {"guard_forecast_error": true}}}'),
+])
+def test_guard_forecast_error_true_is_accepted(tmp_path, name, text):
+    """Issue 10 item 6: it was declared without kind=bool, so validated as a number."""
+    (tmp_path / name).write_text(text)
+    assert config.load(str(tmp_path / name)).limits.guard_forecast_error is True
+
+
+def test_documented_example_is_valid(tmp_path):
+    """The ``executor:`` example in docs/executor.md loads, its driver options too."""
+    from executor import drivers
+
+    doc = (Path(__file__).parents[2] / "docs" / "executor.md").read_text()
+    section = doc.split("## Configuration", 1)[1]
+    example = yaml.safe_load(section.split("```yaml", 1)[1].split("```", 1)[0])
+    cfg = config.from_mapping(example, str(tmp_path))
+    assert cfg.limits.guard_forecast_error is False and cfg.limits.export_enabled is True
+    _driver_class(cfg.driver_type)
+    drivers.create(cfg.driver_type, cfg.driver_options, clock=_clock, limits=cfg.limits)
+
+
+# --- the declaration mechanism: the type is the annotation --------------------------------
+
+
+@dataclass(frozen=True)
+class _Declared:
+    flag: bool = config.opt(False, "declared like guard_forecast_error was", "")
+    count: int | None = config.opt(None, "whole or null")
+    name: Optional[str] = config.opt(None, "typing.Optional works too")  # noqa: UP045
+
+
+def test_the_type_comes_from_the_annotation():
+    problems: list = []
+    built = config.build(_Declared, {"flag": True, "count": 3, "name": "x"}, "t", problems)
+    assert problems == [] and built == _Declared(True, 3, "x")
+    assert config.build(_Declared, {"count": None}, "t", problems) == _Declared()
+    config.build(_Declared, {"flag": 1, "count": True, "name": 2}, "t", problems)
+    assert [str(p) for p in problems] == ["t.flag: expected true or false, got 1",
+                                          "t.count: expected a whole number, got True",
+                                          "t.name: expected a non-empty string, got 2"]
+
+
+def test_real_type_annotations_work_too():
+    cls = make_dataclass("C", [("on", bool, config.opt(True)), ("n", float, config.opt(1.0))])
+    problems: list = []
+    assert config.build(cls, {"on": False, "n": 2}, "t", problems) == cls(False, 2.0)
+    assert problems == []
+
+
+@pytest.mark.parametrize(("annotation", "declaration", "message"), [
+    ("bool", config.opt(False, kind=float), "kind=float but annotated 'bool'"),
+    ("int | None", config.opt(None, optional=False), "optional=False but annotated"),
+    ("str", config.opt("a", optional=True), "optional=True but annotated 'str'"),
+    ("list[int]", config.opt(None), "unsupported annotation 'list[int]'"),
+    ("int | float", config.opt(1), "unsupported annotation"),
+])
+def test_a_declaration_that_contradicts_its_annotation_is_a_programming_error(
+        annotation, declaration, message):
+    cls = make_dataclass("C", [("x", annotation, declaration)])
+    with pytest.raises(TypeError, match=re.escape(message)):
+        config.build(cls, {}, "t", [])

@@ -109,7 +109,8 @@ def shift_house(h: pd.DataFrame, index: pd.DatetimeIndex) -> pd.DataFrame:
     return h.loc[source, ["pv_kw", "load_kw"]].set_axis(index)
 
 
-def prepare(case: str, folder: Path, days: int | None) -> tuple[list[str], dict]:
+def prepare(case: str, folder: Path, days: int | None,
+            first_day: int = 0) -> tuple[list[str], dict]:
     """Write the case's CSVs and config; the ``helios backtest`` arguments."""
     price_file, year, tz = CASES[case]
     h = house()
@@ -128,6 +129,7 @@ def prepare(case: str, folder: Path, days: int | None) -> tuple[list[str], dict]
             folder / f"{name}.csv", index=False)
     site = {"timezone": tz, **SITE}
     (folder / "config.yaml").write_text(yaml.safe_dump({**CONFIG, "site": site}))
+    start = start + pd.Timedelta(days=first_day)
     stop = end if days is None else start + pd.Timedelta(days=days)
     args = ["--prices", str(folder / "prices.csv"), "--pv", str(folder / "pv.csv"),
             "--load", str(folder / "load.csv"), "--config", str(folder / "config.yaml"),
@@ -139,11 +141,11 @@ def prepare(case: str, folder: Path, days: int | None) -> tuple[list[str], dict]
 
 
 def run(case: str, forecast: str, days: int | None, keep: Path | None,
-        control: str = "battery") -> dict:
+        control: str = "intent", first_day: int = 0) -> dict:
     """One whole ``helios backtest`` process; its summary plus the wall time."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        args, facts = prepare(case, folder, days)
+        args, facts = prepare(case, folder, days, first_day)
         out = (keep / f"{case}_{forecast}_{control}") if keep else folder / "out"
         cmd = [sys.executable, "-m", "planner", "backtest", *args, "--forecast", forecast,
                "--noise-pct", "10", "--seed", "1", "--control", control, "--out", str(out),
@@ -167,19 +169,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default="de2016", help="comma-separated: " + ",".join(CASES))
     parser.add_argument("--forecast", default="perfect", help="perfect,noisy,real")
-    parser.add_argument("--control", default="battery",
-                        help="battery,grid,hybrid: what the executor holds at the plan's "
-                             "value")
+    parser.add_argument("--control", default="intent",
+                        help="intent,battery,grid,hybrid: how the executor follows the plan")
     parser.add_argument("--jobs", type=int, default=1,
                         help="cases run at once (1 = each timed alone)")
     parser.add_argument("--days", type=int, default=None, help="shorter period (smoke test)")
+    parser.add_argument("--first-day", type=int, default=0,
+                        help="start this many days into the year (with --days)")
     parser.add_argument("--keep", type=Path, default=None, help="keep outputs in this folder")
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
     args = parser.parse_args()
     jobs = [(c, f, k) for c in args.cases.split(",") for f in args.forecast.split(",")
             for k in args.control.split(",")]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda j: run(j[0], j[1], args.days, args.keep, j[2]), jobs))
+        results = list(pool.map(lambda j: run(j[0], j[1], args.days, args.keep, j[2],
+                                                   args.first_day), jobs))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     print(f"{'case':<10}{'forecast':<9}{'control':<8}{'wall s':>8}{'loop s':>8}{'solves':>8}"

@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from typing import Union
 
 from executor.drivers.base import Measurement, Setpoint
-from executor.schedule import Schedule, format_utc
+from executor.schedule import Schedule, format_utc, intent_band
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,13 @@ class Limits:
     soc_deadband_pct : float
         SoC errors up to this size are not corrected. [%]
     guard_forecast_error : bool
-        Keep the battery power between the plan's and plain self-consumption's (see
-        :func:`decide`).
+        ``control: grid`` only: keep the battery power between the plan's and plain
+        self-consumption's (see :func:`decide`).
     interval_s : float
         Tick length, for the SoC look-ahead. [s]
+    control : str
+        ``intent`` (default): follow each slot's intent (:func:`intent_battery`); ``grid``:
+        hold the planned grid setpoint (the battery absorbs every forecast error).
     """
 
     min_soc_pct: float = 10.0
@@ -89,6 +92,7 @@ class Limits:
     soc_deadband_pct: float = 1.0
     guard_forecast_error: bool = False
     interval_s: float = 10.0
+    control: str = "intent"
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,11 @@ class Planned:
         The slot's action label (for the log).
     generated_at, valid_until : datetime
         The plan's own timestamps. [UTC]
+    intent : str
+        What the slot is for (``executor.schedule.INTENTS``); derived from the flows for
+        plans without one (schedule 1.0).
+    battery_min_w, battery_max_w : float
+        The intent's battery band, + = discharge. [W]
     """
 
     slot_start: datetime
@@ -120,6 +129,9 @@ class Planned:
     action: str
     generated_at: datetime
     valid_until: datetime
+    intent: str = "self_consume"
+    battery_min_w: float = -math.inf
+    battery_max_w: float = math.inf
 
     def soc_at(self, now: datetime) -> float:
         """Planned SoC at ``now``, linear within the slot. [%]"""
@@ -179,6 +191,13 @@ def slot_at(plan: Schedule | None, now: datetime,
         delta_kwh = (slot.battery_charge_kw * lim.charge_efficiency
                      - slot.battery_discharge_kw / lim.discharge_efficiency) * dt_h
         soc_start = min(max(slot.soc_pct - 100.0 * delta_kwh / lim.capacity_kwh, 0.0), 100.0)
+    if slot.intent is not None:
+        intent, low_kw, high_kw = slot.intent, slot.battery_min_kw, slot.battery_max_kw
+    else:  # schedule 1.0: the same rule the planner applies
+        lim = limits or Limits()
+        intent, low_kw, high_kw = intent_band(
+            slot.battery_charge_kw, slot.battery_discharge_kw, slot.grid_import_kw,
+            slot.grid_export_kw, lim.max_charge_w / 1000.0, lim.max_discharge_w / 1000.0)
     return Planned(
         slot_start=slot.start,
         slot_end=slot.start + timedelta(seconds=plan.slot_s),
@@ -189,6 +208,9 @@ def slot_at(plan: Schedule | None, now: datetime,
         action=slot.action,
         generated_at=plan.generated_at,
         valid_until=plan.valid_until,
+        intent=intent,
+        battery_min_w=1000.0 * low_kw,
+        battery_max_w=1000.0 * high_kw,
     )
 
 
@@ -248,6 +270,44 @@ def guard_battery(battery: float, planned_battery: float, net_load: float) -> fl
     return min(max(battery, min(planned_battery, net_load)), max(planned_battery, net_load))
 
 
+def power_to_target(soc_kwh: float, target_kwh: float, dt_h: float, charge_efficiency: float,
+                    discharge_efficiency: float) -> float:
+    """The battery power that reaches ``target_kwh`` in ``dt_h`` hours, + = discharge.
+
+    AC side, in kW for kWh (W for Wh): a discharge above the target, a charge below it.
+    """
+    if dt_h <= 0.0:
+        return 0.0
+    gap = soc_kwh - target_kwh
+    if gap >= 0.0:
+        return gap * discharge_efficiency / dt_h
+    return gap / (charge_efficiency * dt_h)
+
+
+def intent_battery(intent: str, low: float, high: float, net_load: float,
+                   to_target: float, correction: float = 0.0) -> float:
+    """The battery power a slot's intent asks for now. Any one power unit, + = discharge.
+
+    The control law of the executor and of the backtest (``planner.simulate``): plain
+    self-consumption (``battery = net_load = load − pv``) kept inside the intent's band
+    ``[low, high]``. ``charge_grid`` charges from the grid only up to the slot's target SoC
+    and ``discharge_grid`` discharges into the grid only down to it: ``to_target`` is the
+    power that would reach the target by the next decision (:func:`power_to_target`), and
+    the forced part of the band shrinks to it, so at the target the slot turns into
+    ``hold`` (no discharge, PV surplus still charges) or self-consumption without charging.
+    ``correction`` (+ = charge more) moves the forced end of the band for those two intents
+    only, to catch up with the planned SoC trajectory; self-consumption needs none, the next
+    plan starts from the measured SoC. Battery limits are applied by the caller.
+    """
+    if intent == "charge_grid":
+        high = max(high - correction, min(to_target, 0.0))
+        high = max(high, low)
+    elif intent == "discharge_grid":
+        low = min(low - correction, max(to_target, 0.0))
+        low = min(low, high)
+    return min(max(net_load, low), high)
+
+
 def decide(planned: Planned | None, measurement: Measurement | None, limits: Limits,
            now: datetime, *, paused_until: datetime | None = None,
            no_plan_reason: str = "no plan") -> Decision:
@@ -299,6 +359,43 @@ def decide(planned: Planned | None, measurement: Measurement | None, limits: Lim
             return Release(f"measurement {name} not finite")
 
     notes: list[str] = []
+    if limits.control == "intent":
+        battery_w = _intent_w(planned, measurement, limits, now, notes)
+    else:
+        battery_w = _grid_hold_w(planned, measurement, limits, now, notes)
+    return _clamped(planned, measurement, limits, battery_w, notes)
+
+
+def _intent_w(planned: Planned, measurement: Measurement, limits: Limits, now: datetime,
+              notes: list) -> float:
+    """The intent's battery power (:func:`intent_battery`) with the drift correction. [W]"""
+    net_load_w = measurement.net_load_w
+    wh_per_pct = limits.capacity_kwh * 10.0
+    correction_w = 0.0
+    if planned.intent in ("charge_grid", "discharge_grid"):
+        plan_soc = planned.soc_at(now)
+        error_pct = plan_soc - measurement.soc_pct
+        if abs(error_pct) > limits.soc_deadband_pct and limits.soc_gain_w_per_pct > 0:
+            excess = error_pct - math.copysign(limits.soc_deadband_pct, error_pct)
+            correction_w = limits.soc_gain_w_per_pct * excess
+            notes.append(f"SoC {measurement.soc_pct:.1f}% vs plan {plan_soc:.1f}%: "
+                         f"{correction_w:+.0f} W correction")
+    target_pct = min(max(planned.soc_end_pct, limits.min_soc_pct), limits.max_soc_pct)
+    to_target_w = power_to_target(measurement.soc_pct * wh_per_pct, target_pct * wh_per_pct,
+                                  max(limits.interval_s, 1e-3) / 3600.0,
+                                  limits.charge_efficiency, limits.discharge_efficiency)
+    battery_w = intent_battery(planned.intent, planned.battery_min_w, planned.battery_max_w,
+                               net_load_w, to_target_w, correction_w)
+    if planned.intent != "self_consume":
+        notes.append(f"{planned.intent}: battery {battery_w:+.0f} W in "
+                     f"[{planned.battery_min_w:+.0f}, {planned.battery_max_w:+.0f}] W at net "
+                     f"load {net_load_w:+.0f} W")
+    return battery_w
+
+
+def _grid_hold_w(planned: Planned, measurement: Measurement, limits: Limits, now: datetime,
+                 notes: list) -> float:
+    """``control: grid``: the battery power the planned grid setpoint implies now. [W]"""
     net_load_w = measurement.net_load_w
     battery_w = net_load_w - planned.grid_setpoint_w  # what the planned setpoint implies now
     if limits.guard_forecast_error:
@@ -321,7 +418,13 @@ def decide(planned: Planned | None, measurement: Measurement | None, limits: Lim
         battery_w -= correction_w
         notes.append(f"SoC {measurement.soc_pct:.1f}% vs plan {plan_soc:.1f}%: "
                      f"{correction_w:+.0f} W correction")
+    return battery_w
 
+
+def _clamped(planned: Planned, measurement: Measurement, limits: Limits, battery_w: float,
+             notes: list) -> Apply:
+    """``battery_w`` inside every battery limit, then the grid setpoint inside the grid's."""
+    net_load_w = measurement.net_load_w
     low_b, high_b = battery_bounds_w(measurement, limits)
     if battery_w > high_b:
         notes.append(f"discharge clamped to {high_b:.0f} W")
@@ -346,6 +449,7 @@ def decide(planned: Planned | None, measurement: Measurement | None, limits: Lim
         target_soc_pct=min(max(planned.soc_end_pct, limits.min_soc_pct), limits.max_soc_pct),
         window_start=planned.slot_start,
         window_end=planned.slot_end,
+        intent=planned.intent,
     )
     reason = (f"slot {format_utc(planned.slot_start)} {planned.action}: "
               f"grid {grid_w:+d} W (plan {planned.grid_setpoint_w:+d} W)")

@@ -6,7 +6,7 @@ imports this module, never the reverse (enforced by import-linter, see ``pyproje
 A schedule is a JSON document::
 
     {
-      "version": 1,
+      "version": 1, "version_minor": 1,            # major.minor (see "Versions" below)
       "generated_at": "2026-11-22T10:00:00Z",      # UTC, ISO 8601 with Z
       "valid_until":  "2026-11-22T11:00:00Z",      # executor treats the plan as stale after this
       "slot_s": 900,
@@ -18,8 +18,26 @@ A schedule is a JSON document::
     }
 
 Slots are contiguous, left-labelled (slot ``i`` covers ``[start, start + slot_s)``), UTC.
-Flows are non-negative directional pairs; ``grid_setpoint_w`` is the only signed value
-(+ = import from the grid), as sent to the device.
+Flows are non-negative directional pairs; ``grid_setpoint_w`` and the intent's battery band
+are the only signed values (grid + = import, battery + = discharge), as sent to the device.
+
+Intent (minor version 1)
+------------------------
+Each slot says what it is *for*, so the executor knows how to absorb a forecast error inside it
+(``docs/architecture.md``, decision "intent per slot"). ``intent`` is one of :data:`INTENTS`
+and ``battery_min_kw`` ≤ ``battery_max_kw`` bound the battery power (+ = discharge, AC side):
+every tick the executor sets ``battery = clip(load − pv measured, battery_min_kw,
+battery_max_kw)``, i.e. plain self-consumption inside the band, and ``soc_pct`` is the target
+at slot end for ``charge_grid`` (stop charging from the grid there) and ``discharge_grid``
+(stop discharging into the grid there). :func:`intent_band` derives intent and band from the
+planned flows; the planner uses it, and the executor applies it to version 1.0 plans, which
+carry no intent.
+
+Versions
+--------
+``version`` is the major version: a reader refuses any other. ``version_minor`` (0 when
+absent) only ever *adds* fields: a reader accepts a newer minor and ignores the fields it does
+not know, and accepts an older one (missing fields take their documented defaults).
 """
 
 from __future__ import annotations
@@ -32,6 +50,18 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 
 SCHEMA_VERSION = 1
+#: additive changes within the major version: 1 = per-slot intent + battery band
+SCHEMA_MINOR = 1
+
+#: What a slot is for (the executor's control law, see the module docstring):
+INTENTS = (
+    "self_consume",  # battery covers load − PV whatever it is (band = full power range)
+    "charge_grid",  # charge at least -battery_max_kw (from the grid too) up to soc_pct
+    "hold",  # discharge at most battery_max_kw (usually 0); PV surplus may still charge
+    "limit_charge",  # charge at most -battery_min_kw from PV surplus, the rest is exported
+    "discharge_grid",  # discharge at least battery_min_kw (into the grid too) down to soc_pct
+    "idle",  # battery neither charges nor discharges (band [0, 0])
+)
 
 #: Every action a slot may carry (see ``docs/architecture.md`` for their meaning).
 ACTIONS = (
@@ -105,11 +135,44 @@ class Slot:
     grid_setpoint_w: int
     action: str
     reason: str
+    intent: str | None = None
+    battery_min_kw: float | None = None
+    battery_max_kw: float | None = None
 
     @property
     def battery_power_kw(self) -> float:
         """Net battery power, + = discharging into the home bus. [kW]"""
         return self.battery_discharge_kw - self.battery_charge_kw
+
+
+def intent_band(charge_kw: float, discharge_kw: float, import_kw: float, export_kw: float,
+                max_charge_kw: float, max_discharge_kw: float,
+                tol_kw: float = 1e-3) -> tuple:
+    """What a slot with these planned flows is for: ``(intent, battery_min_kw, battery_max_kw)``.
+
+    The band bounds the battery power (+ = discharge) inside which the executor does plain
+    self-consumption. It follows from the sign of the planned grid flow: a slot that plans no
+    grid flow is ``self_consume`` (full range); one that imports caps the discharge at the
+    plan's battery power (``hold``; ``charge_grid`` when that power is a charge); one that
+    exports floors the battery power at the plan's (``discharge_grid`` when that is a
+    discharge, else ``limit_charge``). So a forecast error is absorbed by self-consumption
+    except where that would push more energy between battery and grid than the plan did.
+    """
+    max_ch = max(float(max_charge_kw), 0.0)
+    max_dis = max(float(max_discharge_kw), 0.0)
+    if max_ch <= tol_kw and max_dis <= tol_kw:
+        return "idle", 0.0, 0.0
+    power = discharge_kw - charge_kw
+    grid = import_kw - export_kw
+    if grid > tol_kw:
+        if power < -tol_kw:
+            return "charge_grid", -max_ch, max(power, -max_ch)
+        return "hold", -max_ch, min(max(power, 0.0), max_dis)
+    if grid < -tol_kw:
+        if power > tol_kw:
+            return "discharge_grid", min(power, max_dis), max_dis
+        return "limit_charge", max(min(power, 0.0), -max_ch), max_dis
+    return "self_consume", -max_ch, max_dis
 
 
 @dataclass(frozen=True)
@@ -138,6 +201,7 @@ class Schedule:
     slots: tuple[Slot, ...]
     violations: tuple[Violation, ...] = field(default_factory=tuple)
     version: int = SCHEMA_VERSION
+    version_minor: int = SCHEMA_MINOR
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -161,6 +225,7 @@ class Schedule:
         """A JSON-ready dict (timestamps as UTC ``Z`` strings)."""
         doc = {
             "version": self.version,
+            "version_minor": self.version_minor,
             "generated_at": format_utc(self.generated_at),
             "valid_until": format_utc(self.valid_until),
             "slot_s": self.slot_s,
@@ -179,6 +244,9 @@ class Schedule:
         for s in self.slots:
             item = asdict(s)
             item["start"] = format_utc(s.start)
+            if s.intent is None:  # a 1.0 slot: no intent fields
+                for name in _INTENT_FIELDS:
+                    item.pop(name)
             doc["slots"].append(item)
         return doc
 
@@ -187,8 +255,11 @@ class Schedule:
         return json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
 
 
+#: the per-slot fields of minor version 1 (optional: absent in 1.0 documents)
+_INTENT_FIELDS = ("intent", "battery_min_kw", "battery_max_kw")
 _SLOT_FLOATS = tuple(
-    f.name for f in fields(Slot) if f.name not in ("start", "grid_setpoint_w", "action", "reason")
+    f.name for f in fields(Slot)
+    if f.name not in ("start", "grid_setpoint_w", "action", "reason") + _INTENT_FIELDS
 )
 _NONNEG = ("grid_import_kw", "grid_export_kw", "battery_charge_kw", "battery_discharge_kw",
            "pv_kw", "pv_used_kw", "load_kw")
@@ -203,8 +274,14 @@ def _number(value: object, where: str) -> float:
 
 
 def _validate(s: Schedule) -> None:
-    if s.version != SCHEMA_VERSION:
-        raise ScheduleError(f"version: expected {SCHEMA_VERSION}, got {s.version!r}")
+    if isinstance(s.version, bool) or s.version != SCHEMA_VERSION:
+        raise ScheduleError(f"version: expected {SCHEMA_VERSION} (major; this executor reads "
+                            f"{SCHEMA_VERSION}.0 to {SCHEMA_VERSION}.{SCHEMA_MINOR} and newer "
+                            f"minor versions), got {s.version!r}")
+    if isinstance(s.version_minor, bool) or not isinstance(s.version_minor, int) \
+            or s.version_minor < 0:
+        raise ScheduleError(f"version_minor: expected a whole number >= 0, "
+                            f"got {s.version_minor!r}")
     if isinstance(s.slot_s, bool) or not isinstance(s.slot_s, int) or s.slot_s <= 0:
         raise ScheduleError(
             f"slot_s: expected a positive whole number of seconds, got {s.slot_s!r}")
@@ -243,6 +320,25 @@ def _validate(s: Schedule) -> None:
             )
         if not isinstance(slot.reason, str):
             raise ScheduleError(f"{where}.reason: expected a string, got {slot.reason!r}")
+        _validate_intent(slot, where)
+
+
+def _validate_intent(slot: Slot, where: str) -> None:
+    given = [name for name in _INTENT_FIELDS if getattr(slot, name) is not None]
+    if not given:
+        return
+    if len(given) < len(_INTENT_FIELDS):
+        missing = next(n for n in _INTENT_FIELDS if getattr(slot, n) is None)
+        raise ScheduleError(f"{where}.{missing}: required with {given[0]} (the intent fields "
+                            f"{', '.join(_INTENT_FIELDS)} come together)")
+    if slot.intent not in INTENTS:
+        raise ScheduleError(
+            f"{where}.intent: expected one of {', '.join(INTENTS)}, got {slot.intent!r}")
+    low = _number(slot.battery_min_kw, f"{where}.battery_min_kw")
+    high = _number(slot.battery_max_kw, f"{where}.battery_max_kw")
+    if low > high:
+        raise ScheduleError(f"{where}.battery_min_kw: expected <= battery_max_kw "
+                            f"({high!r}), got {low!r}")
 
 
 def _require(doc: dict, key: str, where: str) -> object:
@@ -261,27 +357,38 @@ def from_dict(doc: object) -> Schedule:
     """
     if not isinstance(doc, dict):
         raise ScheduleError(f"document: expected a JSON object, got {type(doc).__name__}")
+    version = _require(doc, "version", "")
+    minor = doc.get("version_minor", 0)
+    # a newer minor version only adds fields: ignore the ones this reader does not know
+    newer = isinstance(minor, int) and not isinstance(minor, bool) and minor > SCHEMA_MINOR \
+        and version == SCHEMA_VERSION
     known = {f.name for f in fields(Schedule)}
     unknown = sorted(set(doc) - known)
-    if unknown:
+    if unknown and not newer:
         raise ScheduleError(
             f"{unknown[0]}: unknown field (expected only {', '.join(sorted(known))})")
     raw_slots = _require(doc, "slots", "")
     if not isinstance(raw_slots, list):
         raise ScheduleError(f"slots: expected a list, got {type(raw_slots).__name__}")
     slot_names = [f.name for f in fields(Slot)]
+    required = [name for name in slot_names if name not in _INTENT_FIELDS]
     slots = []
     for i, raw in enumerate(raw_slots):
         where = f"slots[{i}]."
         if not isinstance(raw, dict):
             raise ScheduleError(f"slots[{i}]: expected an object, got {type(raw).__name__}")
         extra = sorted(set(raw) - set(slot_names))
-        if extra:
+        if extra and not newer:
             raise ScheduleError(f"{where}{extra[0]}: unknown field")
-        values = {name: _require(raw, name, where) for name in slot_names}
+        values = {name: _require(raw, name, where) for name in required}
         values["start"] = parse_utc(values["start"], f"{where}start")
         for name in _SLOT_FLOATS:
             values[name] = _number(values[name], f"{where}{name}")
+        for name in _INTENT_FIELDS:
+            values[name] = raw.get(name)
+        for name in ("battery_min_kw", "battery_max_kw"):
+            if values[name] is not None:
+                values[name] = _number(values[name], f"{where}{name}")
         slots.append(Slot(**values))
     violations = []
     raw_violations = doc.get("violations", [])
@@ -302,7 +409,8 @@ def from_dict(doc: object) -> Schedule:
             )
         )
     return Schedule(
-        version=_require(doc, "version", ""),
+        version=version,
+        version_minor=minor,
         generated_at=parse_utc(_require(doc, "generated_at", ""), "generated_at"),
         valid_until=parse_utc(_require(doc, "valid_until", ""), "valid_until"),
         slot_s=_require(doc, "slot_s", ""),

@@ -83,12 +83,13 @@ def _load_config(path: str | None):
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the noise.")
 @click.option("--replan-every", default=1, show_default=True, type=click.IntRange(1),
               help="Re-plan every N slots.")
-@click.option("--control", type=click.Choice(["battery", "grid", "hybrid"]),
-              default="battery", show_default=True,
-              help="What the executor holds at the plan's value: battery power (the grid "
-                   "takes forecast errors), grid power (the battery takes them, as the "
-                   "executor does) or hybrid (grid power, but the battery never discharges "
-                   "into the grid or charges from it beyond the plan).")
+@click.option("--control", type=click.Choice(["intent", "battery", "grid", "hybrid"]),
+              default="intent", show_default=True,
+              help="How the executor follows the plan: intent (the executor's default: each "
+                   "slot's intent, self-consumption inside the slot's battery band), battery "
+                   "power (the grid takes forecast errors), grid power (the battery takes "
+                   "them) or hybrid (grid power, but the battery never discharges into the "
+                   "grid or charges from it beyond the plan).")
 @click.option("--soc-start-pct", default=50.0, show_default=True,
               type=click.FloatRange(0, 100), help="State of charge at the start. [%]")
 @click.option("--battery-kwh", callback=_floats, metavar="LIST",

@@ -175,6 +175,9 @@ def build(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> Plan:
         actions.append(a)
         reasons.append(r)
     net = sol.grid_import_kw - sol.grid_export_kw
+    bands = [sched.intent_band(c, d, i, e, b.max_charge_kw, b.max_discharge_kw, ACTION_TOL_KW)
+             for c, d, i, e in zip(sol.battery_charge_kw, sol.battery_discharge_kw,
+                                   sol.grid_import_kw, sol.grid_export_kw, strict=True)]
     frame = pd.DataFrame(
         {
             "grid_import_kw": sol.grid_import_kw,
@@ -194,6 +197,9 @@ def build(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> Plan:
             "grid_setpoint_w": np.rint(net * 1000.0).astype(int),
             "action": actions,
             "reason": reasons,
+            "intent": [x[0] for x in bands],
+            "battery_min_kw": [x[1] for x in bands],
+            "battery_max_kw": [x[2] for x in bands],
         },
         index=inputs.index,
     )
@@ -316,6 +322,9 @@ def to_schedule(plan: Plan, cfg: HeliosConfig, generated_at: pd.Timestamp) -> sc
             grid_setpoint_w=int(row.grid_setpoint_w),
             action=str(row.action),
             reason=str(row.reason),
+            intent=str(row.intent),
+            battery_min_kw=round(float(row.battery_min_kw), 4),
+            battery_max_kw=round(float(row.battery_max_kw), 4),
         ))
     sol = plan.solution
     return sched.Schedule(

@@ -51,7 +51,8 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from executor.control import guard_battery
+from executor.control import guard_battery, intent_battery, power_to_target
+from executor.schedule import intent_band
 from planner import model as model_mod
 from planner.config import HeliosConfig
 from planner.errors import DataError, InfeasibleError, OptimizationError, SolverFailedError
@@ -60,7 +61,7 @@ from planner.inputs import Inputs
 #: what the closed loop's planner can see of PV and load (see :class:`MpcStrategy`)
 FORECASTS = ("perfect", "noisy", "real")
 #: what the simulated executor holds at the plan's value (see :class:`MpcStrategy`)
-CONTROLS = ("battery", "grid", "hybrid")
+CONTROLS = ("intent", "battery", "grid", "hybrid")
 #: flows below this count as zero (exclusivity, "at min SoC") [kW or kWh]
 TOL = 1e-6
 #: a slot "at min SoC" ends within this of the minimum [kWh]
@@ -187,7 +188,8 @@ class Series:
 
 def step(home: Home, soc_kwh: float, setpoint_kw: float, pv_cap_kw: float, pv_kw: float,
          load_kw: float, grid_ok: bool, sell_eur_per_kwh: float,
-         grid_setpoint_kw: float | None = None, guard: bool = False) -> tuple[float, ...]:
+         grid_setpoint_kw: float | None = None, guard: bool = False,
+         intent: tuple | None = None) -> tuple[float, ...]:
     """Run one slot: the battery follows ``setpoint_kw`` as far as the physics allow.
 
     Parameters
@@ -213,6 +215,11 @@ def step(home: Home, soc_kwh: float, setpoint_kw: float, pv_cap_kw: float, pv_kw
         battery power and what the site needs, ``load − pv``: it discharges more than planned
         only to cover the load (never into the grid) and charges more than planned only from
         PV surplus (never from the grid). ``setpoint_kw`` is the plan's battery power then.
+    intent
+        ``(intent, battery_min_kw, battery_max_kw, target_kwh)``: the executor's control law
+        (:func:`executor.control.intent_battery`) on the slot's actual net load, with the
+        slot's planned end SoC as the target; ``setpoint_kw`` and ``grid_setpoint_kw`` are
+        then ignored.
 
     Returns
     -------
@@ -229,7 +236,10 @@ def step(home: Home, soc_kwh: float, setpoint_kw: float, pv_cap_kw: float, pv_kw
     pv_used = min(pv_kw, pv_cap_kw) if pv_cap_kw < pv_kw else pv_kw
     unserved = 0.0
     need = load_kw - pv_used
-    if grid_setpoint_kw is not None:
+    if intent is not None:
+        to_target = power_to_target(soc_kwh, intent[3], dt, eta_c, eta_d)
+        setpoint_kw = intent_battery(intent[0], intent[1], intent[2], need, to_target)
+    elif grid_setpoint_kw is not None:
         wanted = need - grid_setpoint_kw
         setpoint_kw = guard_battery(wanted, setpoint_kw, need) if guard else wanted
     if need - imp_max > dis_max and pv_used < pv_kw:  # curtailing would leave load unserved
@@ -639,7 +649,7 @@ class MpcStrategy:
 
     def __init__(self, cfg: HeliosConfig, series: Series, forecast: str = "perfect",
                  noise_pct: float = 0.0, seed: int = 0, replan_every: int = 1,
-                 outage_notice_h: float = 48.0, control: str = "battery"):
+                 outage_notice_h: float = 48.0, control: str = "intent"):
         if forecast not in FORECASTS:
             raise ValueError(f"forecast: expected one of {', '.join(FORECASTS)}, got "
                              f"{forecast!r}")
@@ -681,6 +691,7 @@ class MpcStrategy:
         first = next(x for x in solver_order if x != cfg.planning.solver)
         self._fallback_cfg = replace(cfg, planning=replace(cfg.planning, solver=first))
         self.milp_solves = 0
+        self.intent_counts: dict[str, int] = {}
         self.solve_s = 0.0
         self.max_solve_s = 0.0
 
@@ -770,6 +781,7 @@ class MpcStrategy:
         self._t0, self._m = t, inputs.n
         self._setpoint = (sol.battery_discharge_kw - sol.battery_charge_kw).tolist()
         self._grid = (sol.grid_import_kw - sol.grid_export_kw).tolist()
+        self._sol = sol
         curtails = sol.pv_used_kw < inputs.pv_kw - TOL
         self._pv_cap = np.where(curtails, sol.pv_used_kw, math.inf).tolist()
         return sol
@@ -781,8 +793,18 @@ class MpcStrategy:
             if self.replan(t, soc_kwh) is not None:
                 j = 0
             elif self._t0 < 0 or j >= self._m:  # no plan covers this slot: stay idle
+                b = self.cfg.battery  # (the executor releases: self-consumption)
+                self.intent = ("self_consume", -b.max_charge_kw, b.max_discharge_kw, soc_kwh)
                 return 0.0, math.inf, None
         grid = self._grid[j] if self.control != "battery" else None
+        if self.control == "intent":
+            sol = self._sol
+            b = self.cfg.battery
+            self.intent = intent_band(
+                sol.battery_charge_kw[j], sol.battery_discharge_kw[j], sol.grid_import_kw[j],
+                sol.grid_export_kw[j], b.max_charge_kw, b.max_discharge_kw) \
+                + (float(sol.soc_kwh[j]),)
+            self.intent_counts[self.intent[0]] = self.intent_counts.get(self.intent[0], 0) + 1
         return self._setpoint[j], self._pv_cap[j], grid
 
     def stats(self) -> dict:
@@ -835,11 +857,13 @@ def simulate(home: Home, series: Series, start: int, stop: int, soc_start_kwh: f
     sell = series.sell_eur_per_kwh.tolist()
     e = soc_start_kwh
     guard = bool(getattr(strategy, "guard", False))
+    by_intent = getattr(strategy, "control", None) == "intent"
     t0 = time.perf_counter()
     done = 0
     for i, t in enumerate(range(start, stop)):
         setpoint, cap, grid = strategy.decide(t, e)
-        row = step(home, e, setpoint, cap, pv[t], load[t], ok[t], sell[t], grid, guard)
+        intent = strategy.intent if by_intent else None
+        row = step(home, e, setpoint, cap, pv[t], load[t], ok[t], sell[t], grid, guard, intent)
         out[:, i] = row
         e = row[6]
         if progress is not None and (i + 1) % progress_every == 0:
@@ -1129,7 +1153,7 @@ class Options:
     seed: int = 0
     replan_every: int = 1
     outage_notice_h: float = 48.0
-    control: str = "battery"  # battery | grid | hybrid: what the executor holds
+    control: str = "intent"  # intent | battery | grid | hybrid: how the executor follows
     soc_start_pct: float = 50.0
     noisy_too: bool = False  # also run the planner with noisy forecasts (for comparison)
 

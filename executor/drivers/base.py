@@ -90,6 +90,9 @@ class Setpoint:
         Planned SoC at the end of the current slot (Dynamic ESS windows). [%]
     window_start, window_end : datetime or None
         The slot this setpoint belongs to. [UTC]
+    intent : str or None
+        What the slot is for (``executor.schedule.INTENTS``), for drivers that hand the
+        inverter a strategy rather than a setpoint (Dynamic ESS windows).
     """
 
     grid_power_w: int
@@ -98,6 +101,7 @@ class Setpoint:
     target_soc_pct: float | None = None
     window_start: datetime | None = None
     window_end: datetime | None = None
+    intent: str | None = None
 
 
 @runtime_checkable

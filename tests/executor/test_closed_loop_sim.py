@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from gx_emulator.fixtures import *  # noqa: F403 - shared fixtures (see there)
 from gx_emulator.plans import T0, Replanner, build_plan
 
-from executor.control import Apply
+from executor.control import Apply, Limits
 
 
 def _run_day(ex, plant, clock, day, replanner, load_scale=1.0):
@@ -39,9 +40,10 @@ def test_soc_follows_plan_over_a_day(make_executor, clock, plan_path):
     assert max(errors) < 1.0, f"max SoC error {max(errors):.2f} %"
 
 
+@pytest.mark.parametrize("limits", [Limits(max_plan_age_s=3600, interval_s=10, control="grid")])
 def test_drift_correction_pulls_soc_back(make_executor, clock, plan_path, limits):
-    """Load is 30 % higher than forecast: without correction the SoC drifts away from the
-    plan; with it the error stays bounded."""
+    """``control: grid``. Load is 30 % higher than forecast: without correction the SoC drifts
+    away from the plan; with it the error stays bounded."""
     day = build_plan(T0, 96, 50.0)
     ex, plant = make_executor(soc_pct=50.0)
     errors, _ = _run_day(ex, plant, clock, day, Replanner(plan_path, day), load_scale=1.3)
@@ -74,7 +76,7 @@ def _guarded_executor(limits, clock, plan_path, suffix, guard, profile=None, soc
     from executor.runner import Executor
 
     plant = Plant(50.0, limits.capacity_kwh, clock(), **({"profile": profile} if profile else {}))
-    lim = replace(limits, guard_forecast_error=guard,
+    lim = replace(limits, guard_forecast_error=guard, control="grid",
                   **({} if soc_gain is None else {"soc_gain_w_per_pct": soc_gain}))
     ex = Executor(SimulatedDriver(clock=clock, plant=plant),
                   PlanTracker(FileSource(plan_path + suffix)), lim, plan_path + suffix + ".p",

@@ -14,7 +14,7 @@ from executor.drivers.base import Measurement
 
 LIM = Limits(min_soc_pct=10, max_soc_pct=95, max_charge_w=3000, max_discharge_w=4000,
              max_import_w=8000, max_export_w=5000, soc_gain_w_per_pct=100,
-             soc_deadband_pct=1, interval_s=10)
+             soc_deadband_pct=1, interval_s=10, control="grid")  # the grid-hold law
 
 
 def meas(soc=50.0, battery=0.0, grid=500.0, pv=0.0, at=T0, **kw) -> Measurement:

@@ -1,0 +1,126 @@
+"""Quick A/B of control laws and planner variants on season samples of the bench cases.
+
+Runs Helios (``--forecast real`` by default) closed-loop on a few two-week windows of each
+bench case (``bench/backtest.py`` data, from ../shared/data) and prints, per variant, the
+share of the perfect-foresight savings and EUR vs self-consumption — the figures that decide
+which variant becomes the default (docs/backtest.md, "Variants"). Each window starts from the
+same SoC; baselines and the perfect-foresight optimum are computed once per window.
+
+Run: python3 bench/intent_lab.py [--cases de2016,se3_2023,dk1_2022] [--days 14]
+     [--windows 0,91,182,273] [--variants intent,hybrid,...] [--jobs 2]
+
+A variant is ``control[+key=value...]`` where keys override ``planning.*`` config values,
+e.g. ``intent+tie_break_eur_per_kwh=0.005``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import backtest as bb  # noqa: E402
+from planner import backtest as bt  # noqa: E402
+from planner import config as config_mod  # noqa: E402
+from planner import simulate as sim  # noqa: E402
+
+
+def _variant(cfg, text: str):
+    control, *pairs = text.split("+")
+    planning = cfg.planning
+    for pair in pairs:
+        key, value = pair.split("=")
+        current = getattr(planning, key)
+        typed = type(current)(value) if not isinstance(current, bool) else value == "true"
+        planning = replace(planning, **{key: typed})
+    return control, replace(cfg, planning=planning)
+
+
+def run_case(case: str, days: int, windows: list[int], variants: list[str],
+             forecast: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        args, _ = bb.prepare(case, folder, None)
+        cfg = config_mod.load(folder / "config.yaml")
+        data = bt.load_data(cfg, str(folder / "prices.csv"), str(folder / "pv.csv"),
+                            str(folder / "load.csv"))
+    series = data.series
+    per_day = 86400 // series.slot_s
+    out: dict = {}
+    for w in windows:
+        start, stop = w * per_day, (w + days) * per_day
+        home = sim.Home.from_config(cfg)
+        soc0 = 0.5 * home.capacity_kwh
+        terms = sim.Terms.for_period(cfg, series, start, stop)
+        base = {
+            "no_battery": sim.simulate(home.without_battery(), series, start, stop, soc0,
+                                       sim.NoBattery()),
+            "self_consumption": sim.simulate(home, series, start, stop, soc0,
+                                             sim.SelfConsumption(home, series)),
+            "perfect_foresight": sim.perfect_foresight(home, series, start, stop, soc0,
+                                                       terms)[0],
+        }
+        cost = {k: sim.metrics(tr, series, start, home, terms)["net_cost_eur"]
+                for k, tr in base.items()}
+        for v in variants:
+            control, vcfg = _variant(cfg, v)
+            strat = sim.MpcStrategy(vcfg, series, forecast, control=control)
+            tr = sim.simulate(home, series, start, stop, soc0, strat)
+            c = sim.metrics(tr, series, start, home, terms)["net_cost_eur"]
+            counts = getattr(strat, "intent_counts", {})
+            out.setdefault(v, []).append((cost["no_battery"], cost["self_consumption"],
+                                          cost["perfect_foresight"], c, counts))
+    return {"case": case, "rows": out}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cases", default="de2016,se3_2023,dk1_2022")
+    p.add_argument("--days", type=int, default=14)
+    p.add_argument("--windows", default="0,91,182,273")
+    p.add_argument("--variants", default="intent,hybrid")
+    p.add_argument("--forecast", default="real")
+    p.add_argument("--jobs", type=int, default=2)
+    a = p.parse_args()
+    windows = [int(x) for x in a.windows.split(",")]
+    variants = a.variants.split(",")
+    cases = a.cases.split(",")
+    with ProcessPoolExecutor(a.jobs) as pool:
+        results = list(pool.map(run_case, cases, [a.days] * len(cases),
+                                 [windows] * len(cases), [variants] * len(cases),
+                                 [a.forecast] * len(cases)))
+    print(f"{'variant':<48}" + "".join(f"{r['case']:>22}" for r in results) + f"{'mean':>8}")
+    for v in variants:
+        line, shares = f"{v:<48}", []
+        for r in results:
+            rows = np.array([x[:4] for x in r["rows"][v]])
+            nb, sc, pf, h = rows.sum(axis=0)
+            share = (nb - h) / (nb - pf)
+            shares.append(share)
+            line += f"{share:>10.1%} {sc - h:>+9.2f}E"
+        print(line + f"{np.mean(shares):>8.1%}")
+    sc_line = f"{'(self_consumption)':<48}"
+    for r in results:
+        rows = np.array([x[:4] for x in r["rows"][variants[0]]])
+        nb, sc, pf, _ = rows.sum(axis=0)
+        sc_line += f"{(nb - sc) / (nb - pf):>10.1%} {0:>+9.2f}E"
+    print(sc_line)
+    for r in results:
+        for v in variants:
+            counts: dict = {}
+            for x in r["rows"][v]:
+                for k, n in x[4].items():
+                    counts[k] = counts.get(k, 0) + n
+            if counts:
+                print(r["case"], v, dict(sorted(counts.items())))
+
+
+if __name__ == "__main__":
+    main()

@@ -138,6 +138,7 @@ class Model:
             "final": cp.Parameter(name="final"),
             "final_weight": cp.Parameter(nonneg=True, name="final_weight"),
             "max_kwh": cp.Parameter(name="max_kwh"),
+            "hurdle": cp.Parameter(n, nonneg=True, name="grid_hurdle"),
         }
         v = self.vars = {
             "imp": cp.Variable(n, bounds=[0, spec.max_import_kw], name="grid_import_kw"),
@@ -176,7 +177,8 @@ class Model:
                      + dt * p["penalty"] * cp.sum(v["short"])
                      + dt * p["unserved_penalty"] * cp.sum(v["unserved"])
                      + p["final_weight"] * v["final_short"]
-                     - p["end_value"] * v["end"])
+                     - p["end_value"] * v["end"]
+                     + dt * p["hurdle"] @ (v["imp"] + v["exp"] + p["pv"] - self.pv_used))
         if self.overshoot is not None:
             objective = objective + dt * p["penalty"] * cp.sum(self.overshoot)
         self.objective = cp.Minimize(objective)
@@ -229,6 +231,9 @@ class Model:
         p["max_kwh"].value = max_kwh
         p["wear"].value = b.wear_cost_eur_per_kwh
         p["penalty"].value = pl.soft_penalty_eur_per_kwh
+        lead_h = np.arange(s.n) * s.dt_h
+        p["hurdle"].value = pl.grid_hurdle_eur_per_kwh * np.clip(1.0 - lead_h / pl.grid_hurdle_h,
+                                                                  0.0, 1.0)
         p["unserved_penalty"].value = pl.unserved_penalty_eur_per_kwh
         if b.final_soc_pct is not None:
             p["end_value"].value = 0.0

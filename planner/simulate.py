@@ -272,6 +272,16 @@ def step(home: Home, soc_kwh: float, setpoint_kw: float, pv_cap_kw: float, pv_kw
 # traces and strategies
 
 
+class FineSteps(Protocol):
+    """Physics inside a slot at a finer resolution than the plan (``planner.minute``)."""
+
+    def step_slot(self, t: int, home: Home, soc_kwh: float, setpoint_kw: float,
+                  pv_cap_kw: float, grid_setpoint_kw: float | None, guard: bool,
+                  intent: tuple | None) -> tuple[float, ...]:
+        """Slot ``t`` stepped finely; returns :func:`step`'s tuple as slot averages."""
+        ...
+
+
 @dataclass
 class Trace:
     """What happened in each simulated slot (arrays over the period) and how it was decided."""
@@ -842,10 +852,12 @@ class MpcStrategy:
 
 def simulate(home: Home, series: Series, start: int, stop: int, soc_start_kwh: float,
              strategy: Strategy, progress: Callable[[int], None] | None = None,
-             progress_every: int = 96) -> Trace:
+             progress_every: int = 96, fine: FineSteps | None = None) -> Trace:
     """Run ``strategy`` on slots ``[start, stop)`` of ``series`` from ``soc_start_kwh``.
 
-    ``progress(k)`` is called with the number of slots done since the last call.
+    ``progress(k)`` is called with the number of slots done since the last call. With
+    ``fine`` each slot's physics run in finer steps (e.g. 1-minute truth) with the same
+    control law, and the slot's row is their aggregate.
     """
     if not 0 <= start < stop <= series.n:
         raise DataError(f"simulation slots [{start}, {stop}) outside the data (0..{series.n})")
@@ -863,7 +875,11 @@ def simulate(home: Home, series: Series, start: int, stop: int, soc_start_kwh: f
     for i, t in enumerate(range(start, stop)):
         setpoint, cap, grid = strategy.decide(t, e)
         intent = strategy.intent if by_intent else None
-        row = step(home, e, setpoint, cap, pv[t], load[t], ok[t], sell[t], grid, guard, intent)
+        if fine is None:
+            row = step(home, e, setpoint, cap, pv[t], load[t], ok[t], sell[t], grid, guard,
+                       intent)
+        else:
+            row = fine.step_slot(t, home, e, setpoint, cap, grid, guard, intent)
         out[:, i] = row
         e = row[6]
         if progress is not None and (i + 1) % progress_every == 0:

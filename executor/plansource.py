@@ -113,7 +113,11 @@ class HttpSource:
 
 
 class SqlSource:
-    """The newest plan in the database (``plan_history`` + the ``current_schedule`` view)."""
+    """The newest plan in the database (``plan_history`` + the ``current_schedule`` view).
+
+    The document it builds is version 1.1 when the slots carry their intent (database
+    revision 0003 or newer, plan saved by a planner that writes intents) and 1.0 otherwise.
+    """
 
     def __init__(self, url: str, timeout_s: float = 5.0):
         self.url = url
@@ -167,6 +171,7 @@ class SqlSource:
                 from None
         doc = {
             "version": sched.SCHEMA_VERSION,
+            "version_minor": 0,  # 1 below when the slots carry their intent
             "generated_at": _db_time(head["generated_at"]),
             "valid_until": _db_time(head["valid_until"]),
             "slot_s": head["slot_s"], "status": head["status"],
@@ -176,16 +181,30 @@ class SqlSource:
             "violations": _violations(head["violations"]),
             "slots": [],
         }
-        names = [f for f in sched.Slot.__dataclass_fields__ if f != "start"]
+        names = [f for f in sched.Slot.__dataclass_fields__
+                 if f != "start" and f not in _INTENT_COLUMNS]
         for row in rows:
             item = {"start": _db_time(row["slot_start"])}
             for name in names:
                 item[name] = row[name]
             item["grid_setpoint_w"] = int(item["grid_setpoint_w"])
+            # a database before revision 0003 has no such columns, a plan saved before it
+            # has NULLs: both are 1.0 slots, whose intent the executor derives itself. Any
+            # value present is passed on, so a half-filled row is rejected by the contract.
+            for name in _INTENT_COLUMNS:
+                if row.get(name) is not None:
+                    item[name] = row[name]
+                    doc["version_minor"] = _INTENT_MINOR
             doc["slots"].append(item)
         plan = sched.from_dict(doc)
         self._last_id = head["id"]
         return plan
+
+
+#: the per-slot intent columns of ``plan_slot`` (schedule 1.1, database revision 0003)
+_INTENT_COLUMNS = ("intent", "battery_min_kw", "battery_max_kw")
+#: the schedule minor version that added them
+_INTENT_MINOR = 1
 
 
 def _db_time(value: Any) -> str:

@@ -273,15 +273,17 @@ def _number(value: object, where: str) -> float:
     return float(value)
 
 
-def _validate(s: Schedule) -> None:
-    if isinstance(s.version, bool) or s.version != SCHEMA_VERSION:
+def _check_version(version: object, minor: object) -> None:
+    if isinstance(version, bool) or version != SCHEMA_VERSION:
         raise ScheduleError(f"version: expected {SCHEMA_VERSION} (major; this executor reads "
                             f"{SCHEMA_VERSION}.0 to {SCHEMA_VERSION}.{SCHEMA_MINOR} and newer "
-                            f"minor versions), got {s.version!r}")
-    if isinstance(s.version_minor, bool) or not isinstance(s.version_minor, int) \
-            or s.version_minor < 0:
-        raise ScheduleError(f"version_minor: expected a whole number >= 0, "
-                            f"got {s.version_minor!r}")
+                            f"minor versions), got {version!r}")
+    if isinstance(minor, bool) or not isinstance(minor, int) or minor < 0:
+        raise ScheduleError(f"version_minor: expected a whole number >= 0, got {minor!r}")
+
+
+def _validate(s: Schedule) -> None:
+    _check_version(s.version, s.version_minor)
     if isinstance(s.slot_s, bool) or not isinstance(s.slot_s, int) or s.slot_s <= 0:
         raise ScheduleError(
             f"slot_s: expected a positive whole number of seconds, got {s.slot_s!r}")
@@ -359,9 +361,11 @@ def from_dict(doc: object) -> Schedule:
         raise ScheduleError(f"document: expected a JSON object, got {type(doc).__name__}")
     version = _require(doc, "version", "")
     minor = doc.get("version_minor", 0)
+    # the version first: another major version may differ in any field, and the message
+    # must say that rather than name the first field this reader does not expect
+    _check_version(version, minor)
     # a newer minor version only adds fields: ignore the ones this reader does not know
-    newer = isinstance(minor, int) and not isinstance(minor, bool) and minor > SCHEMA_MINOR \
-        and version == SCHEMA_VERSION
+    newer = minor > SCHEMA_MINOR
     known = {f.name for f in fields(Schedule)}
     unknown = sorted(set(doc) - known)
     if unknown and not newer:

@@ -9,7 +9,10 @@ network. Everything a person reads is in the site's local time (``site_timezone`
 Charts: buy/sell prices; PV forecast, PV used and load; battery power; SoC with the
 min/reserve/max bands; grid import/export. Then the expected cost next to the two baselines
 (:mod:`planner.baselines`) and the savings, the input status, violations, and a per-slot
-table with action and reason.
+table with action, intent and reason. The intent (schedule 1.1) is what the executor will do
+in the slot: plain self-consumption with the battery power kept inside the intent's band; the
+band is shown where it is narrower than the battery's full range (:func:`band_text`). Plans
+saved before intents existed show none (the executor derives it from the flows).
 """
 
 from __future__ import annotations
@@ -69,6 +72,52 @@ def _round_list(values, digits: int = 4) -> list:
     return out
 
 
+_TOL_KW = 1e-6
+
+
+def _known(x: object) -> bool:
+    """Not None/NaN/pd.NA: a slot without intent (1.0 plan) has none of the three fields."""
+    return x is not None and (isinstance(x, str) or not bool(pd.isna(x)))
+
+
+def full_range(slots: pd.DataFrame) -> tuple[float, float] | None:
+    """The battery's full power range (+ = discharge) as the plan's bands show it. [kW]
+
+    A ``self_consume`` band is the full range by definition; a plan without such a slot falls
+    back to the widest ends any slot's band reaches. None when no slot has an intent.
+    """
+    rows = [(i, lo, hi) for i, lo, hi in zip(slots["intent"], slots["battery_min_kw"],
+                                             slots["battery_max_kw"], strict=True)
+            if _known(i) and _known(lo) and _known(hi)]
+    if not rows:
+        return None
+    own = next(((float(lo), float(hi)) for i, lo, hi in rows if i == "self_consume"), None)
+    if own is not None:
+        return own
+    return min(float(r[1]) for r in rows), max(float(r[2]) for r in rows)
+
+
+def _kw(x: float) -> str:
+    return f"{round(x, 2) + 0.0:+.2f}".replace("-", "−")
+
+
+def band_text(low: float, high: float, full: tuple[float, float] | None) -> str:
+    """The band as a reader wants it: only the ends that are narrower than the full range
+    (``≤ +0.00 kW``: no discharge; ``≥ +1.20 kW``: discharge at least 1.2 kW); "" when the
+    band is the full range."""
+    lo_cut = full is None or low > full[0] + _TOL_KW
+    hi_cut = full is None or high < full[1] - _TOL_KW
+    if abs(high - low) <= _TOL_KW:
+        return f"= {_kw(low)} kW"
+    if lo_cut and hi_cut:
+        return f"{_kw(low)} … {_kw(high)} kW"
+    if hi_cut:
+        return f"≤ {_kw(high)} kW"
+    if lo_cut:
+        return f"≥ {_kw(low)} kW"
+    return ""
+
+
 def context(record: RunRecord) -> dict:
     """Everything the template needs, computed from the stored run (local time applied)."""
     run, slots = record.run, record.slots
@@ -102,12 +151,20 @@ def context(record: RunRecord) -> dict:
         "grid_export": stepped("grid_export_kw"),
     }
     rows = []
+    full = full_range(slots)
     for ts, r in zip(starts, slots.itertuples(index=False), strict=True):
+        has_intent = _known(r.intent)
+        low = float(r.battery_min_kw) if has_intent else 0.0
+        high = float(r.battery_max_kw) if has_intent else 0.0
         rows.append({
             "time": _local(ts, tz, "%a %H:%M"),
             "zone": _local(ts, tz, "%Z"),
             "utc": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "action": r.action,
+            "intent": str(r.intent) if has_intent else None,
+            "band": band_text(low, high, full) if has_intent else "",
+            "band_full": f"battery {_kw(low)} … {_kw(high)} kW (+ = discharge)"
+                         if has_intent else "",
             "reason": r.reason,
             "buy": r.buy_eur_per_kwh,
             "sell": r.sell_eur_per_kwh,
@@ -163,6 +220,8 @@ def context(record: RunRecord) -> dict:
         "inputs": inputs,
         "violations": violations,
         "rows": rows,
+        "has_intents": any(r["intent"] for r in rows),
+        "full_range": f"{_kw(full[0])} … {_kw(full[1])} kW" if full else "",
         "totals": totals,
         "chart_data": chart_data,
         "uplot_js": Markup(_vendor("uPlot.iife.min.js")),

@@ -77,12 +77,12 @@ def summary(result: PlanResult, cfg: HeliosConfig, hours: int = 6) -> str:
                  f"start SoC {plan.inputs.soc_start_pct:.0f} %")
     shown = f[f.index < f.index[0] + pd.Timedelta(hours=hours)]
     if len(shown):
-        lines.append(f"{'time':>5}  {'action':<11} {'buy':>7} {'sell':>7} {'grid kW':>8} "
-                     f"{'batt kW':>8} {'SoC %':>6}  reason")
+        lines.append(f"{'time':>5}  {'action':<11} {'intent':<14} {'buy':>7} {'sell':>7} "
+                     f"{'grid kW':>8} {'batt kW':>8} {'SoC %':>6}  reason")
         for ts, row in shown.iterrows():
             batt = round(row.battery_discharge_kw - row.battery_charge_kw, 2) + 0.0
             grid = round(row.grid_import_kw - row.grid_export_kw, 2) + 0.0
-            lines.append(f"{ts.tz_convert(tz):%H:%M}  {row.action:<11} "
+            lines.append(f"{ts.tz_convert(tz):%H:%M}  {row.action:<11} {row.intent:<14} "
                          f"{row.buy_eur_per_kwh:7.3f} {row.sell_eur_per_kwh:7.3f} {grid:8.2f} "
                          f"{batt:8.2f} {row.soc_pct:6.1f}  {row.reason}")
     dt = plan.inputs.dt_h

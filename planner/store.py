@@ -12,7 +12,10 @@ on first use. Tables (see ``docs/storage.md`` and the README for example queries
     the input summary (provider, data window and age, degraded or not) and the violations.
 ``plan_slot``
     one row per (plan id, slot start) with every per-slot field of ``schedule.json`` plus
-    ``soc_kwh``, ``cost_eur``, ``energy_value_eur_per_kwh`` and ``spot_eur_per_kwh``.
+    ``soc_kwh``, ``cost_eur``, ``energy_value_eur_per_kwh`` and ``spot_eur_per_kwh``. The
+    intent fields of schedule 1.1 (``intent``, ``battery_min_kw``, ``battery_max_kw``;
+    migration 0003) are NULL in rows saved before them: a 1.0 plan, whose intent the executor
+    derives from the flows.
 ``measurements``
     what the executor measured (SoC, battery/grid/PV/load power, time).
 ``price_cache``
@@ -46,7 +49,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from planner.errors import StorageError
 
 #: the newest migration (``planner/migrations/versions``); a test checks it is Alembic's head
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 #: Alembic's script location: the ``migrations`` folder shipped beside this module (an absolute
 #: path, so a ``planner`` folder elsewhere on ``sys.path`` — e.g. ``tests/planner`` — cannot
 #: shadow it)
@@ -104,11 +107,13 @@ plan_history = sa.Table(
     sa.Column("violations", sa.JSON, nullable=False),
 )
 
+#: the intent fields of schedule.json 1.1 (nullable: NULL in plans saved before 0003)
+INTENT_SLOT_FIELDS = ("intent", "battery_min_kw", "battery_max_kw")
 #: the per-slot fields of schedule.json, in file order
 SCHEDULE_SLOT_FIELDS = (
     "grid_import_kw", "grid_export_kw", "battery_charge_kw", "battery_discharge_kw",
     "pv_kw", "pv_used_kw", "load_kw", "soc_pct", "buy_eur_per_kwh", "sell_eur_per_kwh",
-    "grid_setpoint_w", "action", "reason",
+    "grid_setpoint_w", "action", "reason", *INTENT_SLOT_FIELDS,
 )
 #: per-slot fields from the plan frame beyond schedule.json
 EXTRA_SLOT_FIELDS = ("soc_kwh", "cost_eur", "energy_value_eur_per_kwh", "spot_eur_per_kwh")
@@ -126,6 +131,10 @@ plan_slot = sa.Table(
     sa.Column("action", sa.String(16), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     *[sa.Column(name, sa.Double, nullable=False) for name in EXTRA_SLOT_FIELDS],
+    # schedule 1.1 (migration 0003, hence last): NULL = a 1.0 plan without intent
+    sa.Column("intent", sa.String(16), nullable=True),
+    sa.Column("battery_min_kw", sa.Double, nullable=True, comment="+ = discharge [kW]"),
+    sa.Column("battery_max_kw", sa.Double, nullable=True, comment="+ = discharge [kW]"),
     sa.Index("ix_plan_slot_slot_start", "slot_start"),
 )
 
@@ -175,6 +184,22 @@ def from_db_time(value: Any) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+def _missing(x: Any) -> bool:
+    """None, NaN or pd.NA: how pandas may hold a NULL (a slot without intent)."""
+    return x is None or (not isinstance(x, str) and bool(pd.isna(x)))
+
+
+def _none_for_missing(slots: pd.DataFrame) -> pd.DataFrame:
+    """The intent columns with None (not NaN) where a slot has no intent."""
+    slots = slots.copy()
+    for name in INTENT_SLOT_FIELDS:
+        values = slots[name]
+        if any(_missing(v) for v in values):
+            slots[name] = pd.Series([None if _missing(v) else v for v in values],
+                                    index=slots.index, dtype=object)
+    return slots
+
+
 def _finite(x: Any) -> float:
     x = float(x)
     if not math.isfinite(x):
@@ -191,7 +216,8 @@ class RunRecord:
     """One run as stored: the ``plan_history`` row and its slots.
 
     ``run`` holds the ``plan_history`` columns (timestamps as aware UTC ``pd.Timestamp``);
-    ``slots`` is indexed by ``slot_start`` (UTC) with :data:`SLOT_FIELDS` as columns. The
+    ``slots`` is indexed by ``slot_start`` (UTC) with :data:`SLOT_FIELDS` as columns; the
+    :data:`INTENT_SLOT_FIELDS` are None in a slot without intent (a 1.0 plan). The
     report renders from this, whether it comes from a fresh plan or from the database.
     """
 
@@ -332,7 +358,7 @@ def record_from_result(result: Any, cfg: Any, comparison: Any = None,
     slots["cost_eur"] = frame["cost_eur"].to_numpy().round(6)
     slots["energy_value_eur_per_kwh"] = frame["energy_value_eur_per_kwh"].to_numpy().round(6)
     slots["spot_eur_per_kwh"] = inputs.spot_eur_per_kwh.round(6)
-    return RunRecord(run, slots[list(SLOT_FIELDS)])
+    return RunRecord(run, _none_for_missing(slots[list(SLOT_FIELDS)]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -550,7 +576,9 @@ class Store:
             for name, value in zip(SLOT_FIELDS, values, strict=True):
                 if name == "grid_setpoint_w":
                     row[name] = int(value)
-                elif name in ("action", "reason"):
+                elif name in INTENT_SLOT_FIELDS and _missing(value):
+                    row[name] = None  # a slot without intent (1.0 plan)
+                elif name in ("action", "reason", "intent"):
                     row[name] = str(value)
                 else:
                     row[name] = _finite(value)
@@ -721,6 +749,6 @@ class Store:
             slots["slot_start"] = pd.DatetimeIndex(
                 pd.to_datetime(slots["slot_start"])).tz_localize("UTC")
             slots = slots.set_index("slot_start")[list(SLOT_FIELDS)]
-            return RunRecord(rec, slots, pid)
+            return RunRecord(rec, _none_for_missing(slots), pid)
 
         return self._guard("loading a plan", run)

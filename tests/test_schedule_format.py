@@ -114,3 +114,144 @@ def test_naive_times_rejected_when_building():
         _schedule(generated_at=datetime(2026, 5, 1))
     with pytest.raises(sched.ScheduleError, match="naive"):
         sched.format_utc(datetime(2026, 5, 1))
+
+
+# --------------------------------------------------------------------------------------------
+# versions and the per-slot intent (minor version 1)
+
+
+def _intent_schedule(n: int = 4) -> sched.Schedule:
+    bands = [("charge_grid", -5.0, -0.5), ("hold", -5.0, 0.0), ("self_consume", -5.0, 5.0),
+             ("idle", 0.0, 0.0)]
+    slots = tuple(_slot(i, intent=bands[i % 4][0], battery_min_kw=bands[i % 4][1],
+                        battery_max_kw=bands[i % 4][2]) for i in range(n))
+    return _schedule(n, slots=slots)
+
+
+def test_round_trip_with_intents():
+    s = _intent_schedule()
+    doc = json.loads(s.to_json())
+    assert (doc["version"], doc["version_minor"]) == (1, sched.SCHEMA_MINOR) == (1, 1)
+    assert doc["slots"][0]["intent"] == "charge_grid"
+    assert (doc["slots"][0]["battery_min_kw"], doc["slots"][0]["battery_max_kw"]) == (-5.0, -0.5)
+    back = sched.from_json(s.to_json())
+    assert back == s
+    assert [x.intent for x in back.slots] == ["charge_grid", "hold", "self_consume", "idle"]
+
+
+def test_slots_without_intent_write_no_intent_fields():
+    doc = json.loads(_schedule().to_json())
+    assert not {"intent", "battery_min_kw", "battery_max_kw"} & set(doc["slots"][0])
+
+
+def test_version_10_document_without_intent_is_accepted():
+    doc = json.loads(_intent_schedule().to_json())
+    del doc["version_minor"]  # a 1.0 document: no version_minor, no intent fields
+    for slot in doc["slots"]:
+        for name in ("intent", "battery_min_kw", "battery_max_kw"):
+            del slot[name]
+    s = sched.from_dict(doc)
+    assert (s.version, s.version_minor) == (1, 0)
+    assert all(x.intent is None and x.battery_min_kw is None and x.battery_max_kw is None
+               for x in s.slots)
+    assert s.slots == _schedule().slots
+
+
+def test_newer_minor_version_is_accepted_and_its_new_fields_ignored():
+    doc = json.loads(_intent_schedule().to_json())
+    doc["version_minor"] = 2
+    doc["tariff_name"] = "dynamic"  # fields a 1.2 writer added, at both levels
+    for slot in doc["slots"]:
+        slot["ev_charge_kw"] = 3.7
+    s = sched.from_dict(doc)
+    assert (s.version, s.version_minor) == (1, 2)
+    assert s.slots == _intent_schedule().slots  # the known fields, intents included
+    assert "tariff_name" not in s.to_dict() and "ev_charge_kw" not in s.to_dict()["slots"][0]
+    # the known fields are still validated in a newer minor version
+    doc["slots"][1]["soc_pct"] = 140
+    with pytest.raises(sched.ScheduleError, match=r"slots\[1\].soc_pct: expected 0..100"):
+        sched.from_dict(doc)
+
+
+def test_unknown_fields_refused_in_a_known_minor_version():
+    doc = json.loads(_intent_schedule().to_json())
+    doc["slots"][2]["ev_charge_kw"] = 3.7
+    with pytest.raises(sched.ScheduleError, match=r"slots\[2\].ev_charge_kw: unknown field"):
+        sched.from_dict(doc)
+
+
+@pytest.mark.parametrize("change", [
+    {"version": 2},
+    {"version": 2, "version_minor": 0},
+    {"version": 2, "version_minor": 5},
+    {"version": 0},
+    {"version": "1"},
+    {"version": True},
+])
+def test_other_major_versions_are_refused_naming_version(change):
+    doc = json.loads(_intent_schedule().to_json())
+    doc.update(change)
+    with pytest.raises(sched.ScheduleError) as info:
+        sched.from_dict(doc)
+    text = str(info.value)
+    assert text.startswith("version: expected 1 (major"), text
+    assert repr(change["version"]) in text
+
+
+def test_another_major_version_is_refused_whatever_its_fields():
+    """A 2.x document may change any field: the reader must say "version", not name the
+    first field it happens to trip over."""
+    doc = json.loads(_intent_schedule().to_json())
+    doc.update(version=2, version_minor=0, plan_id="abc")
+    doc["slots"][0]["grid_power_kw"] = doc["slots"][0].pop("grid_import_kw")
+    del doc["slots"][1]["reason"]
+    with pytest.raises(sched.ScheduleError, match=r"^version: expected 1 \(major.*got 2$"):
+        sched.from_dict(doc)
+
+
+@pytest.mark.parametrize("minor", [-1, "2", 1.5, True, None])
+def test_invalid_minor_version_is_refused_naming_it(minor):
+    doc = json.loads(_intent_schedule().to_json())
+    doc["version_minor"] = minor
+    doc["future"] = 1  # not accepted on the strength of an invalid minor version
+    with pytest.raises(sched.ScheduleError, match=r"^version_minor: expected a whole number"):
+        sched.from_dict(doc)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"intent": "dance"}, "slots[1].intent: expected one of self_consume, charge_grid, hold"),
+    ({"intent": 3}, "slots[1].intent: expected one of"),
+    ({"battery_min_kw": 1.0, "battery_max_kw": 0.5},
+     "slots[1].battery_min_kw: expected <= battery_max_kw (0.5), got 1.0"),
+    ({"battery_min_kw": "low"}, "slots[1].battery_min_kw: expected a number, got 'low'"),
+    ({"battery_max_kw": True}, "slots[1].battery_max_kw: expected a number, got True"),
+    ({"battery_max_kw": float("inf")}, "slots[1].battery_max_kw: expected a finite number"),
+    ({"battery_min_kw": None}, "slots[1].battery_min_kw: required with intent"),
+    ({"battery_max_kw": None}, "slots[1].battery_max_kw: required with intent"),
+    ({"intent": None}, "slots[1].intent: required with battery_min_kw"),
+    ({"intent": None, "battery_min_kw": None}, "slots[1].intent: required with battery_max_kw"),
+    ({"battery_min_kw": None, "battery_max_kw": None}, "slots[1].battery_min_kw: required with "
+                                                       "intent"),
+])
+def test_invalid_intents_name_the_field(change, message):
+    doc = json.loads(_intent_schedule().to_json())
+    for key, value in change.items():
+        if value is None:
+            del doc["slots"][1][key]  # a field left out
+        else:
+            doc["slots"][1][key] = value
+    with pytest.raises(sched.ScheduleError) as info:
+        sched.from_dict(doc)
+    assert message in str(info.value)
+
+
+def test_invalid_intents_are_refused_when_building_too():
+    with pytest.raises(sched.ScheduleError, match=r"slots\[0\].battery_max_kw: required"):
+        _schedule(1, slots=(_slot(0, intent="hold", battery_min_kw=-5.0),))
+    with pytest.raises(sched.ScheduleError, match=r"slots\[0\].intent: expected one of"):
+        _schedule(1, slots=(_slot(0, intent="boost", battery_min_kw=0.0, battery_max_kw=1.0),))
+
+
+def test_an_empty_band_is_allowed():
+    s = _schedule(1, slots=(_slot(0, intent="idle", battery_min_kw=0.0, battery_max_kw=0.0),))
+    assert sched.from_json(s.to_json()).slots[0].battery_max_kw == 0.0

@@ -3,6 +3,7 @@ later — nothing lost, nothing duplicated; the JSONL store on a GX; plan from S
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -97,9 +98,15 @@ def test_gx_jsonl_store_rotates(tmp_path):
     assert os.path.getsize(str(tmp_path / "b.jsonl")) < 1000
 
 
-def _save_plan_sql(path, plan, plan_id):
+_INTENT = ("intent", "battery_min_kw", "battery_max_kw")
+
+
+def _save_plan_sql(path, plan, plan_id, intent_columns=False):
+    """Save ``plan`` like the planner's store does: revision 0002 (no intent columns) or, with
+    ``intent_columns``, 0003 (NULL where a slot has no intent)."""
     engine = sa.create_engine(f"sqlite:///{path}")
     doc = json.loads(plan.to_json())
+    extra = ", intent, battery_min_kw, battery_max_kw" if intent_columns else ""
     with engine.begin() as conn:
         conn.execute(sa.text(
             "CREATE TABLE IF NOT EXISTS plan_history (id INTEGER PRIMARY KEY, generated_at, "
@@ -109,7 +116,7 @@ def _save_plan_sql(path, plan, plan_id):
             "CREATE TABLE IF NOT EXISTS plan_slot (plan_id, slot_start, grid_import_kw, "
             "grid_export_kw, battery_charge_kw, battery_discharge_kw, pv_kw, pv_used_kw, "
             "load_kw, soc_pct, buy_eur_per_kwh, sell_eur_per_kwh, grid_setpoint_w, action, "
-            "reason)"))
+            f"reason{extra})"))
         conn.execute(sa.text(
             "CREATE VIEW IF NOT EXISTS current_schedule AS SELECT s.* FROM plan_slot s "
             "WHERE s.plan_id = (SELECT MAX(h.id) FROM plan_history h)"))
@@ -120,12 +127,27 @@ def _save_plan_sql(path, plan, plan_id):
                        "slot_s": doc["slot_s"], "status": doc["status"]})
         for s in doc["slots"]:
             s = dict(s, plan_id=plan_id, slot_start=s.pop("start")[:-1].replace("T", " "))
+            values = ", :intent, :battery_min_kw, :battery_max_kw" if intent_columns else ""
             conn.execute(sa.text(
                 "INSERT INTO plan_slot VALUES (:plan_id, :slot_start, :grid_import_kw, "
                 ":grid_export_kw, :battery_charge_kw, :battery_discharge_kw, :pv_kw, "
                 ":pv_used_kw, :load_kw, :soc_pct, :buy_eur_per_kwh, :sell_eur_per_kwh, "
-                ":grid_setpoint_w, :action, :reason)"), s)
+                f":grid_setpoint_w, :action, :reason{values})"),
+                {name: None for name in _INTENT} | s)
     engine.dispose()
+
+
+def _with_intents(plan, intent=None):
+    """``plan`` as a 1.1 plan: each slot's intent from its flows (or ``intent`` for all)."""
+    slots = []
+    for s in plan.slots:
+        got = sched.intent_band(s.battery_charge_kw, s.battery_discharge_kw, s.grid_import_kw,
+                                s.grid_export_kw, 5.0, 5.0)
+        if intent is not None:
+            got = intent
+        slots.append(dataclasses.replace(s, intent=got[0], battery_min_kw=got[1],
+                                         battery_max_kw=got[2]))
+    return dataclasses.replace(plan, slots=tuple(slots))
 
 
 def test_plan_from_sql(tmp_path):
@@ -139,6 +161,33 @@ def test_plan_from_sql(tmp_path):
     assert tracker.poll() is got  # unchanged id: not re-read
     _save_plan_sql(path, build_plan(T0, 4, 60.0), 2)
     assert tracker.poll().slots[0].soc_pct != plan.slots[0].soc_pct
+
+
+def test_intents_round_trip_through_sql(tmp_path):
+    path = tmp_path / "plans.db"
+    tracker = PlanTracker(SqlSource(f"sqlite:///{path}"))
+    plan = _with_intents(build_plan(T0, 8, 50.0))
+    assert {s.intent for s in plan.slots} >= {"charge_grid", "hold"}
+    _save_plan_sql(path, plan, 1, intent_columns=True)
+    got = tracker.poll()
+    assert got is not None and (got.version, got.version_minor) == (1, 1)
+    assert got.slots == plan.slots
+    # a plan saved before the planner wrote intents (NULL columns): a 1.0 plan
+    _save_plan_sql(path, build_plan(T0, 8, 50.0), 2, intent_columns=True)
+    got = tracker.poll()
+    assert got.version_minor == 0 and {s.intent for s in got.slots} == {None}
+    assert got.slots == build_plan(T0, 8, 50.0).slots
+    # a half-filled row is rejected by the contract, naming the field; the last plan stays
+    bad = _with_intents(build_plan(T0, 8, 50.0))
+    _save_plan_sql(path, bad, 3, intent_columns=True)
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE plan_slot SET battery_max_kw = NULL "
+                             "WHERE plan_id = 3 AND slot_start = (SELECT MIN(slot_start) "
+                             "FROM plan_slot WHERE plan_id = 3)"))
+    engine.dispose()
+    assert tracker.poll() is got
+    assert "slots[0].battery_max_kw: required with intent" in tracker._last_error
 
 
 def test_plan_from_http(tmp_path):
@@ -189,3 +238,21 @@ def test_executor_follows_plan_from_sql(make_executor, clock, tmp_path):
     clock.advance(3 * 3600)
     assert isinstance(ex.tick(), Release)
     sched.ScheduleError  # noqa: B018 - the contract module is what validates SQL rows too
+
+
+def test_executor_follows_the_intent_from_sql(make_executor, clock, tmp_path):
+    path = tmp_path / "plans.db"
+    # the first slot plans a 300 W discharge; its stored intent says "hold, no discharge"
+    plan = _with_intents(build_plan(T0, 8, 50.0), intent=("hold", -5.0, 0.0))
+    _save_plan_sql(path, plan, 1, intent_columns=True)
+    ex, _ = make_executor()
+    ex.tracker = PlanTracker(SqlSource(f"sqlite:///{path}"))
+    decision = ex.tick()
+    assert isinstance(decision, Apply) and decision.setpoint.intent == "hold"
+    assert decision.setpoint.battery_power_w == pytest.approx(0.0, abs=1e-6)
+    assert "in [-5000, +0] W" in decision.reason and decision.setpoint.grid_power_w == 350
+    # the same plan without intents: the executor derives the band from the flows
+    _save_plan_sql(path, build_plan(T0, 8, 50.0), 2, intent_columns=True)
+    decision = ex.tick()
+    assert isinstance(decision, Apply) and "in [-5000, +300] W" in decision.reason
+    assert decision.setpoint.battery_power_w == pytest.approx(300.0)

@@ -78,6 +78,62 @@ def test_report_escapes_everything(site_dir):
     assert "</script><b>x</b>" not in html
 
 
+def _slot_cells(html: str) -> list[list[str]]:
+    """The slot table's cells, row by row, as text (tags stripped)."""
+    import re
+
+    body = html.split('id="slots"', 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    return [[re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", c)).strip()
+             for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)] for r in rows]
+
+
+def test_report_shows_each_slots_intent_and_band(site_dir):
+    rec, _ = _record(site_dir)
+    html = report.render(rec)
+    assert "<th>action</th><th>intent</th>" in html
+    cells = _slot_cells(html)
+    assert len(cells) == len(rec.slots)
+    full = report.full_range(rec.slots)
+    assert full == (-5.0, 5.0)  # the site's battery: 5 kW each way
+    seen = set()
+    for row, (_, slot) in zip(cells, rec.slots.iterrows(), strict=True):
+        action, intent = row[1], row[2]
+        assert action == slot.action
+        band = report.band_text(slot.battery_min_kw, slot.battery_max_kw, full)
+        expected = f"{slot.intent} battery {band}" if band else slot.intent
+        assert intent == expected, (intent, expected)
+        seen.add((slot.intent, band))
+    # every intent this plan uses is shown with the part of its band that binds
+    assert ("hold", "≤ +0.00 kW") in seen  # no discharge
+    assert ("charge_grid", "= −5.00 kW") in seen  # full power from the grid
+    assert any(i == "discharge_grid" and b.startswith(("≥ +", "= +")) for i, b in seen)
+    assert "Intent: what the executor does in the slot" in html
+
+
+def test_band_text():
+    full = (-5.0, 5.0)
+    assert report.band_text(-5.0, 5.0, full) == ""  # the full range: nothing to say
+    assert report.band_text(-5.0, 0.0, full) == "≤ +0.00 kW"
+    assert report.band_text(1.2, 5.0, full) == "≥ +1.20 kW"
+    assert report.band_text(-2.0, 5.0, full) == "≥ −2.00 kW"
+    assert report.band_text(-3.0, -0.5, full) == "−3.00 … −0.50 kW"
+    assert report.band_text(0.0, 0.0, full) == "= +0.00 kW"
+    assert report.full_range(pd.DataFrame({"intent": ["hold", "self_consume"],
+                                           "battery_min_kw": [-4.0, -3.0],
+                                           "battery_max_kw": [0.0, 2.5]})) == (-3.0, 2.5)
+
+
+def test_report_of_a_plan_without_intents(site_dir):
+    rec, _ = _record(site_dir)
+    slots = rec.slots.copy()
+    for name in store_mod.INTENT_SLOT_FIELDS:  # a plan saved before schedule 1.1
+        slots[name] = pd.Series([None] * len(slots), index=slots.index, dtype=object)
+    html = report.render(store_mod.RunRecord(rec.run, slots, 3))
+    assert {row[2] for row in _slot_cells(html)} == {"—"}
+    assert "derives each slot's intent from its flows" in html
+
+
 def test_dst_autumn_day_shows_both_offsets(site_dir):
     cfg = config_mod.load(site_dir(start="2026-10-24T00:00:00Z", hours=72))
     result = run.plan_once(cfg, pd.Timestamp("2026-10-24T22:00:00Z"))
@@ -221,10 +277,19 @@ def test_report_renders_in_headless_chromium(site_dir, chromium, tmp_path):
         });
         const u = window.heliosCharts[0];
         u.setCursor({left: 1, top: 10});  // hover the first slot: the legend shows its time
+        const intents = [...document.querySelectorAll('#slots tbody td.intent')];
         return {charts: window.heliosCharts.length, canvases: canvases.length, painted,
                 legends: document.querySelectorAll('.u-legend').length,
                 rows: document.querySelectorAll('#slots tbody tr').length,
-                first: document.querySelector('#chart-prices .u-legend .u-value').textContent};
+                first: document.querySelector('#chart-prices .u-legend .u-value').textContent,
+                heads: [...document.querySelectorAll('#slots thead th')].map(t => t.textContent),
+                intents: intents.map(td => td.querySelector('.tag').textContent),
+                bands: intents.map(td => (td.querySelector('.band') || {}).textContent || ''),
+                bandShown: intents.map(td => {
+                    const b = td.querySelector('.band');
+                    return b ? b.getBoundingClientRect().height > 0 : null;
+                }),
+                titles: intents.map(td => td.title)};
     })()""")["result"]["value"]
     errors = [e for e in cdp.events
               if e.get("method") == "Runtime.exceptionThrown"
@@ -238,6 +303,17 @@ def test_report_renders_in_headless_chromium(site_dir, chromium, tmp_path):
     assert state["rows"] == len(rec.slots)
     # the charts speak local time: the first slot, 10:00Z, is shown as Fri 12:00 (CEST)
     assert state["first"] == "Fri 12:00", state["first"]
+    # the slot table shows each slot's intent right after its action, with its band when the
+    # band is narrower than the battery's full range (what the executor will do)
+    assert state["heads"][1:3] == ["action", "intent"]
+    assert state["intents"] == list(rec.slots["intent"])
+    full = report.full_range(rec.slots)
+    bands = [report.band_text(lo, hi, full) for lo, hi in
+             zip(rec.slots["battery_min_kw"], rec.slots["battery_max_kw"], strict=True)]
+    assert state["bands"] == [f"battery {b}" if b else "" for b in bands]
+    assert any(state["bands"]) and all(shown is not False for shown in state["bandShown"])
+    assert all(t.startswith("battery ") and t.endswith("kW (+ = discharge)")
+               for t in state["titles"])
     shot = cdp.call("Page.captureScreenshot", format="png",
                     clip={"x": 0, "y": 0, "width": 1280, "height": 1500, "scale": 1},
                     captureBeyondViewport=True)

@@ -82,6 +82,12 @@ def _tables(store: Store) -> set[str]:
         return set(insp.get_table_names()) | set(insp.get_view_names())
 
 
+def _columns(store: Store, table: str) -> set[str]:
+    """The columns a table or view shows (``SELECT *``: what a reader of the view gets)."""
+    with store.engine.connect() as conn:
+        return set(conn.execute(sa.text(f"SELECT * FROM {table} WHERE 1 = 0")).keys())
+
+
 # --------------------------------------------------------------------------------------------
 # migrations
 
@@ -98,16 +104,21 @@ def test_schema_revision_constant_is_alembics_head():
 
 def test_migrations_up_and_down(store):
     assert store.revision() is None
-    assert store.upgrade() == "0002"
+    assert store.upgrade() == "0003"
     assert _tables(store) >= TABLES | {"current_schedule", "alembic_version"}
+    assert store.downgrade("0002") == "0002"
+    assert "current_schedule" in _tables(store)
+    assert not set(store_mod.INTENT_SLOT_FIELDS) & _columns(store, "plan_slot")
     assert store.downgrade("0001") == "0001"
     tables = _tables(store)
     assert "current_schedule" not in tables and tables >= TABLES
     assert store.downgrade("base") is None
     assert not (_tables(store) & (TABLES | {"current_schedule"}))
     assert store.upgrade("0001") == "0001"
-    assert store.upgrade() == "0002"
+    assert store.upgrade() == "0003"
     assert "current_schedule" in _tables(store)
+    assert set(store_mod.INTENT_SLOT_FIELDS) <= _columns(store, "plan_slot")
+    assert set(store_mod.INTENT_SLOT_FIELDS) <= _columns(store, "current_schedule")
 
 
 def test_migrated_schema_equals_the_models(store):
@@ -119,6 +130,117 @@ def test_migrated_schema_equals_the_models(store):
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(ctx, store_mod.metadata)
     assert diff == []
+
+
+def _insert_as_0002(store: Store, record: store_mod.RunRecord) -> int:
+    """Save ``record`` the way a Helios at revision 0002 did: no intent columns exist."""
+    meta = sa.MetaData()
+    with store.engine.begin() as conn:
+        history = store_mod.plan_history  # unchanged by 0003 (reflection loses JSON types)
+        slot = sa.Table("plan_slot", meta, autoload_with=conn)
+        assert not set(store_mod.INTENT_SLOT_FIELDS) & set(slot.c.keys())
+        run = {k: (store_mod.to_db_time(v) if isinstance(v, pd.Timestamp) else v)
+               for k, v in record.run.items()}
+        plan_id = int(conn.execute(history.insert().values(**run)).inserted_primary_key[0])
+        step = pd.Timedelta(seconds=int(run["slot_s"]))
+        rows = []
+        for ts, r in record.slots.iterrows():
+            row = {k: r[k] for k in store_mod.SLOT_FIELDS
+                   if k not in store_mod.INTENT_SLOT_FIELDS}
+            row["grid_setpoint_w"] = int(row["grid_setpoint_w"])
+            rows.append({"plan_id": plan_id, "slot_start": store_mod.to_db_time(ts),
+                         "slot_end": store_mod.to_db_time(ts + step), **row})
+        conn.execute(slot.insert(), rows)
+    return plan_id
+
+
+def _sql_plan(url: str):
+    """The newest plan as the executor reads it from this database."""
+    from executor.plansource import SqlSource
+
+    source = SqlSource(url)
+    try:
+        return source.fetch()
+    finally:
+        source._connect().dispose()
+
+
+def test_upgrade_from_0002_keeps_rows_as_10_plans(store, site_dir):
+    result, cfg = _result(site_dir)
+    record = store_mod.record_from_result(result, cfg)
+    assert {s.intent for s in result.schedule.slots} <= set(sched.INTENTS)
+    store.upgrade("0002")
+    old_id = _insert_as_0002(store, record)
+    url = store.url.render_as_string(hide_password=False)
+    old = _sql_plan(url)  # the executor reads a 0002 database as a 1.0 plan
+    assert old.version_minor == 0 and {s.intent for s in old.slots} == {None}
+    fresh = Store(store.url)
+    loaded = fresh.load(old_id)  # upgrades to the head by itself
+    assert fresh.revision() == store_mod.SCHEMA_REVISION == "0003"
+    for name in store_mod.INTENT_SLOT_FIELDS:  # old rows: NULL, read back as None
+        assert list(loaded.slots[name]) == [None] * len(record.slots), name
+    others = [n for n in store_mod.SLOT_FIELDS if n not in store_mod.INTENT_SLOT_FIELDS]
+    pd.testing.assert_frame_equal(loaded.slots[others], record.slots[others],
+                                  check_dtype=False, check_freq=False)
+    with fresh.engine.connect() as conn:
+        nulls = conn.execute(sa.text("SELECT COUNT(*) FROM current_schedule "
+                                     "WHERE intent IS NULL AND battery_min_kw IS NULL "
+                                     "AND battery_max_kw IS NULL")).scalar()
+    assert nulls == len(record.slots)
+    again = _sql_plan(url)
+    assert again.version_minor == 0 and again.slots == old.slots
+    # a plan saved after the upgrade carries its intents, in the table, the view and for
+    # the executor
+    new_id = fresh.save(record)
+    assert list(fresh.load(new_id).slots["intent"]) == [s.intent for s in result.schedule.slots]
+    with fresh.engine.connect() as conn:
+        got = conn.execute(sa.text("SELECT intent, battery_min_kw, battery_max_kw "
+                                   "FROM current_schedule ORDER BY slot_start")).all()
+    assert [tuple(r) for r in got] == [(s.intent, s.battery_min_kw, s.battery_max_kw)
+                                       for s in result.schedule.slots]
+    new = _sql_plan(url)
+    assert (new.version, new.version_minor) == (1, 1)
+    assert new.slots == result.schedule.slots
+    fresh.dispose()
+
+
+def test_downgrade_to_0002_keeps_rows_without_intents(store, site_dir):
+    result, cfg = _result(site_dir)
+    record = store_mod.record_from_result(result, cfg)
+    plan_id = store.save(record)
+    assert store.downgrade("0002") == "0002"
+    assert not set(store_mod.INTENT_SLOT_FIELDS) & _columns(store, "plan_slot")
+    assert not set(store_mod.INTENT_SLOT_FIELDS) & _columns(store, "current_schedule")
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM plan_slot")).scalar() == \
+            len(record.slots)
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM current_schedule")).scalar() == \
+            len(record.slots)
+    url = store.url.render_as_string(hide_password=False)
+    plan = _sql_plan(url)  # still a valid plan for the executor, now without intents
+    assert plan.version_minor == 0 and {s.intent for s in plan.slots} == {None}
+    assert [s.grid_setpoint_w for s in plan.slots] == \
+        [s.grid_setpoint_w for s in result.schedule.slots]
+    # and up again: the intents are gone for good (NULL), the rest is intact
+    assert store.upgrade() == "0003"
+    loaded = store.load(plan_id)
+    assert list(loaded.slots["intent"]) == [None] * len(record.slots)
+    assert list(loaded.slots["soc_pct"]) == list(record.slots["soc_pct"])
+
+
+def test_slots_without_intent_are_saved_as_null(store, site_dir):
+    result, cfg = _result(site_dir)
+    record = store_mod.record_from_result(result, cfg)
+    slots = record.slots.copy()
+    for name in store_mod.INTENT_SLOT_FIELDS:  # a 1.0 plan's slots (None or NaN: both NULL)
+        slots[name] = pd.Series([None] * len(slots), index=slots.index, dtype=object)
+    slots.iloc[0, slots.columns.get_loc("battery_min_kw")] = float("nan")
+    plan_id = store.save(store_mod.RunRecord(record.run, slots))
+    loaded = store.load(plan_id)
+    for name in store_mod.INTENT_SLOT_FIELDS:
+        assert list(loaded.slots[name]) == [None] * len(slots), name
+    plan = _sql_plan(store.url.render_as_string(hide_password=False))
+    assert plan.version_minor == 0 and {s.intent for s in plan.slots} == {None}
 
 
 def test_newer_database_is_refused(store):
@@ -149,8 +271,9 @@ def test_save_creates_schema_and_round_trips_exactly(store, site_dir, tmp_path):
     assert len(loaded.slots) == len(written.slots)
     for slot, (ts, row) in zip(written.slots, loaded.slots.iterrows(), strict=True):
         assert ts == pd.Timestamp(slot.start)
-        for name in store_mod.SCHEDULE_SLOT_FIELDS:
+        for name in store_mod.SCHEDULE_SLOT_FIELDS:  # the intent fields too
             assert row[name] == getattr(slot, name), name
+        assert slot.intent in sched.INTENTS
     pd.testing.assert_frame_equal(loaded.slots, record.slots, check_dtype=False,
                                   check_freq=False)
     for key, value in record.run.items():
@@ -423,13 +546,13 @@ def test_db_commands(db_url, site_dir):
         return res
 
     res = cli("db", "upgrade")
-    assert res.exit_code == 0 and res.output.strip().endswith("schema none -> 0002"), res.output
+    assert res.exit_code == 0 and res.output.strip().endswith("schema none -> 0003"), res.output
     res = cli("db", "downgrade", "0001")
-    assert res.exit_code == 0 and "0002 -> 0001" in res.output
+    assert res.exit_code == 0 and "0003 -> 0001" in res.output
     res = cli("plan", "--now", NOW, "-q")  # upgrades again by itself
     assert res.exit_code == 0, res.output
     res = cli("db", "status")
-    assert res.exit_code == 0 and "schema 0002" in res.output and "plan      1" in res.output
+    assert res.exit_code == 0 and "schema 0003" in res.output and "plan      1" in res.output
     res = cli("db", "prune")
     assert res.exit_code == 0
     assert res.output.strip() == ("pruned rows older than 30 days: plan_slot 0, plan_history 0, "

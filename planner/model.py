@@ -139,6 +139,9 @@ class Model:
             "final_weight": cp.Parameter(nonneg=True, name="final_weight"),
             "max_kwh": cp.Parameter(name="max_kwh"),
             "hurdle": cp.Parameter(n, nonneg=True, name="grid_hurdle"),
+            # hurdle x pv forecast: curtailment pv - pv_used = pv (1 - x) costs the hurdle too
+            # (one Parameter, since hurdle * pv * x would not be DPP)
+            "hurdle_pv": cp.Parameter(n, nonneg=True, name="grid_hurdle_pv"),
         }
         v = self.vars = {
             "imp": cp.Variable(n, bounds=[0, spec.max_import_kw], name="grid_import_kw"),
@@ -178,7 +181,8 @@ class Model:
                      + dt * p["unserved_penalty"] * cp.sum(v["unserved"])
                      + p["final_weight"] * v["final_short"]
                      - p["end_value"] * v["end"]
-                     + dt * p["hurdle"] @ (v["imp"] + v["exp"] + p["pv"] - self.pv_used))
+                     + dt * (p["hurdle"] @ (v["imp"] + v["exp"]) + cp.sum(p["hurdle_pv"])
+                             - p["hurdle_pv"] @ v["x"]))
         if self.overshoot is not None:
             objective = objective + dt * p["penalty"] * cp.sum(self.overshoot)
         self.objective = cp.Minimize(objective)
@@ -234,6 +238,7 @@ class Model:
         lead_h = np.arange(s.n) * s.dt_h
         p["hurdle"].value = pl.grid_hurdle_eur_per_kwh * np.clip(1.0 - lead_h / pl.grid_hurdle_h,
                                                                   0.0, 1.0)
+        p["hurdle_pv"].value = p["hurdle"].value * inputs.pv_kw
         p["unserved_penalty"].value = pl.unserved_penalty_eur_per_kwh
         if b.final_soc_pct is not None:
             p["end_value"].value = 0.0

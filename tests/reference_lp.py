@@ -83,6 +83,7 @@ class Params:
     emax: float
     cmax: float
     dmax: float
+    hurdle: np.ndarray  # per-slot extra cost of import, export and curtailment [EUR/kWh]
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,10 @@ def params(buy, sell, pv, load, soc_start_pct: float, cfg, slot_s: int) -> Param
         eta_c=b.charge_efficiency, eta_d=b.discharge_efficiency,
         imax=g.max_import_kw, emax=g.max_export_kw if g.export_enabled else 0.0,
         cmax=b.max_charge_kw, dmax=b.max_discharge_kw,
+        # planning.grid_hurdle_*: linear from the full value at lead 0 to 0 at grid_hurdle_h
+        hurdle=np.array([pl.grid_hurdle_eur_per_kwh * max(0.0, 1.0 - t * slot_s / 3600.0
+                                                          / pl.grid_hurdle_h)
+                         for t in range(len(buy))]),
     )
 
 
@@ -176,8 +181,10 @@ def _matrices(p: Params):
     a_fin[0, f_col] = -1.0
 
     c = np.zeros(nv)
-    c[_col("imp", n):_col("imp", n) + n] = dt * p.buy
-    c[_col("exp", n):_col("exp", n) + n] = -dt * p.sell
+    # curtailment (pv_t - pv_used_t) costs the hurdle: + hurdle·pv (a constant) − hurdle·pv_used
+    c[_col("imp", n):_col("imp", n) + n] = dt * (p.buy + p.hurdle)
+    c[_col("exp", n):_col("exp", n) + n] = -dt * (p.sell - p.hurdle)
+    c[_col("pv", n):_col("pv", n) + n] = -dt * p.hurdle
     c[_col("ch", n):_col("ch", n) + n] = dt * p.wear
     c[_col("dis", n):_col("dis", n) + n] = dt * p.wear
     c[_col("u", n):_col("u", n) + n] = dt * p.unserved_penalty
@@ -216,13 +223,14 @@ def solve_params(p: Params, exclusive: bool = True) -> RefResult:
     c, lower, upper, a_eq, b_eq, a_ub, b_ub = _matrices(p)
     n = p.n
     if not exclusive:
+        const = dt_const(p)
         res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq,
                       bounds=np.column_stack([lower, upper]), method="highs",
                       options={"primal_feasibility_tolerance": 1e-9,
                                "dual_feasibility_tolerance": 1e-9})
         if res.status != 0:
             raise RuntimeError(f"reference LP failed: {res.message}")
-        return _result(p, res.x, res.fun, False)
+        return _result(p, res.x, res.fun + const, False)
     nv = len(c)
     # extra columns: b (charging) then g (importing), binary
     c_all = np.concatenate([c, np.zeros(2 * n)])
@@ -257,7 +265,12 @@ def solve_params(p: Params, exclusive: bool = True) -> RefResult:
                options={"mip_rel_gap": 1e-9, "time_limit": 120})
     if res.status != 0:
         raise RuntimeError(f"reference MILP failed: {res.message}")
-    return _result(p, res.x[:nv], res.fun, True)
+    return _result(p, res.x[:nv], res.fun + dt_const(p), True)
+
+
+def dt_const(p: Params) -> float:
+    """The objective's constant: the hurdle on all available PV (curtailment = pv − used)."""
+    return float(p.dt * p.hurdle @ p.pv)
 
 
 def solve_reference(buy, sell, pv, load, soc_start_pct: float, cfg, slot_s: int,
@@ -273,14 +286,16 @@ def solve_inputs(inputs, cfg, exclusive: bool = True) -> RefResult:
 
 
 def objective_of(p: Params, imp, exp, ch, dis, unserved, soc, reserve_shortfall,
-                 final_shortfall: float, overshoot=None) -> float:
+                 final_shortfall: float, overshoot=None, pv_used=None) -> float:
     """The objective of given flows (to check that a reported objective matches its plan)."""
     dt = p.dt
+    pv_used = p.pv if pv_used is None else pv_used
     return float(dt * (p.buy @ imp - p.sell @ exp) + dt * p.wear * np.sum(ch + dis)
                  + dt * p.penalty * np.sum(reserve_shortfall)
                  + dt * p.penalty * (0.0 if overshoot is None else np.sum(overshoot))
                  + dt * p.unserved_penalty * np.sum(unserved)
-                 + p.final_weight * final_shortfall - p.end_value * soc[-1])
+                 + p.final_weight * final_shortfall - p.end_value * soc[-1]
+                 + dt * p.hurdle @ (imp + exp + p.pv - pv_used))
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,7 +342,8 @@ def compare(inputs, cfg, sol) -> Comparison:
                        np.minimum(sol.grid_import_kw, sol.grid_export_kw))
     own = objective_of(p, sol.grid_import_kw, sol.grid_export_kw, sol.battery_charge_kw,
                        sol.battery_discharge_kw, sol.unserved_kw, sol.soc_kwh,
-                       sol.reserve_shortfall_kwh, sol.final_shortfall_kwh, sol.overshoot_kwh)
+                       sol.reserve_shortfall_kwh, sol.final_shortfall_kwh, sol.overshoot_kwh,
+                       sol.pv_used_kw)
     return Comparison(helios_eur=float(sol.objective_eur), milp_eur=exact.objective_eur,
                       lp_eur=relaxed.objective_eur, own_flows_eur=own,
                       max_balance_kw=float(np.max(np.abs(supply - demand))),

@@ -23,9 +23,14 @@ BATTERY = {"capacity_kwh": 2, "max_charge_kw": 2, "max_discharge_kw": 2, "charge
            "discharge_efficiency": 1, "min_soc_pct": 0, "max_soc_pct": 100, "final_soc_pct": 0}
 
 
+#: the hand-computed optima below are those of the plain objective (no grid hurdle); the
+#: hurdle is checked against the reference formulation in test_grid_hurdle_*
+PLAIN = {"grid_hurdle_eur_per_kwh": 0.0}
+
+
 def _cfg(battery: dict | None = None, grid: dict | None = None, planning: dict | None = None):
     return config.from_mapping({"battery": {**BATTERY, **(battery or {})},
-                                "grid": grid or {}, "planning": planning or {}})
+                                "grid": grid or {}, "planning": {**PLAIN, **(planning or {})}})
 
 
 def _inputs(cfg, buy, sell, pv=None, load=None, soc_pct=0.0, slot_s=3600):
@@ -303,6 +308,7 @@ GOLDEN_CFG = {
                 "cycle_cost_eur_per_kwh": 0.02},
     "grid": {"max_import_kw": 17, "max_export_kw": 10},
     "tariff": {"buy": "(price + 0.15) * 1.19", "sell": "price"},
+    "planning": PLAIN,  # the expected optima were fixed before the grid hurdle existed
 }
 
 
@@ -374,6 +380,38 @@ def test_golden_real_data(data_dir, name):
     # the whole run (plan frame, reasons, schedule) works on real data too
     result = run.plan_inputs(data, cfg)
     assert len(result.schedule.slots) == 192
+
+
+@pytest.mark.parametrize("name", ["dk1_minus440", "se3_spike707", "dk1_minus440_serf_pv"])
+def test_grid_hurdle_matches_the_reference_on_real_data(data_dir, name):
+    """With the default grid hurdle the model is still the exact optimum of its objective
+    (the reference formulation adds the same per-slot cost on import, export, curtailment),
+    and the plan's grid bill is within the hurdle's total of the plain optimum's."""
+    prices, pv, load, start, battery, expected = GOLDEN[name]
+    doc = {**GOLDEN_CFG, "battery": {**GOLDEN_CFG["battery"], **(battery or {})},
+           "planning": {"grid_hurdle_eur_per_kwh": 0.01}}
+    cfg = config.from_mapping(doc)
+    data = _golden_inputs(data_dir, prices, pv, load, start, cfg)
+    sol = model.solve(data, cfg)
+    c = verify(data, cfg, sol)
+    assert abs(c.delta_eur) <= 1e-4
+    hurdle_eur = sol.objective_eur - expected
+    assert 0.0 <= hurdle_eur <= 0.01 * data.dt_h * float(np.sum(np.abs(data.load_kw) + data.pv_kw
+                                                                 + 10.0)) + 1e-6
+
+
+def test_grid_hurdle_self_consumes_now_when_later_is_as_good():
+    """Flat buy price, no export value: discharging now or in the next slots costs the same;
+    the plain optimum may import now and discharge later, with the hurdle the battery covers
+    the load now (the later decision can still be revised on a better forecast)."""
+    cfg = _cfg(battery={"final_soc_pct": None, "min_soc_pct": 0},
+               planning={"grid_hurdle_eur_per_kwh": 0.01})
+    data = _inputs(cfg, [0.30] * 4, [0.0] * 4, load=np.array([1.0, 1.0, 1.0, 1.0]),
+                   soc_pct=50.0)
+    sol = model.solve(data, cfg)
+    verify(data, cfg, sol)
+    assert sol.battery_discharge_kw[0] == pytest.approx(1.0, abs=1e-6)
+    assert sol.grid_import_kw[0] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_start_above_max_soc_comes_down_and_never_recharges_above_max():

@@ -80,11 +80,12 @@ def _idle_cost(data, cfg, p: ref.Params) -> float:
     imp = np.clip(net, 0, g.max_import_kw)
     unserved = np.clip(net, 0, None) - imp
     exp = np.where(data.sell_eur_per_kwh > 0, np.clip(-net, 0, emax), 0.0)
+    pv_used = data.pv_kw - (np.clip(-net, 0, None) - exp)  # surplus not exported is curtailed
     soc = np.full(p.n, p.soc0)
     short = np.clip(p.reserve - soc, 0, None)
     over = np.clip(soc - p.max_kwh, 0, None)  # a start above max_soc stays above it
     return ref.objective_of(p, imp, exp, np.zeros(p.n), np.zeros(p.n), unserved, soc, short,
-                            max(0.0, p.final - p.soc0), over)
+                            max(0.0, p.final - p.soc0), over, pv_used)
 
 
 @settings(max_examples=150, deadline=None, database=None,

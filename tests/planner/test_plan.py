@@ -12,8 +12,10 @@ START = pd.Timestamp("2026-05-01T00:00Z")
 
 
 def _plan(spot, pv, load, soc=50.0, **cfg_changes):
+    # the expected actions are those of the plain optimum (no grid hurdle: planning defaults)
     cfg = config.from_mapping({"battery": {"capacity_kwh": 10, "max_charge_kw": 5,
                                            "max_discharge_kw": 5, "min_soc_pct": 10},
+                               "planning": {"grid_hurdle_eur_per_kwh": 0.0},
                                **cfg_changes})
     data = inputs.from_arrays(START, 3600, spot, pv, load, soc, cfg)
     return run.plan_inputs(data, cfg), cfg

@@ -2,22 +2,31 @@
 
 Paths and signs from ``reference/victron.md`` §2-§3: telemetry from
 ``com.victronenergy.system`` (``/Dc/Battery/Power`` is **+ = charging**, converted here to
-Helios' + = discharging; ``/Ac/Grid/L*/Power`` + = import), live CCL/DCL from the battery
-service's ``/Info/MaxChargeCurrent`` / ``/Info/MaxDischargeCurrent`` (A, × battery voltage).
+Helios' + = discharging; ``/Ac/Grid/L*/Power`` + = import), live CCL/DCL from the BMS that
+systemcalc uses (``/ActiveBmsService``), ``/Info/MaxChargeCurrent`` / ``MaxDischargeCurrent``
+(A, × battery voltage).
 
-Modes (``mode:``), as for ``victron_modbus``:
+Modes (``mode:``):
 
 ``setpoint`` (default)
     ``com.victronenergy.hub4 /Overrides/Setpoint`` (volatile, W, + = import) refreshed every
     tick; release writes the *invalid* value (empty array), which removes the override and
-    lets ESS follow its persisted ``AcPowerSetPoint``. Requires Dynamic ESS off.
+    lets ESS follow its persisted ``AcPowerSetPoint`` — exactly what systemcalc itself does.
+    Requires Dynamic ESS off (mode 0; a legacy 2/3 is switched to 0). No fail-safe of its
+    own: the override has no timeout, so this mode is for the GX itself (daemontools restarts
+    a dead executor within seconds, and it releases at start-up).
 ``dess``
-    Dynamic ESS local mode (4), schedule slot 0 (``/Settings/DynamicEss/Schedule/0/*``)
-    written only when the window changes; Venus falls back to self-consumption by itself when
-    the window ends. Release empties the slot.
+    Dynamic ESS local mode (4): each tick's intent becomes a window in schedule slot 0 that
+    ends ``dess_window_s`` after the tick and is renewed every tick (one ``Duration`` write),
+    so Venus is back in its own self-consumption ``dess_window_s`` + 5 s after the executor
+    dies. The DESS limits are kept at the configured and live battery limits, every window
+    field is written (``Flags`` 0), slots 1-47 are cleared at start-up, and every tick checks
+    that DESS follows the window (:mod:`executor.drivers._victron`). Release empties slot 0;
+    shutdown (SIGTERM, ``--once``) also puts the DESS mode back to what it was.
 
-Never written in the loop: ``/Settings/CGwacs/AcPowerSetPoint`` or any other persisted setting
-except the DESS window (once per slot) and, once at start-up in ``dess`` mode, the DESS mode.
+Persisted settings written: in ``dess`` mode the DESS window (start once per slot, duration
+every tick), the four DESS limits (when they change), the DESS mode (start-up and shutdown)
+and stale slots 1-47 (once). Never ``/Settings/CGwacs/AcPowerSetPoint``.
 The D-Bus library is dbus-python on the GX (ships with Venus OS) or jeepney elsewhere
 (see :mod:`executor.drivers._dbus`).
 """
@@ -25,7 +34,6 @@ The D-Bus library is dbus-python on the GX (ships with Venus OS) or jeepney else
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,9 +41,23 @@ from datetime import datetime, timedelta
 from executor.config import opt
 from executor.drivers import register
 from executor.drivers._dbus import ServiceMissing, open_bus
-from executor.drivers._victron import check_owner, dess_window
+from executor.drivers._victron import (
+    DESS_GRACE_S,
+    DESS_LOCAL,
+    DESS_OFF,
+    DessWindow,
+    check_capacity,
+    check_owner,
+    dess_limits,
+    dess_status_problem,
+    dess_window,
+    held_target,
+    intent_of,
+    limit_defaults,
+    limits_to_write,
+)
 from executor.drivers.base import Measurement, Setpoint
-from executor.errors import DriverError, DriverUnavailable
+from executor.errors import DriverError, DriverUnavailable, ForeignControllerError
 
 log = logging.getLogger("helios.executor.victron_dbus")
 
@@ -45,7 +67,15 @@ HUB4 = "com.victronenergy.hub4"
 OVERRIDE = "/Overrides/Setpoint"
 DESS_MODE = "/Settings/DynamicEss/Mode"
 HUB4_MODE = "/Settings/CGwacs/Hub4Mode"
-SLOT0 = "/Settings/DynamicEss/Schedule/0/"
+DESS = "/Settings/DynamicEss/"
+SLOT = DESS + "Schedule/{}/"
+SLOT0 = SLOT.format(0)
+BATTERY_LIFE = "/Settings/CGwacs/BatteryLife/State"
+DVCC = "/Settings/Services/Bol"
+#: Venus 3.80 (venus-dynamicess) publishes the DESS status on its own service
+DESS_SERVICE = "com.victronenergy.dynamicess"
+NUM_SCHEDULES = 48
+#: a DESS mode write that Helios makes persists until it writes the old value back
 
 
 def _num(value, default: float = 0.0) -> float:
@@ -53,6 +83,8 @@ def _num(value, default: float = 0.0) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return default
     return float(value)
+
+
 
 
 @register("victron_dbus")
@@ -64,7 +96,7 @@ class VictronDbusDriver:
         """Options of ``driver: {type: victron_dbus, ...}``."""
 
         mode: str = opt("setpoint", "setpoint: hub4 /Overrides/Setpoint every tick; dess: "
-                        "Dynamic ESS local window in slot 0", kind=str,
+                        "Dynamic ESS local windows in slot 0, renewed every tick", kind=str,
                         choices=("setpoint", "dess"))
         bus: str = opt("system", "system (on the GX), session, or a D-Bus address "
                        "(unix:path=...)", kind=str)
@@ -73,10 +105,29 @@ class VictronDbusDriver:
                            choices=("auto", "dbus-python", "jeepney"))
         battery_service: str | None = opt(
             None, "BMS service for live CCL/DCL, e.g. com.victronenergy.battery.socketcan_can0 "
-            "(default: the first com.victronenergy.battery.* on the bus)", kind=str,
-            optional=True)
+            "(default: system /ActiveBmsService, else the first com.victronenergy.battery.*)",
+            kind=str, optional=True)
         timeout_s: float = opt(2.0, "Per-call timeout", "s", gt=0)
         backoff_max_s: float = opt(60.0, "Longest wait between reconnect attempts", "s", gt=0)
+        dess_window_s: float = opt(45.0, "dess: each window ends this long after the tick that "
+                                   "wrote it (GX back in self-consumption this + 5 s after "
+                                   "the executor dies); must exceed the tick", "s", ge=15,
+                                   le=600)
+        max_charge_w: float = opt(5000.0, "dess: DESS battery charge limit (default "
+                                  "executor.limits.max_charge_w; live CCL lowers it)", "W", ge=0)
+        max_discharge_w: float = opt(5000.0, "dess: DESS battery discharge limit (default "
+                                     "executor.limits.max_discharge_w; live DCL lowers it)",
+                                     "W", ge=0)
+        max_import_w: float = opt(17000.0, "dess: DESS grid import limit (default "
+                                  "executor.limits.max_import_w)", "W", ge=0)
+        max_export_w: float = opt(10000.0, "dess: DESS grid export limit (default "
+                                  "executor.limits.max_export_w; 0 when export is disabled)",
+                                  "W", ge=0)
+
+    @staticmethod
+    def config_defaults(limits) -> dict:
+        """The DESS limits default to the executor's limits."""
+        return limit_defaults(limits)
 
     def __init__(self, config: VictronDbusDriver.Config, *, clock: Callable[[], datetime]):
         self.config = config
@@ -86,8 +137,15 @@ class VictronDbusDriver:
         self._retry_at: datetime | None = None
         self._battery_service: str | None = config.battery_service
         self._released = False
-        self._window: tuple | None = None
-        self._target_soc_supported = True
+        self._system: dict = {}
+        self._last: Measurement | None = None
+        self._window: DessWindow | None = None
+        self._window_changed_at: datetime | None = None
+        self._fault: str | None = None
+        self._slot_soc: tuple = (None, None)  # (slot start, SoC at its first tick)
+        self._fault_until: datetime | None = None
+        self._restore_mode: int | None = None
+        self._restarted_dess = False
 
     # --- connection ----------------------------------------------------------------------
 
@@ -134,18 +192,35 @@ class VictronDbusDriver:
             self._backoff()
             raise
 
+    def _get(self, service: str, path: str):
+        return self._do(lambda bus: bus.get_value(service, path))
+
     def _set(self, service: str, path: str, value) -> None:
         code = self._do(lambda bus: bus.set_value(service, path, value))
         if code != 0:
             raise DriverError(f"{service}{path}: SetValue({value!r}) refused (code {code})")
 
+    def _setting(self, path: str):
+        """A setting's value, None when it does not exist (older firmware)."""
+        try:
+            return self._get(SETTINGS, path)
+        except ServiceMissing:
+            raise
+        except DriverUnavailable:
+            raise
+        except DriverError:
+            return None
+
     # --- Driver ------------------------------------------------------------------------
 
     def _find_battery(self, bus) -> str | None:
         if self._battery_service is None:
+            active = self._system.get("/ActiveBmsService")
+            if isinstance(active, str) and active.startswith("com.victronenergy.battery."):
+                return active  # what systemcalc uses, looked up again every tick
             names = sorted(n for n in bus.list_names()
                            if n.startswith("com.victronenergy.battery."))
-            self._battery_service = names[0] if names else ""
+            return names[0] if names else None
         return self._battery_service or None
 
     def read(self) -> Measurement:
@@ -155,6 +230,7 @@ class VictronDbusDriver:
             v = self._do(lambda bus: bus.get_items(SYSTEM))
         except ServiceMissing as exc:
             raise DriverUnavailable(f"systemcalc not on the bus ({exc})") from None
+        self._system = v
         soc = v.get("/Dc/Battery/Soc")
         soc = None if soc is None or isinstance(soc, bool) else float(soc)
         volts = _num(v.get("/Dc/Battery/Voltage"))
@@ -169,67 +245,185 @@ class VictronDbusDriver:
             try:
                 b = self._do(lambda bus: bus.get_items(battery))
             except ServiceMissing:
-                self._battery_service = None  # look again next tick
+                pass  # looked up again next tick
             else:
                 ccl, dcl = b.get("/Info/MaxChargeCurrent"), b.get("/Info/MaxDischargeCurrent")
                 if ccl is not None:
                     max_charge_w = _num(ccl) * volts
                 if dcl is not None:
                     max_discharge_w = _num(dcl) * volts
-        return Measurement(
+        self._last = Measurement(
             at=now, soc_pct=soc,
             battery_power_w=-_num(v.get("/Dc/Battery/Power")),  # Victron + = charging
             grid_power_w=grid, pv_power_w=pv, load_power_w=load,
             max_charge_w=max_charge_w, max_discharge_w=max_discharge_w,
         )
+        return self._last
 
     def check_ownership(self, take_over: bool = True) -> None:
-        """Refuse to run when another controller owns the ESS; take DESS local mode if asked
+        """Refuse to run when another controller owns the ESS or DESS could not act; in
+        ``dess`` mode take DESS local mode, clear stale slots and write the DESS limits
         (``take_over=False``: only check, write nothing — ``--dry-run`` and ``status``).
 
         Raises
         ------
         ForeignControllerError
-            Dynamic ESS in VRM mode (1); DESS on while mode is ``setpoint``; ESS in external
-            control (Hub4Mode 3).
+            Dynamic ESS in VRM mode (1); DESS local while mode is ``setpoint``; ESS in
+            external control (Hub4Mode 3); ``dess`` with "keep batteries charged", DESS
+            battery capacity 0, or DVCC off (then DESS cannot limit its charge rate).
         """
-        hub4 = self._do(lambda bus: bus.get_value(SETTINGS, HUB4_MODE))
-        try:
-            mode = int(_num(self._do(lambda bus: bus.get_value(SETTINGS, DESS_MODE))))
-        except ServiceMissing:
-            raise
-        except DriverError:
+        hub4 = int(_num(self._get(SETTINGS, HUB4_MODE)))
+        mode = self._setting(DESS_MODE)
+        if mode is None:
+            if self.config.mode == "dess":
+                raise ForeignControllerError("this GX has no Dynamic ESS settings "
+                                             "(Venus OS < 3.10?): use mode: setpoint")
             mode = 0  # firmware without Dynamic ESS: nothing to fight with
-        if check_owner(int(_num(hub4)), mode, self.config.mode, OVERRIDE) and take_over:
-            log.warning("switching Dynamic ESS to local mode 4 (one settings write)")
-            self._set(SETTINGS, DESS_MODE, 4)
+        mode = int(_num(mode))
+        life = self._setting(BATTERY_LIFE)
+        action = check_owner(hub4, mode, self.config.mode, OVERRIDE,
+                             None if life is None else int(_num(life)))
+        if self.config.mode == "dess":
+            check_capacity(self._setting(DESS + "BatteryCapacity"))
+            if not _num(self._setting(DVCC)):
+                raise ForeignControllerError(
+                    "DVCC is off (Settings/Services/Bol = 0): Dynamic ESS passes its charge "
+                    "rate to the Multi only through DVCC, so it could not hold the charge "
+                    "limit; turn DVCC on or use mode: setpoint")
+        if not take_over:
+            return
+        if action == "off":
+            log.warning("Dynamic ESS mode %d (legacy 2/3 run DESS on Venus 3.80): switching it "
+                        "off (mode 0)", mode)
+            self._set(SETTINGS, DESS_MODE, DESS_OFF)
+        if self.config.mode != "dess":
+            return
+        self._clear_slots()
+        self._keep_limits(None)
+        if action == "restart":
+            log.warning("Dynamic ESS mode %d: writing 0 then 4 (2/3 -> 4 directly leaves "
+                        "systemcalc's DESS off until it restarts)", mode)
+            self._set(SETTINGS, DESS_MODE, DESS_OFF)
+        if action in ("local", "restart"):
+            log.warning("switching Dynamic ESS to local mode 4 (restored to 0 on exit)")
+            self._set(SETTINGS, DESS_MODE, DESS_LOCAL)
+            self._restore_mode = DESS_OFF
+
+    def _clear_slots(self) -> None:
+        """Empty every schedule slot that holds a window (slots 1-47 would otherwise take
+        over after a release; slot 0 gets Helios' first window)."""
+        for n in range(NUM_SCHEDULES):
+            base = SLOT.format(n)
+            if _num(self._setting(base + "Start")) > 0:
+                log.warning("clearing stale Dynamic ESS schedule slot %d", n)
+                self._set(SETTINGS, base + "Start", 0)
+                self._set(SETTINGS, base + "Duration", 0)
+
+    def _keep_limits(self, m: Measurement | None, setpoint: Setpoint | None = None) -> None:
+        """Write the DESS limits that differ from the wanted ones (kW settings)."""
+        c = self.config
+        wanted, hard = dess_limits(
+            c.max_charge_w, c.max_discharge_w, c.max_import_w, c.max_export_w,
+            c.max_export_w > 0, m.max_charge_w if m else None, m.max_discharge_w if m else None,
+            intent_of(setpoint) if setpoint else None,
+            setpoint.battery_power_w if setpoint else None)
+        current = {name: self._setting(DESS + name) for name in wanted.as_settings()}
+        for name, value in limits_to_write(current, wanted, hard).items():
+            log.info("Dynamic ESS %s: %s -> %.1f kW", name, current.get(name), value)
+            self._set(SETTINGS, DESS + name, float(value))
+
+    def _dess_status(self) -> dict:
+        """``Active``, ``ErrorCode``, ``ReactiveStrategy``, ``TargetSoc``, ``WindowSlot``,
+        ``WorkingSocPrecision`` from systemcalc (or the 3.80 dynamicess service)."""
+        keys = ("Active", "ErrorCode", "ReactiveStrategy", "TargetSoc", "WindowSlot",
+                "WorkingSocPrecision")
+        if "/DynamicEss/Active" in self._system:
+            return {k: self._system.get("/DynamicEss/" + k) for k in keys}
+        try:
+            items = self._do(lambda bus: bus.get_items(DESS_SERVICE))
+        except ServiceMissing:
+            return {}
+        return {k: items.get("/" + k) for k in keys}
 
     def apply(self, setpoint: Setpoint) -> None:
-        """Send the setpoint (override every tick, or the DESS window when it changes)."""
+        """Send the setpoint (override every tick, or the DESS window, renewed every tick)."""
         if self.config.mode == "setpoint":
             self._set(HUB4, OVERRIDE, float(setpoint.grid_power_w))
             self._released = False
             return
-        start, duration, soc, feed_in = dess_window(setpoint)
-        soc = round(soc, 1)
-        window = (start, duration, soc, feed_in)
-        if window != self._window:
-            # Start last: a window only becomes active once it has its duration and target.
-            # TargetSoc (decimal, Venus >= 3.70) wins over the integer Soc when > 0.
-            writes = [("Duration", duration), ("Soc", int(round(soc))), ("Strategy", 0),
-                      ("Restrictions", 0), ("AllowGridFeedIn", feed_in)]
-            if self._target_soc_supported:
-                writes.append(("TargetSoc", soc))
-            for path, value in writes + [("Start", start)]:
-                try:
-                    self._set(SETTINGS, SLOT0 + path, value)
-                except DriverError:
-                    if path != "TargetSoc" or isinstance(sys.exc_info()[1], DriverUnavailable):
-                        raise
-                    log.info("no Schedule/0/TargetSoc on this firmware: integer Soc only")
-                    self._target_soc_supported = False
-            self._window = window
+        now = self.clock()
+        if self._fault is not None and self._fault_until is not None and now < self._fault_until:
+            raise DriverError(self._fault)
+        self._fault = None
+        mode = int(_num(self._setting(DESS_MODE)))
+        if mode != DESS_LOCAL:
+            self._window = None
+            if mode == 1:
+                raise ForeignControllerError("Dynamic ESS was switched to VRM mode (1) on the "
+                                             "GX: VRM owns the battery now")
+            self._fail(now, f"Dynamic ESS mode is {mode} on the GX, not 4 (local): switched "
+                       "off by the user? Helios does not switch it back while running")
+        capacity = self._setting(DESS + "BatteryCapacity")
+        if not _num(capacity) > 0:
+            self._fail(now, f"Dynamic ESS battery capacity is {capacity}: DESS ignores every "
+                       "window (error 5); set it on the GX")
+        m = self._last
+        self._keep_limits(m, setpoint)
+        status = self._dess_status()
+        precision = int(_num(status.get("WorkingSocPrecision"), 0.0))
+        old = self._window
+        if old is not None and old.end <= now.timestamp():
+            log.warning("the last Dynamic ESS window ran out %.0f s before this tick: "
+                        "dess_window_s (%.0f s) must exceed the tick interval",
+                        now.timestamp() - old.end, self.config.dess_window_s)
+            old = self._window = None  # written afresh (Start last), checked after the grace
+        held = held_target(old, setpoint)
+        w = dess_window(setpoint, now, m.soc_pct if m else None, precision,
+                        self.config.dess_window_s, self.config.max_export_w > 0, held,
+                        self._first_soc(setpoint, m))
+        if old is not None and self._window_changed_at is not None \
+                and old.fields() == w.fields() \
+                and (now - self._window_changed_at).total_seconds() >= DESS_GRACE_S:
+            problem = dess_status_problem(status.get("Active"), status.get("ErrorCode"),
+                                          status.get("ReactiveStrategy"),
+                                          status.get("TargetSoc"), old,
+                                          status.get("WindowSlot"))
+            if problem is not None:
+                self._fail(now, problem)
+        self._write_window(w, old)
+        if old is None or old.fields() != w.fields():
+            self._window_changed_at = now
         self._released = False
+
+    def _first_soc(self, setpoint: Setpoint, m: Measurement | None) -> float | None:
+        """The SoC at the first tick of the setpoint's slot. [%]"""
+        if self._slot_soc[0] != setpoint.window_start:
+            self._slot_soc = (setpoint.window_start, m.soc_pct if m else None)
+        return self._slot_soc[1]
+
+    def _fail(self, now: datetime, problem: str) -> None:
+        """Remember why DESS cannot be used (retried after a minute) and raise it."""
+        self._fault, self._fault_until = problem, now + timedelta(seconds=60)
+        raise DriverError(problem)
+
+    def _write_window(self, w: DessWindow, old: DessWindow | None) -> None:
+        if old is not None and old.fields() == w.fields():
+            if w.end > old.end:  # renewal: only the duration moves
+                self._set(SETTINGS, SLOT0 + "Duration", w.duration)
+                self._window = w
+            return
+        rest = [("TargetSoc", float(w.target_soc)), ("Soc", int(round(w.target_soc))),
+                ("Strategy", w.strategy), ("Restrictions", w.restrictions),
+                ("AllowGridFeedIn", w.allow_feed_in), ("Flags", w.flags)]
+        if old is not None:
+            # replacing a live window: Start first, so the slot never stops covering now
+            writes = [("Start", w.start), ("Duration", w.duration)] + rest
+        else:  # a new window becomes live only once complete: Start last
+            writes = [("Duration", w.duration)] + rest + [("Start", w.start)]
+        self._window = None  # unknown until every field is written
+        for path, value in writes:
+            self._set(SETTINGS, SLOT0 + path, value)
+        self._window = w
 
     def release(self) -> None:
         """Hand control back (override invalidated / DESS slot 0 emptied); no-op when done."""
@@ -238,13 +432,20 @@ class VictronDbusDriver:
         if self.config.mode == "setpoint":
             self._set(HUB4, OVERRIDE, None)
         else:
+            self._window = self._window_changed_at = None
             self._set(SETTINGS, SLOT0 + "Start", 0)
             self._set(SETTINGS, SLOT0 + "Duration", 0)
-            self._window = None
         self._released = True
 
     def close(self) -> None:
-        """Close the bus connection."""
+        """Put the DESS mode back if Helios changed it, then close the bus connection."""
+        if self._restore_mode is not None and self.bus is not None:
+            try:
+                self._set(SETTINGS, DESS_MODE, self._restore_mode)
+                log.warning("Dynamic ESS mode restored to %d", self._restore_mode)
+                self._restore_mode = None
+            except DriverError as exc:
+                log.warning("could not restore the Dynamic ESS mode: %s", exc)
         if self.bus is not None:
             self.bus.close()
             self.bus = None

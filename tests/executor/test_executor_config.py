@@ -182,11 +182,16 @@ DRIVER_OPTIONS = {
     "victron_dbus": {"mode": Row(str, "dess"), "bus": Row(str, "session"),
                      "library": Row(str, "jeepney"),
                      "battery_service": Row(str, "com.victronenergy.battery.ttyO0", nullable=True),
-                     "timeout_s": Row(float, 1), "backoff_max_s": Row(float, 30)},
+                     "timeout_s": Row(float, 1), "backoff_max_s": Row(float, 30),
+                     "dess_window_s": Row(float, 50), "max_charge_w": Row(float, 4000),
+                     "max_discharge_w": Row(float, 4500), "max_import_w": Row(float, 9000),
+                     "max_export_w": Row(float, 3000)},
     "victron_modbus": {"host": Row(str, "10.0.0.2"), "port": Row(int, 1502),
                        "unit_id": Row(int, 227), "battery_unit_id": Row(int, 225, nullable=True),
-                       "mode": Row(str, "dess"), "timeout_s": Row(float, 1),
-                       "backoff_max_s": Row(float, 30)},
+                       "mode": Row(str, "setpoint"), "timeout_s": Row(float, 1),
+                       "backoff_max_s": Row(float, 30), "dess_window_s": Row(float, 50),
+                       "max_charge_w": Row(float, 4000), "max_discharge_w": Row(float, 4500),
+                       "max_import_w": Row(float, 9000), "max_export_w": Row(float, 3000)},
 }
 #: required driver options, given while another option is tested
 DRIVER_REQUIRED = {"victron_modbus": {"host": "gx.local"}}

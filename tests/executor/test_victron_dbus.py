@@ -10,12 +10,12 @@ from datetime import timedelta
 import pytest
 from gx_emulator.dbus_gx import SETTINGS, DbusDaemon, DbusGx
 from gx_emulator.plans import T0, FakeClock, Replanner, build_plan
+from gx_emulator.victron_ess import EssPlant
 
 from executor import drivers
 from executor import schedule as sched
 from executor.control import Apply, Limits, Release
 from executor.drivers.base import Setpoint
-from executor.drivers.simulated import Plant
 from executor.errors import ForeignControllerError
 from executor.plansource import FileSource, PlanTracker
 from executor.runner import Executor
@@ -38,7 +38,7 @@ def clock():
 
 @pytest.fixture
 def gx(daemon, clock):
-    plant = Plant(50.0, 10.0, clock(), bms_max_charge_w=2600.0, bms_max_discharge_w=3900.0)
+    plant = EssPlant(50.0, 10.0, clock(), bms_max_charge_w=2600.0, bms_max_discharge_w=3900.0)
     with DbusGx(plant, clock, daemon.address) as emulated:
         yield emulated
 
@@ -54,7 +54,7 @@ def test_read_converts_signs(gx, daemon, clock):
     gx.plant.grid_setpoint_w = -1000.0  # export: the battery discharges
     clock.advance(10)
     m = drv.read()
-    assert m.soc_pct == pytest.approx(gx.plant.soc_pct, abs=0.01)
+    assert m.soc_pct == pytest.approx(gx.plant.soc_pct, abs=0.051)  # BMS at 0.1 %
     assert m.battery_power_w > 0 and m.battery_power_w == pytest.approx(
         gx.plant.battery_power_w, abs=0.01)  # Victron + = charging, Helios + = discharging
     assert m.grid_power_w == pytest.approx(-1000, abs=0.01)  # invalid L2/L3 count as 0
@@ -78,12 +78,16 @@ def test_override_refreshed_and_invalidated_on_release(gx, daemon, clock):
     drv.close()
 
 
-def test_settings_refuse_out_of_range(gx, daemon, clock):
+def test_settings_convert_like_localsettings(gx, daemon, clock):
     drv = make_driver(daemon, clock)
     bus = drv._connect()
     assert bus.set_value(SETTINGS, "/Settings/DynamicEss/Mode", 9) == -1
     assert bus.set_value(SETTINGS, "/Settings/CGwacs/BatteryLife/MinimumSocLimit", 120.0) == -1
     assert gx.settings["/Settings/DynamicEss/Mode"][0] == 0  # refused, not clamped
+    # int()/float() by the setting's type: a float into an int setting is truncated, accepted
+    assert bus.set_value(SETTINGS, "/Settings/DynamicEss/Schedule/3/Duration", 900.7) == 0
+    assert gx.settings["/Settings/DynamicEss/Schedule/3/Duration"][0] == 900
+    assert bus.set_value(SETTINGS, "/Settings/DynamicEss/Schedule/3/TargetSoc", 100.5) == -1
     drv.close()
 
 
@@ -102,15 +106,94 @@ def test_ownership_checks(gx, daemon, clock):
     gx.settings["/Settings/CGwacs/Hub4Mode"][0] = 1
     drv.check_ownership()
     dess = make_driver(daemon, clock, mode="dess")
+    for path, value, match in (("/Settings/DynamicEss/BatteryCapacity", 0.0, "capacity is not"),
+                               ("/Settings/Services/Bol", 0, "DVCC is off"),
+                               ("/Settings/CGwacs/BatteryLife/State", 9, "Keep batteries")):
+        old = gx.settings[path][0]
+        gx.settings[path][0] = value
+        with pytest.raises(ForeignControllerError, match=match):
+            dess.check_ownership()
+        gx.settings[path][0] = old
+    gx.settings["/Settings/DynamicEss/Schedule/7/Start"][0] = 1_700_000_000  # left by VRM
+    gx.settings["/Settings/DynamicEss/Schedule/7/Duration"][0] = 3600
+    gx.settings["/Settings/DynamicEss/Mode"][0] = 3
+    gx.dess.timer_on = False  # 3 set while systemcalc ran: its DESS timer has ended
     dess.check_ownership()
-    assert gx.settings["/Settings/DynamicEss/Mode"][0] == 4
-    drv.close()
+    assert gx.settings["/Settings/DynamicEss/Mode"][0] == 4 and gx.dess.timer_on  # via 0
+    assert gx.settings["/Settings/DynamicEss/Schedule/7/Start"][0] == 0  # slots cleared
+    assert gx.settings["/Settings/DynamicEss/BatteryChargeLimit"][0] == 5.0  # limits written
+    assert gx.settings["/Settings/DynamicEss/GridExportLimit"][0] == 10.0
     dess.close()
+    assert gx.settings["/Settings/DynamicEss/Mode"][0] == 0  # put back on exit
+    drv.close()
+
+
+def _sp(intent, target, start=T0, battery_w=0.0, grid_w=0):
+    return Setpoint(grid_power_w=grid_w, min_soc_pct=10, battery_power_w=battery_w,
+                    target_soc_pct=target, window_start=start,
+                    window_end=start + timedelta(minutes=15), intent=intent)
+
+
+WINDOWS = {  # intent -> (Strategy, Restrictions, AllowGridFeedIn, ReactiveStrategy at SoC 50)
+    "self_consume": (1, 0, 1, 1), "charge_grid": (2, 1, 1, 2), "hold": (2, 3, 1, 9),
+    "limit_charge": (3, 3, 1, 14), "discharge_grid": (0, 2, 1, 6), "idle": (0, 3, 1, 9)}
+
+
+@pytest.mark.parametrize("intent", sorted(WINDOWS))
+def test_dess_window_per_intent_every_field(gx, daemon, clock, intent):
+    gx.plant.profile = lambda now: (800.0, 500.0) if intent == "limit_charge" else (0.0, 500.0)
+    gx.settings["/Settings/DynamicEss/Schedule/0/Flags"][0] = 2  # DISABLEPV left by VRM
+    gx.settings["/Settings/DynamicEss/Schedule/0/TargetSoc"][0] = 90.0
+    drv = make_driver(daemon, clock, mode="dess", dess_window_s=40)
+    drv.check_ownership()
+    target = {"charge_grid": 60.0, "discharge_grid": 40.0, "limit_charge": 55.0}.get(intent, 50)
+    for _ in range(4):
+        drv.read()
+        drv.apply(_sp(intent, target, battery_w={"charge_grid": -2000, "discharge_grid": 1500,
+                                                  "limit_charge": -300}.get(intent, 0.0)))
+        clock.advance(5)
+    slot = {k: gx.settings["/Settings/DynamicEss/Schedule/0/" + k][0] for k in (
+        "Strategy", "Restrictions", "AllowGridFeedIn", "Flags", "Start")}
+    strategy, restrictions, feed_in, reactive = WINDOWS[intent]
+    assert (slot["Strategy"], slot["Restrictions"], slot["AllowGridFeedIn"], slot["Flags"]) \
+        == (strategy, restrictions, feed_in, 0)
+    assert slot["Start"] == int(T0.timestamp())
+    assert gx.dess.status["Active"] == 1
+    assert gx.dess.status["ReactiveStrategy"] == reactive
+    assert gx.plant.pv_disabled == 0
+    if intent == "charge_grid":  # the DESS limit follows the decided power, so does DVCC
+        assert gx.settings["/Settings/DynamicEss/BatteryChargeLimit"][0] == 2.0
+        assert gx.plant.force_charge == 1 and gx.plant.dvcc_charge_w <= 2000
+    if intent == "discharge_grid":
+        assert 0 < gx.plant.max_discharge_power <= 1500
+    drv.close()
+
+
+def test_dess_refuses_or_releases_when_dess_does_not_act(gx, daemon, clock, tmp_path):
+    sched.write(str(tmp_path / "schedule.json"), build_plan(T0, 8, 50.0))
+    drv = make_driver(daemon, clock, mode="dess", dess_window_s=40)
+    drv.check_ownership()
+    ex = Executor(drv, PlanTracker(FileSource(str(tmp_path / "schedule.json"))), Limits(),
+                  str(tmp_path / "p.json"), clock=clock)
+    for _ in range(3):
+        assert isinstance(ex.tick(), Apply)
+        clock.advance(10)
+    gx.settings["/Settings/DynamicEss/BatteryCapacity"][0] = 0.0  # the user clears it
+    d = ex.tick()
+    assert isinstance(d, Release) and "battery capacity is 0.0" in d.reason
+    clock.advance(10)
+    assert isinstance(ex.tick(), Release)  # and stays released for a while, no flapping
+    gx.settings["/Settings/DynamicEss/BatteryCapacity"][0] = 10.0
+    gx.settings["/Settings/DynamicEss/Mode"][0] = 2  # the user switches DESS "off" (legacy)
+    clock.advance(60)
+    d = ex.tick()
+    assert isinstance(d, Release) and "mode is 2" in d.reason
+    ex.shutdown()
 
 
 def _closed_loop(gx, daemon, clock, tmp_path, mode, step_s):
     day = build_plan(T0, 96, 50.0)
-    drv = make_driver(daemon, clock, mode=mode)
+    drv = make_driver(daemon, clock, mode=mode, dess_window_s=step_s + 30)
     drv.check_ownership()
     path = str(tmp_path / "schedule.json")
     ex = Executor(drv, PlanTracker(FileSource(path)), replace(Limits(), interval_s=step_s),
@@ -139,11 +222,13 @@ def test_closed_loop_day_setpoint_mode(gx, daemon, clock, tmp_path):
 def test_closed_loop_day_dess_mode(gx, daemon, clock, tmp_path):
     errors = _closed_loop(gx, daemon, clock, tmp_path, "dess", 60)
     assert max(errors) < 1.5, f"max SoC tracking error {max(errors):.2f} %"
-    # flash budget: the mode once, then about one window per slot — not one per tick
+    # flash: the start about once per slot, the duration once per tick (the fail-safe)
     start_writes = gx.writes_by_path["/Settings/DynamicEss/Schedule/0/Start"]
-    assert 96 <= start_writes <= 2 * 96 + 1
-    assert gx.writes_by_path["/Settings/DynamicEss/Mode"] == 1
-    assert gx.plant.window is None  # released: slot 0 emptied → self-consumption
+    assert 96 <= start_writes <= 2 * 96 + 2
+    assert gx.writes_by_path["/Settings/DynamicEss/Schedule/0/Duration"] <= 1440 + start_writes
+    assert gx.writes_by_path["/Settings/DynamicEss/Mode"] == 2  # 0 -> 4, and back on exit
+    gx.plant.advance(clock.advance(10))
+    assert gx.dess.status["Active"] == 0 and gx.plant.setpoint is None  # self-consumption
 
 
 def test_services_vanish_and_come_back(gx, daemon, clock, tmp_path):
@@ -164,7 +249,7 @@ def test_services_vanish_and_come_back(gx, daemon, clock, tmp_path):
 
 
 def test_bus_daemon_restarts(clock, tmp_path):
-    plant = Plant(50.0, 10.0, clock())
+    plant = EssPlant(50.0, 10.0, clock())
     with DbusDaemon() as daemon:
         gx = DbusGx(plant, clock, daemon.address).start()
         plan_path = str(tmp_path / "schedule.json")
@@ -225,7 +310,7 @@ def test_dbus_python_adapter_on_the_system_interpreter(gx, daemon, tmp_path):
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
     assert got["lib"] == "DbusPythonBus"
-    assert got["soc"] == pytest.approx(gx.plant.soc_pct, abs=0.01)
+    assert got["soc"] == pytest.approx(gx.plant.soc_pct, abs=0.051)
     assert got["ccl"] == pytest.approx(2600)
     hub4 = [c[2] for c in gx.set_calls if c[1] == "/Overrides/Setpoint"]
     assert hub4 == [-1234.0, None]  # float setpoint, then the invalid value (empty array)

@@ -8,18 +8,21 @@ background thread:
 * ``com.victronenergy.system`` — systemcalc telemetry computed from the plant
   (``/Dc/Battery/Power`` + = charging, ``/Ac/Grid/L*/Power`` + = import, invalid phases as
   empty arrays), read-only (SetValue → 1);
-* ``com.victronenergy.settings`` — localsettings: each setting has min/max and an
-  out-of-range or mistyped write is **refused with -1, not clamped**; accepted changes are
-  counted as flash writes (``flash_writes``, ``writes_by_path``);
-* ``com.victronenergy.hub4`` — ``/Overrides/Setpoint`` (volatile; invalid = no override);
+* ``com.victronenergy.settings`` — localsettings: values converted with ``int()``/``float()``
+  by the setting's type (4.7 → 4 into an int), out of range **refused with -1, not clamped**;
+  accepted changes are counted as flash writes (``flash_writes``, ``writes_by_path``);
+* ``com.victronenergy.hub4`` — ``/Overrides/{Setpoint, ForceCharge, MaxDischargePower,
+  FeedInExcess}`` (volatile; Setpoint invalid = no override → ``AcPowerSetPoint``);
 * ``com.victronenergy.battery.socketcan_can0`` — SoC, CCL/DCL (``/Info/Max*Current``);
 * ``com.victronenergy.vebus.ttyS4`` — ESS assistant present.
 
 Every path is an object with ``com.victronenergy.BusItem`` ``GetValue``/``SetValue``/
 ``GetText``; ``/`` answers ``GetValue`` (dict of all values) and ``GetItems``; ``SetValue``
 emits ``PropertiesChanged``. ``None`` is sent as the empty ``ai`` array. A simplified Dynamic
-ESS loop picks the first schedule window (slot order, ``Start > 0``, ``[Start, Start+Duration)``,
-``TargetSoc > 0`` beats ``Soc``) and steers the plant to it; no window → self-consumption.
+ESS delegate (:class:`gx_emulator.victron_ess.DessDelegate`, our re-implementation of
+systemcalc's) turns the schedule windows into hub4 overrides every 5 s of the fake clock and
+publishes ``/DynamicEss/*`` (Active, ErrorCode, ReactiveStrategy, TargetSoc, ...); the plant
+(:class:`gx_emulator.victron_ess.EssPlant`) reacts to the overrides.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from jeepney import (
     DBusAddress,
@@ -44,7 +47,7 @@ from jeepney import (
 from jeepney.io.blocking import open_dbus_connection
 
 from executor.drivers._dbus import from_variant, to_variant
-from executor.drivers.simulated import DessWindow, Plant
+from gx_emulator.victron_ess import DessDelegate, EssPlant, convert_setting
 
 IFACE = "com.victronenergy.BusItem"
 SYSTEM = "com.victronenergy.system"
@@ -120,26 +123,6 @@ class DbusDaemon:
         self.cleanup()
 
 
-def _settings_table() -> dict:
-    """path → [value, default, min, max] (min = max = 0: no limits), as localsettings."""
-    t = {
-        "/Settings/CGwacs/AcPowerSetPoint": [0.0, 0.0, -100000.0, 100000.0],
-        "/Settings/CGwacs/Hub4Mode": [1, 1, 1, 3],
-        "/Settings/CGwacs/BatteryLife/State": [1, 1, 0, 12],
-        "/Settings/CGwacs/BatteryLife/MinimumSocLimit": [10.0, 10.0, 0.0, 100.0],
-        "/Settings/CGwacs/MaxDischargePower": [-1.0, -1.0, -1.0, 100000.0],
-        "/Settings/DynamicEss/Mode": [0, 0, 0, 4],
-        "/Settings/DynamicEss/BatteryCapacity": [10.0, 0.0, 0.0, 1000.0],
-    }
-    for n in range(NUM_SCHEDULES):
-        base = f"/Settings/DynamicEss/Schedule/{n}/"
-        t.update({base + "Start": [0, 0, 0, 0], base + "Duration": [0, 0, 0, 0],
-                  base + "Soc": [0, 0, 0, 100], base + "TargetSoc": [0.0, 0.0, 0.0, 100.0],
-                  base + "Strategy": [0, 0, 0, 3], base + "Restrictions": [0, 0, 0, 3],
-                  base + "AllowGridFeedIn": [0, 0, 0, 1], base + "Flags": [0, 0, 0, 3]})
-    return t
-
-
 def _mgmt(name: str, instance: int, product: str) -> dict:
     return {"/Mgmt/ProcessName": name, "/Mgmt/ProcessVersion": "1.0-emulated",
             "/Mgmt/Connection": "emulated", "/DeviceInstance": instance, "/ProductId": 0,
@@ -149,122 +132,116 @@ def _mgmt(name: str, instance: int, product: str) -> dict:
 class DbusGx:
     """Victron services on ``address`` driven by ``plant`` at ``clock()``.
 
-    Use as a context manager, or :meth:`start` / :meth:`stop` (stopping makes every service
-    vanish from the bus, like a GX whose services restart).
+    The plant (:class:`gx_emulator.victron_ess.EssPlant`) reacts to hub4's overrides; a
+    :class:`gx_emulator.victron_ess.DessDelegate` writes them from the DESS windows as
+    systemcalc does and publishes ``/DynamicEss/*``. Use as a context manager, or
+    :meth:`start` / :meth:`stop` (stopping makes every service vanish from the bus, like a GX
+    whose services restart). ``soc_decimals``: the BMS's SoC precision (DESS rounds targets
+    to what it has seen).
     """
 
-    def __init__(self, plant: Plant, clock: Callable[[], datetime], address: str):
+    def __init__(self, plant: EssPlant, clock: Callable[[], datetime], address: str,
+                 soc_decimals: int = 1):
         self.plant = plant
         self.clock = clock
         self.address = address
-        self.settings = _settings_table()
-        self.override: float | None = None
+        self.settings = plant.settings
         self.soc_unknown = False
+        self.soc_decimals = soc_decimals
         self.flash_writes = 0
         self.writes_by_path: dict = {}
         self.set_calls: list = []
-        self.hub4_extra = {"/Overrides/ForceCharge": 0, "/Overrides/MaxDischargePower": -1.0,
-                           "/Overrides/FeedInExcess": 0}
+        self.dess = plant.delegate or DessDelegate(plant, soc_reported=self._soc)
+        self.dess.soc_reported = self._soc
         self._conn = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self.plant.min_soc_pct = self.settings[
-            "/Settings/CGwacs/BatteryLife/MinimumSocLimit"][0]
+
+    def _soc(self):
+        return None if self.soc_unknown else round(self.plant.soc_pct, self.soc_decimals)
+
+    @property
+    def override(self) -> float | None:
+        """hub4 ``/Overrides/Setpoint`` (None = invalid)."""
+        return self.plant.setpoint
 
     # --- values ------------------------------------------------------------------------------
-
-    def _dess_loop(self) -> None:
-        """Simplified systemcalc DESS: first matching window in slot order, else none."""
-        mode = self.settings["/Settings/DynamicEss/Mode"][0]
-        window = None
-        if mode in (1, 4):
-            now_s = self.clock().timestamp()
-            for n in range(NUM_SCHEDULES):
-                base = f"/Settings/DynamicEss/Schedule/{n}/"
-                start, dur = self.settings[base + "Start"][0], self.settings[base + "Duration"][0]
-                if start > 0 and start <= now_s < start + dur:
-                    target = self.settings[base + "TargetSoc"][0] or self.settings[base + "Soc"][0]
-                    t0 = datetime.fromtimestamp(start, tz=timezone.utc)
-                    window = DessWindow(t0, t0 + timedelta(seconds=dur), float(target))
-                    break
-        self.plant.window = window
 
     def values(self, service: str) -> dict:
         """Every path → value of ``service`` now (``None`` = invalid)."""
         p = self.plant
         if service == SETTINGS:
             return {k: v[0] for k, v in self.settings.items()}
+        p.advance(self.clock())
         if service == HUB4:
-            return {"/Overrides/Setpoint": self.override, **self.hub4_extra,
+            return {"/Overrides/Setpoint": p.setpoint, "/Overrides/ForceCharge": p.force_charge,
+                    "/Overrides/MaxDischargePower": p.max_discharge_power,
+                    "/Overrides/FeedInExcess": p.feed_in_excess, "/Pv/Disable": p.pv_disabled,
                     **_mgmt("hub4control", 0, "Hub-4")}
-        p.advance(self.clock())  # integrate with the window that was in force until now
-        self._dess_loop()
-        soc = None if self.soc_unknown else round(p.soc_pct, 2)
+        soc = self._soc()
         charge_w = -p.battery_power_w  # Victron: + = charging
         if service == SYSTEM:
             return {
                 "/Dc/Battery/Soc": soc, "/Dc/Battery/Power": charge_w,
-                "/Dc/Battery/Voltage": 52.0, "/Dc/Battery/Current": charge_w / 52.0,
+                "/Dc/Battery/Voltage": p.volts, "/Dc/Battery/Current": charge_w / p.volts,
                 "/Dc/Battery/State": 1 if charge_w > 0 else (2 if charge_w < 0 else 0),
-                "/Dc/Battery/BatteryService": BATTERY, "/Dc/Pv/Power": None,
+                "/Dc/Battery/BatteryService": BATTERY, "/ActiveBmsService": BATTERY,
+                "/Dc/Pv/Power": None,
                 "/Ac/Grid/L1/Power": p.grid_power_w, "/Ac/Grid/L2/Power": None,
                 "/Ac/Grid/L3/Power": None, "/Ac/Grid/NumberOfPhases": 1,
                 "/Ac/Consumption/L1/Power": p.load_power_w, "/Ac/Consumption/L2/Power": None,
                 "/Ac/PvOnGrid/L1/Power": p.pv_power_w, "/Ac/PvOnOutput/L1/Power": None,
                 "/Ac/ActiveIn/Source": 1, "/SystemType": "ESS", "/Hub": 4,
                 "/VebusService": VEBUS, "/VebusInstance": 276,
-                "/Control/ActiveSocLimit": p.min_soc_pct,
-                "/DynamicEss/Active": int(p.window is not None),
-                "/DynamicEss/TargetSoc": p.window.target_soc_pct if p.window else None,
+                "/Control/ActiveSocLimit": p.min_soc_pct, "/Pv/Disable": p.pv_disabled,
+                **{"/DynamicEss/" + k: v for k, v in self.dess.status.items()},
                 **_mgmt("dbus-systemcalc-py", 0, "System calc"),
             }
         if service == BATTERY:
-            ccl = None if p.bms_max_charge_w is None else p.bms_max_charge_w / 52.0
-            dcl = None if p.bms_max_discharge_w is None else p.bms_max_discharge_w / 52.0
-            return {"/Soc": soc, "/Dc/0/Voltage": 52.0, "/Dc/0/Power": charge_w,
+            ccl = None if p.bms_max_charge_w is None else p.bms_max_charge_w / p.volts
+            dcl = None if p.bms_max_discharge_w is None else p.bms_max_discharge_w / p.volts
+            return {"/Soc": soc, "/Dc/0/Voltage": p.volts, "/Dc/0/Power": charge_w,
                     "/Info/MaxChargeCurrent": ccl, "/Info/MaxDischargeCurrent": dcl,
                     "/Info/MaxChargeVoltage": 56.8, **_mgmt("dbus-can-bms", 512, "BMS")}
         if service == VEBUS:
+            dvcc = None if p.dvcc_charge_w is None else p.dvcc_charge_w / p.volts
             return {"/Hub4/AssistantId": 5, "/Ac/Out/NominalInverterPower": 5000, "/State": 9,
-                    "/Mode": 3, "/Soc": soc, **_mgmt("mk2-dbus", 276, "MultiPlus-II")}
+                    "/Mode": 3, "/Soc": soc, "/BatteryOperationalLimits/MaxChargeCurrent": dvcc,
+                    **_mgmt("mk2-dbus", 276, "MultiPlus-II")}
         return {}
 
     def set_value(self, service: str, path: str, value) -> int:
-        """SetValue semantics: settings 0/-1 (range refusal), velib 0/1."""
+        """SetValue semantics: localsettings 0/-1 (converted with int()/float(), refused out of
+        range, never clamped), velib 0/1."""
         self.set_calls.append((service, path, value))
+        self.plant.advance(self.clock())  # the old values were in force until now
         if service == SETTINGS:
-            if path not in self.settings:
+            entry = self.settings.get(path)
+            if entry is None:
                 return -1
-            current, _default, lo, hi = self.settings[path]
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            new = convert_setting(entry, value)
+            if new is None:
                 return -1
-            value = float(value) if isinstance(current, float) else value
-            if isinstance(current, int) and isinstance(value, float):
-                if not value.is_integer():
-                    return -1
-                value = int(value)
-            if not (lo == 0 and hi == 0) and not lo <= value <= hi:
-                return -1  # localsettings refuses, it does not clamp
-            if value != current:
-                self.settings[path][0] = value
+            old = entry[0]
+            if new != old:
+                entry[0] = new
                 self.flash_writes += 1
                 self.writes_by_path[path] = self.writes_by_path.get(path, 0) + 1
-            if path == "/Settings/CGwacs/BatteryLife/MinimumSocLimit":
-                self.plant.min_soc_pct = float(value)
-            self.plant.advance(self.clock())
-            self._dess_loop()
+                self.dess.settings_changed(path, old, new)
             return 0
         if service == HUB4 and path == "/Overrides/Setpoint":
             if value is not None and (isinstance(value, bool)
                                       or not isinstance(value, (int, float))):
                 return 1
-            self.plant.advance(self.clock())
-            self.override = None if value is None else float(value)
-            self.plant.grid_setpoint_w = self.override  # invalid → AcPowerSetPoint (0)
+            self.plant.setpoint = None if value is None else float(value)
             return 0
-        if service == HUB4 and path in self.hub4_extra:
-            self.hub4_extra[path] = value
+        if service == HUB4 and path in ("/Overrides/ForceCharge", "/Overrides/MaxDischargePower",
+                                        "/Overrides/FeedInExcess"):
+            attr = {"/Overrides/ForceCharge": "force_charge",
+                    "/Overrides/MaxDischargePower": "max_discharge_power",
+                    "/Overrides/FeedInExcess": "feed_in_excess"}[path]
+            setattr(self.plant, attr, value)
             return 0
         return 1  # velib: not writeable
 

@@ -25,8 +25,10 @@ Modes (``mode:``):
     shutdown (SIGTERM, ``--once``) also puts the DESS mode back to what it was.
 
 Persisted settings written: in ``dess`` mode the DESS window (start once per slot, duration
-every tick), the four DESS limits (when they change), the DESS mode (start-up and shutdown)
-and stale slots 1-47 (once). Never ``/Settings/CGwacs/AcPowerSetPoint``.
+every tick), the four DESS limits (when they change), the DESS mode (start-up and shutdown),
+stale slots 1-47 (once) and, when unset or higher than Helios' limits, ESS's own
+``MaxDischargePower`` and DVCC's ``MaxChargeCurrent`` (start-up; restored on exit). Never
+``/Settings/CGwacs/AcPowerSetPoint``.
 The D-Bus library is dbus-python on the GX (ships with Venus OS) or jeepney elsewhere
 (see :mod:`executor.drivers._dbus`).
 """
@@ -71,6 +73,8 @@ DESS = "/Settings/DynamicEss/"
 SLOT = DESS + "Schedule/{}/"
 SLOT0 = SLOT.format(0)
 BATTERY_LIFE = "/Settings/CGwacs/BatteryLife/State"
+ESS_MAX_DISCHARGE = "/Settings/CGwacs/MaxDischargePower"  # W, -1 = inverter limit
+DVCC_MAX_CHARGE_CURRENT = "/Settings/SystemSetup/MaxChargeCurrent"  # A, -1 = none
 DVCC = "/Settings/Services/Bol"
 #: Venus 3.80 (venus-dynamicess) publishes the DESS status on its own service
 DESS_SERVICE = "com.victronenergy.dynamicess"
@@ -145,7 +149,7 @@ class VictronDbusDriver:
         self._slot_soc: tuple = (None, None)  # (slot start, SoC at its first tick)
         self._fault_until: datetime | None = None
         self._restore_mode: int | None = None
-        self._restarted_dess = False
+        self._restore: list = []  # (setting, value) Helios changed, put back on exit
 
     # --- connection ----------------------------------------------------------------------
 
@@ -300,6 +304,7 @@ class VictronDbusDriver:
             return
         self._clear_slots()
         self._keep_limits(None)
+        self._cap_ess_limits()
         if action == "restart":
             log.warning("Dynamic ESS mode %d: writing 0 then 4 (2/3 -> 4 directly leaves "
                         "systemcalc's DESS off until it restarts)", mode)
@@ -308,6 +313,34 @@ class VictronDbusDriver:
             log.warning("switching Dynamic ESS to local mode 4 (restored to 0 on exit)")
             self._set(SETTINGS, DESS_MODE, DESS_LOCAL)
             self._restore_mode = DESS_OFF
+
+    def _cap_ess_limits(self) -> None:
+        """Cap ESS's own limits at the configured battery limits, restored on exit.
+
+        In its self-consumption states DESS writes ``MaxDischargePower = -1`` ("ESS's own
+        limit": ``/Settings/CGwacs/MaxDischargePower``) and leaves the charge current to DVCC
+        (``/Settings/SystemSetup/MaxChargeCurrent`` and the BMS's CCL), which DVCC also applies
+        for the second before it takes up a new DESS charge rate. Unset (-1) or higher
+        values would let the battery move faster than Helios' limits.
+        """
+        volts = _num(self._system.get("/Dc/Battery/Voltage")) or _num(
+            self._get(SYSTEM, "/Dc/Battery/Voltage"))
+        caps = [(ESS_MAX_DISCHARGE, float(self.config.max_discharge_w))]
+        if volts > 0:
+            caps.append((DVCC_MAX_CHARGE_CURRENT,
+                         float(int(self.config.max_charge_w / volts))))
+        else:
+            log.warning("battery voltage unknown: DVCC charge current not capped")
+        for path, cap in caps:
+            have = self._setting(path)
+            if have is None:
+                continue
+            have = _num(have, -1.0)
+            if have < 0 or have > cap:
+                log.warning("%s: %s -> %s (Helios' battery limit; restored on exit)", path,
+                            have, cap)
+                self._set(SETTINGS, path, cap)
+                self._restore.append((path, have))
 
     def _clear_slots(self) -> None:
         """Empty every schedule slot that holds a window (slots 1-47 would otherwise take
@@ -438,7 +471,13 @@ class VictronDbusDriver:
         self._released = True
 
     def close(self) -> None:
-        """Put the DESS mode back if Helios changed it, then close the bus connection."""
+        """Put back the DESS mode and ESS limits Helios changed, then close the connection."""
+        while self._restore and self.bus is not None:
+            path, value = self._restore.pop()
+            try:
+                self._set(SETTINGS, path, value)
+            except DriverError as exc:
+                log.warning("could not restore %s: %s", path, exc)
         if self._restore_mode is not None and self.bus is not None:
             try:
                 self._set(SETTINGS, DESS_MODE, self._restore_mode)

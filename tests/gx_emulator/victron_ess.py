@@ -54,6 +54,7 @@ def settings_table() -> dict:
         "/Settings/CGwacs/BatteryLife/State": [1, 1, 0, 12],
         "/Settings/CGwacs/BatteryLife/MinimumSocLimit": [10.0, 10.0, 0.0, 100.0],
         "/Settings/Services/Bol": [1, 0, 0, 1],
+        "/Settings/SystemSetup/MaxChargeCurrent": [-1.0, -1.0, -1.0, 10000.0],
         "/Settings/DynamicEss/Mode": [0, 0, 0, 4],
         "/Settings/DynamicEss/BatteryCapacity": [10.0, 0.0, 0.0, 1000.0],
         "/Settings/DynamicEss/SystemEfficiency": [90.0, 90.0, 50.0, 100.0],
@@ -161,8 +162,12 @@ class EssPlant:
             charge = min(charge, self.bms_max_charge_w)
         if self.bms_max_discharge_w is not None:
             discharge = min(discharge, self.bms_max_discharge_w)
-        if self.dvcc_charge_w is not None and self.s("/Settings/Services/Bol"):
-            charge = min(charge, self.dvcc_charge_w)
+        if self.s("/Settings/Services/Bol"):
+            if self.dvcc_charge_w is not None:
+                charge = min(charge, self.dvcc_charge_w)
+            user = self.s("/Settings/SystemSetup/MaxChargeCurrent")
+            if user is not None and user >= 0:
+                charge = min(charge, user * self.volts)
         mdp = self.max_discharge_power
         if mdp is None or mdp < 0:
             mdp = self.s("/Settings/CGwacs/MaxDischargePower")

@@ -144,9 +144,9 @@ def _floor_kw(watts: float) -> float:
     return max(math.floor(max(watts, 0.0) / 100.0 + 1e-9) / 10.0, 0.0)
 
 
-def _ceil_kw(watts: float) -> float:
-    """W → kW rounded *up* to 0.1 kW. [kW]"""
-    return max(math.ceil(max(watts, 0.0) / 100.0 - 1e-9) / 10.0, 0.0)
+def _nearest_kw(watts: float) -> float:
+    """W → kW rounded to the nearest 0.1 kW (DESS's step). [kW]"""
+    return max(math.floor(max(watts, 0.0) / 100.0 + 0.5) / 10.0, 0.0)
 
 
 def dess_limits(max_charge_w: float, max_discharge_w: float, max_import_w: float,
@@ -169,9 +169,9 @@ def dess_limits(max_charge_w: float, max_discharge_w: float, max_import_w: float
                       _floor_kw(max_export_w) if export_enabled else 0.0)
     want_c, want_d = hard.battery_charge_kw, hard.battery_discharge_kw
     if battery_w is not None and intent in ("charge_grid", "limit_charge") and battery_w < 0:
-        want_c = min(want_c, max(_ceil_kw(-battery_w), 0.1))
+        want_c = min(want_c, max(_nearest_kw(-battery_w), 0.1))
     if battery_w is not None and intent == "discharge_grid" and battery_w > 0:
-        want_d = min(want_d, max(_ceil_kw(battery_w), 0.1))
+        want_d = min(want_d, max(_nearest_kw(battery_w), 0.1))
     wanted = DessLimits(want_c, want_d, hard.grid_import_kw, hard.grid_export_kw)
     return wanted, hard
 

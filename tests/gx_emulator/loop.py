@@ -37,33 +37,33 @@ class Tally:
     max_allowed_charge_w: float = 0.0
 
 
-def _flows(trace, start, end) -> tuple:
-    """(battery→grid, grid→battery) energy in [start, end) from (t, battery, grid) steps."""
-    b2g = g2b = 0.0
+def judge(plant, day, limits: Limits, first: int, last: int) -> Tally:
+    """Battery energy into the grid and grid energy into the battery beyond the plan, over
+    slots ``first..last`` of the plant's trace.
+
+    At every step, the battery power *above* the slot's planned discharge that leaves through
+    the meter (``min(b − b_plan, export)``) is battery energy into the grid beyond the plan;
+    the charge power above the planned charge that comes through the meter
+    (``min(c − c_plan, import)``) is grid energy into the battery beyond the plan. A planned
+    discharge that exports more because the load was lower than forecast is not counted: the
+    battery did what the plan asked.
+    """
+    tally = Tally()
+    start = day.slots[first].start
+    end = day.slots[last].start + timedelta(seconds=day.slot_s)
+    trace = plant.trace
     for k in range(len(trace) - 1):
         t, b, g = trace[k]
         if not start <= t < end:
             continue
+        slot = day.slot_at(t)
         dt_h = (trace[k + 1][0] - t).total_seconds() / 3600.0
-        if b > 0 and g < 0:
-            b2g += min(b, -g) * dt_h / 1000.0
-        elif b < 0 and g > 0:
-            g2b += min(-b, g) * dt_h / 1000.0
-    return b2g, g2b
-
-
-def judge(plant, day, limits: Limits, first: int, last: int) -> Tally:
-    """Compare the plant's trace with the plan over slots ``first..last``."""
-    tally = Tally()
-    for slot in day.slots[first:last + 1]:
-        start = slot.start
-        end = start + timedelta(seconds=day.slot_s)
-        b2g, g2b = _flows(plant.trace, start, end)
-        dt_h = day.slot_s / 3600.0
-        plan_b2g = min(slot.battery_discharge_kw, slot.grid_export_kw) * dt_h
-        plan_g2b = min(slot.battery_charge_kw, slot.grid_import_kw) * dt_h
-        tally.bat_to_grid_beyond_kwh += max(b2g - plan_b2g, 0.0)
-        tally.grid_to_bat_beyond_kwh += max(g2b - plan_g2b, 0.0)
+        over_discharge = b - 1000.0 * slot.battery_discharge_kw
+        over_charge = -b - 1000.0 * slot.battery_charge_kw
+        if over_discharge > 0 and g < 0:
+            tally.bat_to_grid_beyond_kwh += min(over_discharge, -g) * dt_h / 1000.0
+        if over_charge > 0 and g > 0:
+            tally.grid_to_bat_beyond_kwh += min(over_charge, g) * dt_h / 1000.0
     return tally
 
 

@@ -47,7 +47,7 @@ from jeepney import (
 from jeepney.io.blocking import open_dbus_connection
 
 from executor.drivers._dbus import from_variant, to_variant
-from gx_emulator.victron_ess import DessDelegate, EssPlant, convert_setting
+from gx_emulator.victron_ess import DessDelegate, EssPlant, as_ess_plant, convert_setting
 
 IFACE = "com.victronenergy.BusItem"
 SYSTEM = "com.victronenergy.system"
@@ -142,7 +142,7 @@ class DbusGx:
 
     def __init__(self, plant: EssPlant, clock: Callable[[], datetime], address: str,
                  soc_decimals: int = 1):
-        self.plant = plant
+        self.plant = plant = as_ess_plant(plant)
         self.clock = clock
         self.address = address
         self.settings = plant.settings

@@ -32,7 +32,7 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from gx_emulator.victron_ess import DessDelegate, EssPlant, convert_setting
+from gx_emulator.victron_ess import DessDelegate, EssPlant, as_ess_plant, convert_setting
 
 SYSTEM_UNIT = 100
 BATTERY_UNIT = 225
@@ -89,7 +89,7 @@ class ModbusGx:
 
     def __init__(self, plant: EssPlant, clock: Callable[[], datetime], port: int = 0,
                  old_firmware: bool = False):
-        self.plant = plant
+        self.plant = plant = as_ess_plant(plant)
         self.clock = clock
         self.port = port or _free_port()
         self.settings = plant.settings

@@ -246,6 +246,21 @@ class EssPlant:
                            max_discharge_w=self.bms_max_discharge_w)
 
 
+def as_ess_plant(plant) -> EssPlant:
+    """``plant`` itself, or an :class:`EssPlant` with the state of an
+    ``executor.drivers.simulated.Plant`` (older callers of the emulators)."""
+    if isinstance(plant, EssPlant):
+        return plant
+    ess = EssPlant(plant.soc_pct, plant.capacity_kwh, plant.now, profile=plant.profile,
+                   bms_max_charge_w=plant.bms_max_charge_w,
+                   bms_max_discharge_w=plant.bms_max_discharge_w,
+                   charge_efficiency=plant.charge_efficiency,
+                   discharge_efficiency=plant.discharge_efficiency)
+    ess.min_soc_pct = plant.min_soc_pct
+    ess.setpoint = plant.grid_setpoint_w
+    return ess
+
+
 class DessDelegate:
     """Our re-implementation of systemcalc's Dynamic ESS delegate (see the module docstring).
 

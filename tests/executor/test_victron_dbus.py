@@ -16,7 +16,7 @@ from executor import drivers
 from executor import schedule as sched
 from executor.control import Apply, Limits, Release
 from executor.drivers.base import Setpoint
-from executor.errors import ForeignControllerError
+from executor.errors import DriverError, ForeignControllerError
 from executor.plansource import FileSource, PlanTracker
 from executor.runner import Executor
 
@@ -167,6 +167,27 @@ def test_dess_window_per_intent_every_field(gx, daemon, clock, intent):
     if intent == "discharge_grid":
         assert 0 < gx.plant.max_discharge_power <= 1500
     drv.close()
+
+
+def test_dess_status_on_venus_380_service(daemon, clock):
+    """Venus 3.80 publishes the DESS status on com.victronenergy.dynamicess."""
+    plant = EssPlant(50.0, 10.0, clock())
+    with DbusGx(plant, clock, daemon.address, venus_380=True) as gx:
+        drv = make_driver(daemon, clock, mode="dess", dess_window_s=40)
+        drv.check_ownership()
+        for _ in range(4):
+            drv.read()
+            drv.apply(_sp("charge_grid", 60.0, battery_w=-2000))
+            clock.advance(5)
+        assert "/DynamicEss/Active" not in drv._system
+        assert drv._dess_status()["Active"] == 1
+        gx.settings["/Settings/DynamicEss/Schedule/0/TargetSoc"][0] = 0.0  # DESS ignores it...
+        gx.settings["/Settings/DynamicEss/BatteryCapacity"][0] = 0.0  # ... and goes inactive
+        clock.advance(10)
+        drv.read()
+        with pytest.raises(DriverError, match="capacity is 0.0"):
+            drv.apply(_sp("charge_grid", 60.0, battery_w=-2000))
+        drv.close()
 
 
 def test_dess_refuses_or_releases_when_dess_does_not_act(gx, daemon, clock, tmp_path):

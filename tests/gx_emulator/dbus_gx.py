@@ -55,6 +55,7 @@ SETTINGS = "com.victronenergy.settings"
 HUB4 = "com.victronenergy.hub4"
 BATTERY = "com.victronenergy.battery.socketcan_can0"
 VEBUS = "com.victronenergy.vebus.ttyS4"
+DYNAMICESS = "com.victronenergy.dynamicess"  # Venus 3.80 (venus-dynamicess)
 NUM_SCHEDULES = 48
 
 _CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -141,13 +142,14 @@ class DbusGx:
     """
 
     def __init__(self, plant: EssPlant, clock: Callable[[], datetime], address: str,
-                 soc_decimals: int = 1):
+                 soc_decimals: int = 1, venus_380: bool = False):
         self.plant = plant = as_ess_plant(plant)
         self.clock = clock
         self.address = address
         self.settings = plant.settings
         self.soc_unknown = False
         self.soc_decimals = soc_decimals
+        self.venus_380 = venus_380  # DESS status on com.victronenergy.dynamicess
         self.flash_writes = 0
         self.writes_by_path: dict = {}
         self.set_calls: list = []
@@ -195,7 +197,8 @@ class DbusGx:
                 "/Ac/ActiveIn/Source": 1, "/SystemType": "ESS", "/Hub": 4,
                 "/VebusService": VEBUS, "/VebusInstance": 276,
                 "/Control/ActiveSocLimit": p.min_soc_pct, "/Pv/Disable": p.pv_disabled,
-                **{"/DynamicEss/" + k: v for k, v in self.dess.status.items()},
+                **({} if self.venus_380 else
+                   {"/DynamicEss/" + k: v for k, v in self.dess.status.items()}),
                 **_mgmt("dbus-systemcalc-py", 0, "System calc"),
             }
         if service == BATTERY:
@@ -204,6 +207,8 @@ class DbusGx:
             return {"/Soc": soc, "/Dc/0/Voltage": p.volts, "/Dc/0/Power": charge_w,
                     "/Info/MaxChargeCurrent": ccl, "/Info/MaxDischargeCurrent": dcl,
                     "/Info/MaxChargeVoltage": 56.8, **_mgmt("dbus-can-bms", 512, "BMS")}
+        if service == DYNAMICESS and self.venus_380:
+            return {"/" + k: v for k, v in self.dess.status.items()}
         if service == VEBUS:
             dvcc = None if p.dvcc_charge_w is None else p.dvcc_charge_w / p.volts
             return {"/Hub4/AssistantId": 5, "/Ac/Out/NominalInverterPower": 5000, "/State": 9,
@@ -302,7 +307,8 @@ class DbusGx:
     def start(self) -> DbusGx:
         """Connect, then own the service names (paths exist before the names, like velib)."""
         self._conn = open_dbus_connection(bus=self.address)
-        for name in (SETTINGS, SYSTEM, HUB4, BATTERY, VEBUS):
+        for name in (SETTINGS, SYSTEM, HUB4, BATTERY, VEBUS) + ((DYNAMICESS,)
+                                                                  if self.venus_380 else ()):
             req = new_method_call(DBusAddress("/org/freedesktop/DBus",
                                               bus_name="org.freedesktop.DBus",
                                               interface="org.freedesktop.DBus"),

@@ -339,8 +339,8 @@ class VictronDbusDriver:
             if have < 0 or have > cap:
                 log.warning("%s: %s -> %s (Helios' battery limit; restored on exit)", path,
                             have, cap)
+                self._remember(path, have)
                 self._set(SETTINGS, path, cap)
-                self._restore.append((path, have))
 
     def _clear_slots(self) -> None:
         """Empty every schedule slot that holds a window (slots 1-47 would otherwise take
@@ -363,7 +363,13 @@ class VictronDbusDriver:
         current = {name: self._setting(DESS + name) for name in wanted.as_settings()}
         for name, value in limits_to_write(current, wanted, hard).items():
             log.info("Dynamic ESS %s: %s -> %.1f kW", name, current.get(name), value)
+            self._remember(DESS + name, current.get(name))
             self._set(SETTINGS, DESS + name, float(value))
+
+    def _remember(self, path: str, value) -> None:
+        """Note a setting's value before Helios first changes it (put back on exit)."""
+        if value is not None and all(p != path for p, _ in self._restore):
+            self._restore.append((path, value))
 
     def _dess_status(self) -> dict:
         """``Active``, ``ErrorCode``, ``ReactiveStrategy``, ``TargetSoc``, ``WindowSlot``,

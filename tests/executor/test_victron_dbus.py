@@ -125,6 +125,8 @@ def test_ownership_checks(gx, daemon, clock):
     assert gx.settings["/Settings/DynamicEss/GridExportLimit"][0] == 10.0
     dess.close()
     assert gx.settings["/Settings/DynamicEss/Mode"][0] == 0  # put back on exit
+    assert gx.settings["/Settings/DynamicEss/BatteryChargeLimit"][0] == -1.0  # ... the limits
+    assert gx.settings["/Settings/CGwacs/MaxDischargePower"][0] == -1.0
     drv.close()
 
 

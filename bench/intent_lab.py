@@ -35,12 +35,22 @@ from planner import simulate as sim  # noqa: E402
 def _variant(cfg, text: str):
     control, *pairs = text.split("+")
     planning = cfg.planning
+    extra = {}
     for pair in pairs:
         key, value = pair.split("=")
+        if key == "nowcast":
+            extra["nowcast"] = value == "true"
+            continue
+        if key == "pvnowcast":
+            extra["pvnowcast"] = value == "true"
+            continue
+        if key == "oracle":  # diagnosis: the actual pv or load instead of the forecast
+            extra["oracle"] = value
+            continue
         current = getattr(planning, key)
         typed = type(current)(value) if not isinstance(current, bool) else value == "true"
         planning = replace(planning, **{key: typed})
-    return control, replace(cfg, planning=planning)
+    return control, replace(cfg, planning=planning), extra
 
 
 def run_case(case: str, days: int, windows: list[int], variants: list[str],
@@ -70,8 +80,23 @@ def run_case(case: str, days: int, windows: list[int], variants: list[str],
         cost = {k: sim.metrics(tr, series, start, home, terms)["net_cost_eur"]
                 for k, tr in base.items()}
         for v in variants:
-            control, vcfg = _variant(cfg, v)
-            strat = sim.MpcStrategy(vcfg, series, forecast, control=control)
+            control, vcfg, extra = _variant(cfg, v)
+            oracle = extra.pop("oracle", None)
+            pvnowcast = extra.pop("pvnowcast", True)
+            strat = sim.MpcStrategy(vcfg, series, forecast, control=control, **extra)
+            if strat.real is not None:
+                strat.real.nowcast = pvnowcast
+            if oracle and strat.real is not None:
+                real_forecast = strat.real.forecast
+
+                def oracle_forecast(t, m, real_forecast=real_forecast, oracle=oracle):
+                    pv, load = real_forecast(t, m)
+                    if oracle == "pv":
+                        pv = series.pv_kw[t:t + m]
+                    else:
+                        load = series.load_kw[t:t + m]
+                    return pv, load
+                strat.real.forecast = oracle_forecast
             tr = sim.simulate(home, series, start, stop, soc0, strat)
             c = sim.metrics(tr, series, start, home, terms)["net_cost_eur"]
             counts = getattr(strat, "intent_counts", {})

@@ -228,10 +228,15 @@ class CorrectionConfig:
     soc_gain_w_per_pct: float = opt(300.0, "Extra charge power per % below the plan "
                                     "(0 = off)", "W/%", ge=0)
     soc_deadband_pct: float = opt(1.0, "Errors up to this are ignored", "%", ge=0)
+    control: str = opt(
+        "intent", "How a slot is followed: intent = self-consumption inside the slot's "
+        "battery band (a forecast error never moves energy between battery and grid beyond "
+        "the plan); grid = hold the planned grid setpoint (the battery absorbs every error)",
+        choices=("intent", "grid"))
     guard_forecast_error: bool = opt(
-        False, "Keep the battery between the plan's power and plain self-consumption, so a "
-        "PV/load forecast error never makes it discharge into the grid or charge from the "
-        "grid beyond the plan")
+        False, "control: grid only: keep the battery between the plan's power and plain "
+        "self-consumption, so a PV/load forecast error never makes it discharge into the grid "
+        "or charge from the grid beyond the plan")
 
 
 @dataclass(frozen=True)
@@ -489,7 +494,8 @@ def from_mapping(doc: Any, config_dir: str = ".", source: str = "") -> ExecutorC
         charge_efficiency=lim.charge_efficiency, discharge_efficiency=lim.discharge_efficiency,
         max_plan_age_s=plan.max_age_s, max_measurement_age_s=lim.max_measurement_age_s,
         soc_gain_w_per_pct=corr.soc_gain_w_per_pct, soc_deadband_pct=corr.soc_deadband_pct,
-        guard_forecast_error=corr.guard_forecast_error, interval_s=top.interval_s,
+        guard_forecast_error=corr.guard_forecast_error, control=corr.control,
+        interval_s=top.interval_s,
     )
     return ExecutorConfig(
         interval_s=top.interval_s, state_dir=os.path.normpath(state_dir), log_level=top.log_level,

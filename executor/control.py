@@ -285,26 +285,51 @@ def power_to_target(soc_kwh: float, target_kwh: float, dt_h: float, charge_effic
 
 
 def intent_battery(intent: str, low: float, high: float, net_load: float,
-                   to_target: float, correction: float = 0.0) -> float:
+                   to_target: float, correction: float = 0.0,
+                   grid_plan: float | None = None) -> float:
     """The battery power a slot's intent asks for now. Any one power unit, + = discharge.
 
-    The control law of the executor and of the backtest (``planner.simulate``): plain
-    self-consumption (``battery = net_load = load − pv``) kept inside the intent's band
-    ``[low, high]``. ``charge_grid`` charges from the grid only up to the slot's target SoC
-    and ``discharge_grid`` discharges into the grid only down to it: ``to_target`` is the
-    power that would reach the target by the next decision (:func:`power_to_target`), and
-    the forced part of the band shrinks to it, so at the target the slot turns into
-    ``hold`` (no discharge, PV surplus still charges) or self-consumption without charging.
-    ``correction`` (+ = charge more) moves the forced end of the band for those two intents
-    only, to catch up with the planned SoC trajectory; self-consumption needs none, the next
-    plan starts from the measured SoC. Battery limits are applied by the caller.
+    The control law of the executor and of the backtest (``planner.simulate``):
+
+    * ``self_consume``, ``hold``, ``limit_charge``, ``idle``: plain self-consumption
+      (``battery = net_load = load − pv``) kept inside the intent's band ``[low, high]``;
+    * ``charge_grid`` / ``discharge_grid``: the battery power the plan asked for (the band's
+      forced end, ``high`` resp. ``low``, moved by ``correction``, + = charge more, to catch
+      up with the planned SoC trajectory), but never more energy between battery and grid
+      than the plan moves: with ``grid_plan`` (the planned grid power, + = import) the
+      planned net load is ``forced + grid_plan``, and the battery takes from the grid at most
+      what the plan's charge took beyond the forecast surplus (gives to it at most what the
+      plan's discharge gave beyond the forecast load). Less PV than forecast then charges
+      less instead of charging more from the grid; less load exports the planned energy,
+      not more of the battery's. Unplanned PV surplus is stored, unplanned load covered.
+      Both stop at the slot's target SoC: ``to_target`` is the power that would reach it by
+      the next decision (:func:`power_to_target`); the forced part shrinks to it, and at the
+      target the slot turns into ``hold`` (no discharge, surplus still charges) resp.
+      self-consumption without charging.
+
+    Battery limits are applied by the caller.
     """
+    surplus, deficit = max(-net_load, 0.0), max(net_load, 0.0)
     if intent == "charge_grid":
-        high = max(high - correction, min(to_target, 0.0))
-        high = max(high, low)
-    elif intent == "discharge_grid":
-        low = min(low - correction, max(to_target, 0.0))
-        low = min(low, high)
+        if to_target >= 0.0:  # at or above the target: hold
+            return min(max(net_load, low), 0.0)
+        battery = min(min(high - correction, 0.0), -surplus)  # planned charge, or the surplus
+        if grid_plan is not None:
+            planned_surplus = max(-(high + grid_plan), 0.0)
+            from_grid = max(-high - planned_surplus, 0.0)
+            battery = max(battery, -from_grid - surplus)
+        battery = max(battery, min(to_target, -surplus))  # no more than the target needs
+        return max(battery, low)
+    if intent == "discharge_grid":
+        if to_target <= 0.0:  # at or below the target: self-consumption, no charging
+            return max(min(net_load, high), 0.0)
+        battery = max(max(low - correction, 0.0), deficit)  # planned discharge, or the load
+        if grid_plan is not None:
+            planned_deficit = max(low + grid_plan, 0.0)
+            to_grid = max(low - planned_deficit, 0.0)
+            battery = min(battery, to_grid + deficit)
+        battery = min(battery, max(to_target, deficit))  # no more than the target allows
+        return min(battery, high)
     return min(max(net_load, low), high)
 
 
@@ -385,7 +410,8 @@ def _intent_w(planned: Planned, measurement: Measurement, limits: Limits, now: d
                                   max(limits.interval_s, 1e-3) / 3600.0,
                                   limits.charge_efficiency, limits.discharge_efficiency)
     battery_w = intent_battery(planned.intent, planned.battery_min_w, planned.battery_max_w,
-                               net_load_w, to_target_w, correction_w)
+                               net_load_w, to_target_w, correction_w,
+                               float(planned.grid_setpoint_w))
     if planned.intent != "self_consume":
         notes.append(f"{planned.intent}: battery {battery_w:+.0f} W in "
                      f"[{planned.battery_min_w:+.0f}, {planned.battery_max_w:+.0f}] W at net "

@@ -102,7 +102,7 @@ class PlanningConfig:
         "falling linearly to 0 over grid_hurdle_h: of two near-equal plans the one that uses "
         "the battery for self-consumption now and trades with the grid later wins, because a "
         "later decision is made on a better forecast (0 = plain optimum)", "EUR/kWh", ge=0)
-    grid_hurdle_h: float = opt(24.0, "Lead time over which grid_hurdle_eur_per_kwh falls to 0",
+    grid_hurdle_h: float = opt(6.0, "Lead time over which grid_hurdle_eur_per_kwh falls to 0",
                                "h", gt=0)
 
 

@@ -459,6 +459,10 @@ PV_INDEX_CAP = 2.0
 #: day-ahead prices for the next local day are known from this local hour on (EPEX / Nord
 #: Pool publish ≈ 12:45–13:00 CET)
 PRICE_PUBLISH_HOUR = 13
+#: PV nowcast: the clear-sky index of the last PV_NOWCAST_WINDOW_H hours (what the executor
+#: measured) replaces the hour-of-day index with weight exp(-lead / PV_NOWCAST_TAU_H)
+PV_NOWCAST_WINDOW_H = 2.0
+PV_NOWCAST_TAU_H = 3.0
 
 
 class RealForecaster:
@@ -542,6 +546,8 @@ class RealForecaster:
         self.clearsky_kw = clearsky_power_kw(cfg.site.latitude, cfg.site.longitude, s.index,
                                              s.slot_s, arrays)
         self._fallback_pv = lambda w: degraded.clearsky_pv_kw(cfg.site, s.index[w], self._peak)
+        self._cs_peak = float(np.max(self.clearsky_kw)) if len(self.clearsky_kw) else 0.0
+        self.nowcast = True  # blend in the PV measured in the last hours (PV_NOWCAST_*)
         self.pv_days = PV_INDEX_DAYS
         self._key = -1
         self._load_table: np.ndarray | None = None
@@ -609,10 +615,29 @@ class RealForecaster:
             pv = self._fallback_pv(w)
             self.fallback_pv += 1
         else:
-            pv = self.clearsky_kw[w] * self._pv_index[self.hour[w]]
+            index = self._pv_index[self.hour[w]]
+            recent = self._recent_index(t)
+            if recent is not None:
+                lead_h = np.arange(m) * (self.series.slot_s / 3600.0)
+                weight = np.exp(-lead_h / PV_NOWCAST_TAU_H)
+                index = weight * recent + (1.0 - weight) * index
+            pv = self.clearsky_kw[w] * index
         if self.pv_confidence != 1.0:
             pv = pv * self.pv_confidence
         return pv, load
+
+    def _recent_index(self, t: int) -> float | None:
+        """Clear-sky index measured over the last :data:`PV_NOWCAST_WINDOW_H` hours before
+        slot ``t`` (None when the sun was too low to tell)."""
+        if not self.nowcast:
+            return None
+        k = int(round(PV_NOWCAST_WINDOW_H * 3600 / self.series.slot_s))
+        w = slice(max(0, t - k), t)
+        cs = float(self.clearsky_kw[w].sum())
+        if cs < PV_INDEX_MIN_SHARE * self._cs_peak * k:
+            return None
+        whole_cap = PV_INDEX_CAP * float(np.max(self._pv_index))
+        return min(float(self.series.pv_kw[w].sum()) / cs, whole_cap)
 
     def stats(self) -> dict:
         """Refits and fallbacks."""
@@ -659,7 +684,8 @@ class MpcStrategy:
 
     def __init__(self, cfg: HeliosConfig, series: Series, forecast: str = "perfect",
                  noise_pct: float = 0.0, seed: int = 0, replan_every: int = 1,
-                 outage_notice_h: float = 48.0, control: str = "intent"):
+                 outage_notice_h: float = 48.0, control: str = "intent",
+                 nowcast: bool = False):
         if forecast not in FORECASTS:
             raise ValueError(f"forecast: expected one of {', '.join(FORECASTS)}, got "
                              f"{forecast!r}")
@@ -667,6 +693,7 @@ class MpcStrategy:
             raise ValueError(f"control: expected one of {', '.join(CONTROLS)}, got "
                              f"{control!r}")
         self.control = control
+        self.nowcast = nowcast
         self.guard = control == "hybrid"
         if replan_every < 1:
             raise ValueError("replan_every must be >= 1")
@@ -737,6 +764,14 @@ class MpcStrategy:
             load = np.maximum(load * (1.0 + scale * self._err_load[window]), 0.0)
         elif self.real is not None:
             pv, load = self.real.forecast(t, m)
+            if self.nowcast and t > 0:
+                # the current slot from the latest measurement (the executor's last reading):
+                # the load of the slot just ended, PV scaled by the clear-sky change
+                pv, load = pv.copy(), load.copy()
+                load[0] = s.load_kw[t - 1]
+                cs0, cs1 = self.real.clearsky_kw[t - 1], self.real.clearsky_kw[t]
+                if cs0 > 1e-3:
+                    pv[0] = s.pv_kw[t - 1] * min(cs1 / cs0, 2.0)
         if self.forecast != "perfect":
             for kind, fc, actual in (("pv", pv, s.pv_kw[window]), ("load", load,
                                                                      s.load_kw[window])):
@@ -1172,6 +1207,10 @@ class Options:
     control: str = "intent"  # intent | battery | grid | hybrid: how the executor follows
     soc_start_pct: float = 50.0
     noisy_too: bool = False  # also run the planner with noisy forecasts (for comparison)
+    # also judge every strategy at 1-minute truth (planner.minute): off | synthetic (seeded
+    # minutes under the slot profile) | recorded (minute data given to run_backtest)
+    minute: str = "off"
+    minute_seed: int = 0
 
 
 @dataclass
@@ -1192,16 +1231,27 @@ STRATEGY_ORDER = ("helios", "no_battery", "self_consumption", "price_rule", "per
 
 def run_backtest(cfg: HeliosConfig, series: Series, start: int, stop: int,
                  options: Options = Options(),
-                 progress: Callable[[int], None] | None = None) -> Result:
+                 progress: Callable[[int], None] | None = None, minute=None) -> Result:
     """Helios in closed loop, the three baselines and the perfect-foresight limit.
 
-    ``progress`` receives slot counts of the Helios run (the long part).
+    ``progress`` receives slot counts of the Helios run(s) (the long part). With
+    ``options.minute`` (``synthetic``, or ``minute``: a :class:`planner.minute.MinuteData`)
+    every strategy is also judged at 1-minute truth (:func:`planner.minute.judge`; the slot
+    series is first conformed to the minute means): ``info["minute"]`` holds that
+    :class:`planner.minute.MinuteResult`.
     """
     t_all = time.perf_counter()
     home = Home.from_config(cfg)
     if series.slot_s != home.slot_s:
         raise DataError(f"series slot {series.slot_s} s differs from planning.slot_s "
                         f"{home.slot_s} s")
+    if minute is None and options.minute == "synthetic":
+        from planner import minute as minute_mod
+        minute = minute_mod.minute_data(series, start, stop, options.minute_seed)
+    elif minute is None and options.minute != "off":
+        raise ValueError(f"minute: {options.minute!r} needs the minute data")
+    if minute is not None:
+        series = minute.conform(series)
     soc0 = min(max(options.soc_start_pct, 0.0), 100.0) / 100 * home.capacity_kwh
     terms = Terms.for_period(cfg, series, start, stop)
     traces: dict[str, Trace] = {}
@@ -1231,6 +1281,12 @@ def run_backtest(cfg: HeliosConfig, series: Series, start: int, stop: int,
     info = {"run_s": round(time.perf_counter() - t_all, 3), "slots": stop - start,
             "slot_s": series.slot_s, "start": series.index[start].isoformat(),
             "end": (series.index[stop - 1] + pd.Timedelta(seconds=series.slot_s)).isoformat()}
+    if minute is not None:
+        from planner import minute as minute_mod
+        info["minute"] = minute_mod.judge(home, series, start, stop, soc0, terms, traces,
+                                          minute, lambda: mpc(options.forecast),
+                                          cfg.site.timezone, progress)
+        info["run_s"] = round(time.perf_counter() - t_all, 3)
     return Result(traces, table, comparison, terms, home, start, info)
 
 

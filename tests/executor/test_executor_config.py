@@ -164,6 +164,7 @@ OPTIONS = {
     "executor.correction.soc_gain_w_per_pct": Row(float, 100,
                                                   lambda c: c.limits.soc_gain_w_per_pct),
     "executor.correction.soc_deadband_pct": Row(float, 2, lambda c: c.limits.soc_deadband_pct),
+    "executor.correction.control": Row(str, "grid", lambda c: c.limits.control),
     "executor.correction.guard_forecast_error": Row(bool, True,
                                                     lambda c: c.limits.guard_forecast_error),
     "executor.telemetry.enabled": Row(bool, False, lambda c: c.telemetry.enabled),

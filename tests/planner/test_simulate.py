@@ -172,12 +172,14 @@ def test_perfect_foresight_exact_at_negative_buy_prices(week):
                                                                                   abs=1e-6)
 
 
-@pytest.mark.parametrize("control", ["battery", "grid"])
+@pytest.mark.parametrize("control", ["intent", "battery", "grid"])
 def test_closed_loop_with_whole_period_horizon_equals_the_optimum(week, control):
     # perfect forecasts, a horizon covering the whole period (it shrinks with the data) and a
     # final SoC target (so every re-plan values the end the same way): Bellman says the
     # closed loop realises the optimum of the single whole-period problem
-    cfg = _cfg(battery={"final_soc_pct": 50}, planning={"horizon_h": 48})
+    # (the plain objective: the grid hurdle is not part of the whole-period optimum)
+    cfg = _cfg(battery={"final_soc_pct": 50},
+               planning={"horizon_h": 48, "grid_hurdle_eur_per_kwh": 0})
     series = _series(week, cfg)
     result = simulate.run_backtest(cfg, series, 0, 48,
                                    simulate.Options(control=control))

@@ -261,8 +261,7 @@ def intent_of(setpoint: Setpoint) -> str:
 
 def dess_window(setpoint: Setpoint, now: datetime, soc_pct: float | None, precision: int,
                 window_s: float, export_enabled: bool = True,
-                held_target: float | None = None,
-                slot_start_soc: float | None = None) -> DessWindow:
+                held_target: float | None = None) -> DessWindow:
     """The DESS window that carries ``setpoint``'s intent until ``now + window_s``.
 
     Parameters
@@ -285,9 +284,6 @@ def dess_window(setpoint: Setpoint, now: datetime, soc_pct: float | None, precis
     held_target : float, optional
         ``hold``/``idle``: the target already written in this slot (it only ratchets up for
         ``hold``, so PV that charges the battery is never discharged again in the slot).
-    slot_start_soc : float, optional
-        The SoC at the slot's first tick (``hold``: a target below it is a planned discharge
-        for the loads). [%]
 
     Returns
     -------
@@ -301,8 +297,8 @@ def dess_window(setpoint: Setpoint, now: datetime, soc_pct: float | None, precis
     strategy``): ``self_consume`` → SCHEDULED_SELFCONSUME (plain ESS); ``charge_grid``
     pro-battery, no battery→grid: below target SCHEDULED_CHARGE_ALLOW_GRID (ENHANCED with more
     PV), at target it keeps PV charging and idles otherwise; ``hold`` pro-battery, both
-    restrictions, target = the plan's (discharge for the loads down to it when the plan
-    does), else max(plan, SoC now), following the SoC up: PV may charge (ENHANCED /
+    restrictions, target = the plan's while Helios' law discharges for the loads, else
+    max(plan, SoC now), following the SoC up: PV may charge (ENHANCED /
     SELFCONSUME_NO_GRID), never the grid, and at the target it idles (IDLE_MAINTAIN_TARGETSOC /
     SELFCONSUME_ACCEPT_CHARGE), so no discharge; ``limit_charge`` pro-grid, both restrictions:
     charges from PV at the capped rate and feeds the rest in (SCHEDULED_CHARGE_FEEDIN), idles
@@ -325,28 +321,29 @@ def dess_window(setpoint: Setpoint, now: datetime, soc_pct: float | None, precis
     elif intent == "discharge_grid":
         target = _ceil_p(plan, precision)
     elif intent == "hold":
-        # the plan discharges for the loads in this slot (its target is below the SoC the
-        # slot began with): down to that target, no further. Otherwise no discharge at all:
-        # the target follows the SoC up, so PV that charged the battery stays in it.
-        first = soc if slot_start_soc is None else slot_start_soc
+        # Helios' law lets the battery discharge now (the slot's band allows some discharge
+        # for the loads): down to the planned target, no further. Otherwise no discharge at
+        # all: the target follows the SoC up, so PV that charged the battery stays in it.
         target = _ceil_p(plan, precision)
-        if first <= plan:
+        if setpoint.battery_power_w <= 1.0:
             target = max(target, _round_p(soc, precision), held_target or 0.0)
     elif intent == "idle":
         target = held_target if held_target is not None else _round_p(soc, precision)
     elif intent == "limit_charge":
         target = _floor_p(plan, precision)
-    else:  # self_consume: the target is not used, but must be > 0 (0 = "use Soc")
-        target = _round_p(soc, precision)
+    else:  # self_consume: not used, but > 0 (0 = "use Soc"); kept for the slot (no rewrites)
+        target = held_target if held_target is not None else _round_p(soc, precision)
     target = min(max(target, 1.0), 100.0)
     return DessWindow(start, duration, float(target), strategy, restrictions,
                       1 if export_enabled else 0)
 
 
 def held_target(old: DessWindow | None, setpoint: Setpoint) -> float | None:
-    """The target a ``hold``/``idle`` window of the same slot already has (or None)."""
+    """The target a ``hold``/``idle``/``self_consume`` window of the same slot already has
+    (or None)."""
     intent = intent_of(setpoint)
-    if old is None or intent not in ("hold", "idle") or setpoint.window_start is None:
+    if old is None or intent not in ("hold", "idle", "self_consume") \
+            or setpoint.window_start is None:
         return None
     if old.start != int(setpoint.window_start.timestamp()) \
             or (old.strategy, old.restrictions) != INTENT_WINDOW[intent]:
@@ -386,8 +383,8 @@ def dess_status_problem(active, error_code, reactive, target_soc, window: DessWi
     if error_code:
         code = int(error_code)
         return f"Dynamic ESS reports error {code} ({DESS_ERRORS.get(code, 'unknown')})"
-    if window_slot is not None and int(window_slot) != 0:
-        return (f"Dynamic ESS follows schedule slot {int(window_slot)}, not Helios' slot 0 "
+    if window_slot is not None and int(window_slot) not in (0, 1):
+        return (f"Dynamic ESS follows schedule slot {int(window_slot)}, not Helios' slots 0/1 "
                 "(a window left by VRM?)")
     if (target_soc is not None and window.strategy != SELFCONSUME
             and abs(float(target_soc) - round(window.target_soc)) > 0.51

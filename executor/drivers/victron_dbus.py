@@ -143,10 +143,10 @@ class VictronDbusDriver:
         self._released = False
         self._system: dict = {}
         self._last: Measurement | None = None
-        self._window: DessWindow | None = None
+        self._window: DessWindow | None = None  # the window as a whole (slots 0 + 1)
+        self._written: dict = {}  # schedule slot -> the DessWindow written there
         self._window_changed_at: datetime | None = None
         self._fault: str | None = None
-        self._slot_soc: tuple = (None, None)  # (slot start, SoC at its first tick)
         self._fault_until: datetime | None = None
         self._restore_mode: int | None = None
         self._restore: list = []  # (setting, value) Helios changed, put back on exit
@@ -173,7 +173,7 @@ class VictronDbusDriver:
         if self._failures:
             log.warning("D-Bus reachable again after %d failed attempt(s)", self._failures)
         self._failures, self._retry_at = 0, None
-        self._released, self._window = False, None
+        self._released, self._window, self._written = False, None, {}
         return self.bus
 
     def _backoff(self) -> None:
@@ -416,10 +416,10 @@ class VictronDbusDriver:
                         "dess_window_s (%.0f s) must exceed the tick interval",
                         now.timestamp() - old.end, self.config.dess_window_s)
             old = self._window = None  # written afresh (Start last), checked after the grace
+            self._written = {}
         held = held_target(old, setpoint)
         w = dess_window(setpoint, now, m.soc_pct if m else None, precision,
-                        self.config.dess_window_s, self.config.max_export_w > 0, held,
-                        self._first_soc(setpoint, m))
+                        self.config.dess_window_s, self.config.max_export_w > 0, held)
         if old is not None and self._window_changed_at is not None \
                 and old.fields() == w.fields() \
                 and (now - self._window_changed_at).total_seconds() >= DESS_GRACE_S:
@@ -429,40 +429,53 @@ class VictronDbusDriver:
                                           status.get("WindowSlot"))
             if problem is not None:
                 self._fail(now, problem)
-        self._write_window(w, old)
+        self._write_window(w, int(setpoint.window_end.timestamp()))
         if old is None or old.fields() != w.fields():
             self._window_changed_at = now
         self._released = False
-
-    def _first_soc(self, setpoint: Setpoint, m: Measurement | None) -> float | None:
-        """The SoC at the first tick of the setpoint's slot. [%]"""
-        if self._slot_soc[0] != setpoint.window_start:
-            self._slot_soc = (setpoint.window_start, m.soc_pct if m else None)
-        return self._slot_soc[1]
 
     def _fail(self, now: datetime, problem: str) -> None:
         """Remember why DESS cannot be used (retried after a minute) and raise it."""
         self._fault, self._fault_until = problem, now + timedelta(seconds=60)
         raise DriverError(problem)
 
-    def _write_window(self, w: DessWindow, old: DessWindow | None) -> None:
-        if old is not None and old.fields() == w.fields():
-            if w.end > old.end:  # renewal: only the duration moves
-                self._set(SETTINGS, SLOT0 + "Duration", w.duration)
-                self._window = w
+    def _write_window(self, w: DessWindow, slot_end: int) -> None:
+        """Write ``w`` as slot 0 up to the plan slot's end and, past it, its continuation in
+        slot 1, so DESS computes its rate to the real slot end and still never runs out of a
+        window before the next tick writes the next slot's (then slot 1 is emptied)."""
+        w0 = DessWindow(w.start, max(min(w.end, slot_end) - w.start, 1), *w.fields()[1:])
+        w1 = DessWindow(slot_end, w.end - slot_end, *w.fields()[1:]) if w.end > slot_end \
+            else None
+        self._window = None  # unknown until every field is written
+        self._put(0, w0)
+        if w1 is not None:
+            self._put(1, w1)
+        elif self._written.get(1) is not None:
+            self._set(SETTINGS, SLOT.format(1) + "Start", 0)
+            self._set(SETTINGS, SLOT.format(1) + "Duration", 0)
+            self._written[1] = None
+        self._window = w
+
+    def _put(self, n: int, w: DessWindow) -> None:
+        base = SLOT.format(n)
+        have = self._written.get(n)
+        if have is not None and have.fields() == w.fields():
+            if w.duration != have.duration:  # renewal: only the duration moves
+                self._set(SETTINGS, base + "Duration", w.duration)
+            self._written[n] = w
             return
         rest = [("TargetSoc", float(w.target_soc)), ("Soc", int(round(w.target_soc))),
                 ("Strategy", w.strategy), ("Restrictions", w.restrictions),
                 ("AllowGridFeedIn", w.allow_feed_in), ("Flags", w.flags)]
-        if old is not None:
+        if have is not None:
             # replacing a live window: Start first, so the slot never stops covering now
             writes = [("Start", w.start), ("Duration", w.duration)] + rest
         else:  # a new window becomes live only once complete: Start last
             writes = [("Duration", w.duration)] + rest + [("Start", w.start)]
-        self._window = None  # unknown until every field is written
+        self._written[n] = None
         for path, value in writes:
-            self._set(SETTINGS, SLOT0 + path, value)
-        self._window = w
+            self._set(SETTINGS, base + path, value)
+        self._written[n] = w
 
     def release(self) -> None:
         """Hand control back (override invalidated / DESS slot 0 emptied); no-op when done."""
@@ -472,8 +485,11 @@ class VictronDbusDriver:
             self._set(HUB4, OVERRIDE, None)
         else:
             self._window = self._window_changed_at = None
-            self._set(SETTINGS, SLOT0 + "Start", 0)
-            self._set(SETTINGS, SLOT0 + "Duration", 0)
+            for n in (0, 1):
+                if n == 0 or self._written.get(1) is not None:
+                    self._set(SETTINGS, SLOT.format(n) + "Start", 0)
+                    self._set(SETTINGS, SLOT.format(n) + "Duration", 0)
+            self._written = {}
         self._released = True
 
     def close(self) -> None:

@@ -155,7 +155,6 @@ class VictronModbusDriver:
         self._strategy_reg: bool | None = None  # 5430 exists (None = not probed yet)
         self._restore_mode: int | None = None
         self._fault: str | None = None
-        self._slot_soc: tuple = (None, None)  # (slot start, SoC at its first tick)
         self._fault_until: datetime | None = None
 
     # --- connection ----------------------------------------------------------------------
@@ -338,8 +337,7 @@ class VictronModbusDriver:
                         now.timestamp() - old.end, self.config.dess_window_s)
             old = self._window = None  # written afresh (Start last), checked after the grace
         w = dess_window(setpoint, now, m.soc_pct if m else None, 0, self.config.dess_window_s,
-                        self.config.max_export_w > 0, held_target(old, setpoint),
-                        self._first_soc(setpoint, m))
+                        self.config.max_export_w > 0, held_target(old, setpoint))
         if not strategy_ok:
             if intent_of(setpoint) == "self_consume":
                 self.release()  # no window = DESS's own plain self-consumption
@@ -376,12 +374,6 @@ class VictronModbusDriver:
                        "Modbus register) or use victron_dbus")
         if problem is not None:
             self._fail(now, problem)
-
-    def _first_soc(self, setpoint: Setpoint, m: Measurement | None) -> float | None:
-        """The SoC at the first tick of the setpoint's slot. [%]"""
-        if self._slot_soc[0] != setpoint.window_start:
-            self._slot_soc = (setpoint.window_start, m.soc_pct if m else None)
-        return self._slot_soc[1]
 
     def _fail(self, now: datetime, problem: str) -> None:
         """Remember why DESS cannot be used (retried after a minute) and raise it."""

@@ -4,7 +4,8 @@
 Run by ``tests/executor/test_venus_harness.py`` inside ``../shared/venus/run_harness.sh`` on
 Debian's ``/usr/bin/python3`` (dbus-python, as on a GX):
 
-    run_harness.sh --ess --dvcc -- /usr/bin/python3 venus_scenario.py OUT.json SLOT_S
+    run_harness.sh --dvcc --set /Settings/DynamicEss/BatteryCapacity=1.0 -- \
+        /usr/bin/python3 venus_scenario.py OUT.json SLOT_S [DESS_WINDOW_S (15)]
 
 1. A small plant (``gx_emulator.victron_ess.EssPlant``: the Multi under hub4's overrides)
    runs in a thread: every 0.5 s it reads what systemcalc wrote to the hub4 dummy and the DVCC
@@ -39,6 +40,7 @@ from gx_emulator.victron_ess import EssPlant  # noqa: E402
 from executor import schedule as sched  # noqa: E402
 
 OUT, SLOT_S = sys.argv[1], int(sys.argv[2])
+WINDOW_S = float(sys.argv[3]) if len(sys.argv) > 3 else 15.0  # dess_window_s
 CAPACITY_KWH = 1.0
 LOAD_W = 500.0
 LIMIT_W = 5000.0
@@ -151,7 +153,7 @@ def main():
     cfg = {"executor": {
         "interval_s": 2, "state_dir": rundir, "log_level": "info",
         "driver": {"type": "victron_dbus", "bus": os.environ["DBUS_SESSION_BUS_ADDRESS"],
-                   "library": "dbus-python", "mode": "dess", "dess_window_s": 15},
+                   "library": "dbus-python", "mode": "dess", "dess_window_s": WINDOW_S},
         "plan": {"source": "file", "path": plan_path, "max_age_s": 3600},
         "limits": {"capacity_kwh": CAPACITY_KWH, "max_charge_w": LIMIT_W,
                    "max_discharge_w": LIMIT_W, "min_soc_pct": 10, "max_soc_pct": 100},
@@ -184,7 +186,7 @@ def main():
                 and h.get("MaxDischargePower") in (-1, -1.0) and d.get("Active") == 0)
 
     back = None
-    while time.time() < t_kill + 75 and back is None:
+    while time.time() < t_kill + WINDOW_S + 60 and back is None:
         time.sleep(0.5)
         if plant.samples and self_consuming(plant.samples[-1]):
             back = plant.samples[-1]["t"] - t_kill

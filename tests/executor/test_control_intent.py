@@ -83,7 +83,7 @@ def test_discharge_grid_exports_the_plan_never_more_and_stops_at_the_target():
     p = planned("discharge_grid", 2500, 4000, soc_start=60, soc_end=50, grid_setpoint_w=-2200)
     assert battery_w(p, 300, soc=60.0) == pytest.approx(2500, abs=1)  # as planned
     assert battery_w(p, 3200, soc=60.0) == pytest.approx(3200, abs=1)  # covers a bigger load
-    assert battery_w(p, 0, soc=60.0) == pytest.approx(2200, abs=1)  # less load: the planned export only
+    assert battery_w(p, 0, soc=60.0) == pytest.approx(2200, abs=1)  # less load: planned export
     assert battery_w(p, -1000, soc=60.0) == pytest.approx(2200, abs=1)  # PV: export unchanged
     assert battery_w(p, 300, soc=50.0) == pytest.approx(300, abs=1)  # at target: no export
 

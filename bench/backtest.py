@@ -23,7 +23,7 @@ day-ahead prices only once published (13:00 local); the table then adds the fore
 
 Run: python3 bench/backtest.py [--cases de2016,se3_2023,dk1_2022]
      [--forecast perfect,noisy,real] [--control battery,grid,hybrid] [--jobs 1] [--days N]
-     [--keep DIR]
+     [--keep DIR] [--minute synthetic]
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ CONFIG = {
 }
 #: the CoSSMic house is in Konstanz (DE); ``--forecast real`` computes its clear-sky PV here
 SITE = {"latitude": 47.66, "longitude": 9.18}
+#: extra ``helios backtest`` arguments for every run (``--minute synthetic``)
+EXTRA: list[str] = []
 
 
 def _shared(rel: str) -> Path:
@@ -149,7 +151,7 @@ def run(case: str, forecast: str, days: int | None, keep: Path | None,
         out = (keep / f"{case}_{forecast}_{control}") if keep else folder / "out"
         cmd = [sys.executable, "-m", "planner", "backtest", *args, "--forecast", forecast,
                "--noise-pct", "10", "--seed", "1", "--control", control, "--out", str(out),
-               "--json", "-q"]
+               "--json", "-q", *EXTRA]
         t = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                               env={**os.environ, "HELIOS_CONFIG": ""})
@@ -178,7 +180,11 @@ def main() -> None:
                         help="start this many days into the year (with --days)")
     parser.add_argument("--keep", type=Path, default=None, help="keep outputs in this folder")
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
+    parser.add_argument("--minute", choices=["synthetic"], default=None,
+                        help="also judge at 1-minute truth (helios backtest --minute)")
     args = parser.parse_args()
+    if args.minute:
+        EXTRA.extend(["--minute", args.minute])
     jobs = [(c, f, k) for c in args.cases.split(",") for f in args.forecast.split(",")
             for k in args.control.split(",")]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
@@ -208,6 +214,11 @@ def main() -> None:
                   f"{h['pv_bias_kw']:+.3f}) over every horizon slot; current slot: load "
                   f"{h['load_now_mae_kw']:.3f}, PV {h['pv_now_mae_kw']:.3f} kW; "
                   f"{h['compiled_models']} compiled models")
+    for r in results:
+        for key, m in r["summary"].get("resolution", {}).items():
+            print(f"{r['case']} {r['forecast']} {r['control']} at {key} resolution: "
+                  f"{_share(m['share_of_perfect_foresight'])} of PF savings, "
+                  f"{m['savings_vs_self_consumption_eur']:.2f} EUR vs self-consumption")
     print("EUR over the period, net = bill + wear - value of the energy added to the battery; "
           "target: one year <= 300 s wall on 2 cores, >= 99 % of perfect foresight (perfect "
           "forecasts)")

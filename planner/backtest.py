@@ -6,7 +6,11 @@ them on the slot grid (prices held, powers averaged, :func:`planner.timegrid.to_
 applies the configured tariff, marks outage slots, runs one scenario or a what-if sweep
 (battery size × PV scale, one process per scenario) and writes, per scenario, ``slots.csv``
 (every simulated slot of Helios and the baselines), ``summary.json`` and a self-contained
-``report.html`` (inline SVG, no scripts, no CDN; days in the site's local time).
+``report.html`` (inline SVG, no scripts, no CDN; days in the site's local time). With minute
+truth (``--minute synthetic`` or recorded 1-minute CSVs, :mod:`planner.minute`) every strategy
+is also judged per minute: ``summary.json`` gets ``minute`` and ``resolution`` (the share of
+the perfect-foresight savings and EUR vs self-consumption at both resolutions) and
+``slots_minute.csv`` the per-slot aggregates of the minute runs.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class Data:
     stop: int  # one past the last simulated slot (the data may go on: the planner sees it)
     sources: dict
     outages: tuple[tuple[pd.Timestamp, pd.Timestamp], ...] = ()
+    # recorded minutes of the period: {"pv": (n, k) array or None, "load": ..., "sources"}
+    minute: dict | None = None
 
 
 def parse_when(text: str, tz: str, what: str) -> pd.Timestamp:
@@ -128,11 +134,14 @@ def outage_mask(index: pd.DatetimeIndex, slot_s: int,
 
 def load_data(cfg: HeliosConfig, prices_csv: str, pv_csv: str, load_csv: str,
               start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
-              outages: list[tuple[pd.Timestamp, pd.Timestamp]] | None = None) -> Data:
+              outages: list[tuple[pd.Timestamp, pd.Timestamp]] | None = None,
+              minute_pv_csv: str | None = None, minute_load_csv: str | None = None) -> Data:
     """Read the three CSVs and put them on the slot grid from ``start`` to the data's end.
 
     Without ``start``/``end`` the period is everything the three files cover together.
     The planner may look past ``end`` (up to its horizon) where the files go on.
+    ``minute_pv_csv``/``minute_load_csv``: recorded 1-minute truth for the period
+    (:func:`planner.minute.read_minute_csv`; it must cover every minute of it).
 
     Raises
     ------
@@ -171,7 +180,18 @@ def load_data(cfg: HeliosConfig, prices_csv: str, pv_csv: str, load_csv: str,
                               outage_mask(index, slot_s, outages))
     stop = int((finish - begin).total_seconds() // slot_s)
     sources = {"prices": str(prices_csv), "pv": str(pv_csv), "load": str(load_csv)}
-    return Data(series, 0, stop, sources, tuple(outages))
+    minute = None
+    if minute_pv_csv or minute_load_csv:
+        from planner import minute as minute_mod
+
+        minute = {"sources": {}}
+        for name, path in (("pv", minute_pv_csv), ("load", minute_load_csv)):
+            minute[name] = (None if not path else minute_mod.read_minute_csv(
+                path, f"{name}_kw", index[:stop], slot_s))
+            if path:
+                minute["sources"][name] = f"recorded ({path})"
+                sources[f"minute_{name}"] = str(path)
+    return Data(series, 0, stop, sources, tuple(outages), minute)
 
 
 # ============================================================================================
@@ -213,7 +233,19 @@ def run_scenario(cfg: HeliosConfig, data: Data, scenario: Scenario, options: sim
     Returns the summary (what ``summary.json`` holds).
     """
     cfg_s, series = scenario.apply(cfg, data.series)
-    result = sim.run_backtest(cfg_s, series, data.start, data.stop, options, progress)
+    minute = None
+    if options.minute != "off" or data.minute is not None:
+        from planner import minute as minute_mod
+
+        rec = data.minute or {}
+        fill = "synthetic" if options.minute == "synthetic" else None  # else: held flat
+        pv, load = rec.get("pv"), rec.get("load")
+        minute = minute_mod.minute_data(
+            series, data.start, data.stop, options.minute_seed,
+            pv=fill if pv is None else pv * scenario.pv_scale,
+            load=fill if load is None else load, sources=rec.get("sources"))
+        series = minute.conform(series)
+    result = sim.run_backtest(cfg_s, series, data.start, data.stop, options, progress, minute)
     summary = make_summary(result, cfg_s, data, scenario, options)
     if out_dir is not None:
         write_outputs(result, summary, series, cfg_s, Path(out_dir))
@@ -277,11 +309,12 @@ def make_summary(result: sim.Result, cfg: HeliosConfig, data: Data, scenario: Sc
     b = cfg.battery
     helios = result.traces["helios"].info
     solves = helios.get("solves", 0)
-    return {
+    period = {k: v for k, v in result.info.items() if k != "minute"}
+    out = {
         "version": SUMMARY_VERSION,
         "scenario": {"label": scenario.label, "battery_kwh": b.capacity_kwh,
                      "pv_scale": scenario.pv_scale},
-        "period": {**result.info, "timezone": cfg.site.timezone},
+        "period": {**period, "timezone": cfg.site.timezone},
         "inputs": data.sources,
         "outages": [[a.isoformat(), z.isoformat()] for a, z in data.outages],
         "battery": {"capacity_kwh": b.capacity_kwh, "max_charge_kw": b.max_charge_kw,
@@ -308,6 +341,28 @@ def make_summary(result: sim.Result, cfg: HeliosConfig, data: Data, scenario: Sc
                   "solves_per_s": (round(solves / helios["run_s"], 1)
                                    if solves and helios.get("run_s") else None)},
     }
+    fine = result.info.get("minute")
+    if fine is not None:
+        out["minute"] = fine.summary()
+        out["resolution"] = resolution_table(out)
+    return out
+
+
+def resolution_table(summary: dict) -> dict:
+    """Helios at slot and at 1-minute truth: share of the perfect-foresight savings, EUR vs
+    self-consumption and vs no battery (each against that resolution's baselines and limit)."""
+    out = {}
+    for key, part in (("slot", summary), ("minute", summary.get("minute"))):
+        if part is None:
+            continue
+        c = part["comparison"]["helios"]
+        out[key] = {"share_of_perfect_foresight": c["share_of_perfect_foresight"],
+                    "savings_vs_self_consumption_eur": c["savings_vs_self_consumption_eur"],
+                    "savings_vs_no_battery_eur": c["savings_vs_no_battery_eur"],
+                    "helios_net_cost_eur": part["strategies"]["helios"]["net_cost_eur"]}
+        if "share_of_slot_plan" in c:
+            out[key]["share_of_slot_plan"] = c["share_of_slot_plan"]
+    return out
 
 
 def _forecast_note(opts: dict) -> str:
@@ -330,8 +385,10 @@ SLOT_COLUMNS = ("grid_import_kw", "grid_export_kw", "battery_charge_kw",
                 "battery_discharge_kw", "pv_used_kw", "unserved_kw", "soc_kwh")
 
 
-def slots_frame(result: sim.Result, series: sim.Series) -> pd.DataFrame:
-    """One row per simulated slot: the data, then each strategy's flows (``<name>_<col>``)."""
+def slots_frame(result: sim.Result, series: sim.Series,
+                traces: dict[str, sim.Trace] | None = None) -> pd.DataFrame:
+    """One row per simulated slot: the data, then each strategy's flows (``<name>_<col>``;
+    ``traces``: other runs on the same slots, e.g. the minute runs' slot aggregates)."""
     start = result.start
     n = result.info["slots"]
     w = slice(start, start + n)
@@ -345,7 +402,7 @@ def slots_frame(result: sim.Result, series: sim.Series) -> pd.DataFrame:
         "grid_available": series.grid_ok[w].astype(int),
     })
     dt = series.dt_h
-    for name, tr in result.traces.items():
+    for name, tr in (result.traces if traces is None else traces).items():
         for c in SLOT_COLUMNS:
             frame[f"{name}_{c}"] = getattr(tr, c)
         frame[f"{name}_cost_eur"] = (series.buy_eur_per_kwh[w] * tr.grid_import_kw
@@ -366,6 +423,10 @@ def write_outputs(result: sim.Result, summary: dict, series: sim.Series, cfg: He
         out_dir.mkdir(parents=True, exist_ok=True)
         frame = slots_frame(result, series)
         frame.to_csv(out_dir / "slots.csv", index=False, float_format="%.6g")
+        fine = result.info.get("minute")
+        if fine is not None:
+            slots_frame(result, series, fine.traces).to_csv(
+                out_dir / "slots_minute.csv", index=False, float_format="%.6g")
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", "utf-8")
         (out_dir / "report.html").write_text(render_html(result, summary, series, cfg),
                                              "utf-8")
@@ -408,6 +469,11 @@ def sweep_rows(summaries: list[dict]) -> list[dict]:
             "self_consumption_ratio": st["helios"]["self_consumption_ratio"],
             "unserved_kwh": st["helios"]["unserved_kwh"],
         })
+        if "minute" in s:
+            m = s["minute"]["comparison"]["helios"]
+            rows[-1].update({
+                "minute_savings_vs_self_consumption_eur": m["savings_vs_self_consumption_eur"],
+                "minute_share_of_perfect_foresight": m["share_of_perfect_foresight"]})
     return rows
 
 
@@ -417,7 +483,9 @@ def sweep_rows(summaries: list[dict]) -> list[dict]:
 
 NAMES = {"helios": "Helios", "helios_noisy": "Helios (noisy)", "no_battery": "no battery",
          "self_consumption": "self-consumption", "price_rule": "price rule",
-         "perfect_foresight": "perfect foresight"}
+         "perfect_foresight": "perfect foresight",
+         "perfect_foresight_slot_plan": "PF slot plan",
+         "perfect_foresight_slot_plan_intent": "PF plan, intent"}
 
 
 def summary_text(summary: dict) -> str:
@@ -461,11 +529,36 @@ def summary_text(summary: dict) -> str:
                          f"{info['load_bias_kw']:+.3f}), PV MAE {info['pv_mae_kw']:.3f} kW "
                          f"(bias {info['pv_bias_kw']:+.3f}); {info['compiled_models']} "
                          "compiled model(s)")
+    if "minute" in summary:
+        lines += minute_text(summary)
     sp = summary["speed"]
     lines.append(f"Helios run {sp['helios_run_s']:.1f} s, {sp['solves']} solves"
                  + (f" ({sp['solves_per_s']:.0f}/s)" if sp["solves_per_s"] else "")
                  + f", total {p['run_s']:.1f} s")
     return "\n".join(lines)
+
+
+def minute_text(summary: dict) -> list[str]:
+    """The 1-minute-truth lines of the terminal summary."""
+    m = summary["minute"]
+    src = ", ".join(f"{k} {v}" for k, v in m["source"].items())
+    lines = [f"judged at 1-minute truth ({src}; bill per minute):"]
+    nb = m["strategies"]["no_battery"]["net_cost_eur"]
+    for name, row in m["strategies"].items():
+        lines.append(f"  {NAMES.get(name, name):<18}{row['net_cost_eur']:>10.2f}"
+                     f"{row['bill_eur']:>10.2f}{nb - row['net_cost_eur']:>10.2f}"
+                     f"{row['grid_import_kwh']:>9.0f}{row['grid_export_kwh']:>9.0f}"
+                     f"{row['equivalent_cycles']:>8.1f}{row['self_consumption_ratio']:>10.1%}")
+    share = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
+    res = summary["resolution"]
+    for key, label in (("slot", "slot averages"), ("minute", "1-minute truth")):
+        r = res[key]
+        lines.append(f"Helios at {label}: {share(r['share_of_perfect_foresight'])} of the "
+                     f"perfect-foresight savings, {r['savings_vs_self_consumption_eur']:.2f} "
+                     "EUR vs self-consumption")
+    lines.append("(the minute-level perfect foresight knows every minute; PF slot plan = the "
+                 "slot-level optimum executed per minute)")
+    return lines
 
 
 def sweep_text(summaries: list[dict]) -> str:
@@ -623,6 +716,29 @@ def render_html(result: sim.Result, summary: dict, series: sim.Series,
             f"<td>{c['savings_vs_price_rule_eur']:.2f}</td>"
             f"<td>{c['savings_vs_perfect_foresight_eur']:.2f}</td>"
             f"<td>{'n/a' if share is None else f'{share:.1%}'}</td></tr>")
+    fine = ""
+    if "minute" in summary:
+        m = summary["minute"]
+        nb_m = m["strategies"]["no_battery"]["net_cost_eur"]
+        fine_rows = "".join(
+            f"<tr><td>{esc(NAMES.get(k, k))}</td><td>{v['net_cost_eur']:.2f}</td>"
+            f"<td>{nb_m - v['net_cost_eur']:.2f}</td><td>{v['grid_import_kwh']:.1f}</td>"
+            f"<td>{v['grid_export_kwh']:.1f}</td><td>{v['self_consumption_ratio']:.1%}</td></tr>"
+            for k, v in m["strategies"].items())
+        pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
+        res_rows = "".join(
+            f"<tr><td>{esc(k)}</td><td>{pct(r['share_of_perfect_foresight'])}</td>"
+            f"<td>{r['savings_vs_self_consumption_eur']:.2f}</td></tr>"
+            for k, r in summary["resolution"].items())
+        src = ", ".join(f"{k}: {v}" for k, v in m["source"].items())
+        fine = (f"<h2>Judged at 1-minute truth</h2><p class=\"note\">{esc(src)}; physics and "
+                "control law per minute, bill per minute. Perfect foresight here knows every "
+                "minute; the PF slot plan is the slot-level optimum executed per minute.</p>"
+                "<table><tr><th>strategy</th><th>net cost EUR</th><th>saved vs no battery</th>"
+                "<th>import kWh</th><th>export kWh</th><th>self-consumption</th></tr>"
+                f"{fine_rows}</table><table><tr><th>Helios judged at</th><th>share of "
+                "perfect-foresight savings</th><th>EUR vs self-consumption</th></tr>"
+                f"{res_rows}</table>")
     p, b = summary["period"], summary["battery"]
     start_local = pd.Timestamp(p["start"]).tz_convert(tz).strftime("%Y-%m-%d %H:%M %Z")
     end_local = pd.Timestamp(p["end"]).tz_convert(tz).strftime("%Y-%m-%d %H:%M %Z")
@@ -663,6 +779,7 @@ re-plan every {opts['replan_every']} slot(s), control: {esc(opts['control'])}.
 <table><tr><th>run</th><th>saved vs no battery</th><th>vs self-consumption</th>
 <th>vs price rule</th><th>vs perfect foresight</th><th>share of perfect-foresight savings</th></tr>
 {''.join(comp)}</table>
+{fine}
 <p class="note">Net cost = grid bill + battery wear − value of the energy added to the battery
 over the period ({summary['terms']['end_value_eur_per_kwh']:.4f} EUR/kWh). Perfect foresight
 is one optimisation over the whole period with every actual value known: no strategy can do

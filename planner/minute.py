@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -304,6 +305,17 @@ def minute_data(series: sim.Series, start: int, stop: int, seed: int = 0,
 # the physics per minute
 
 
+class RuleIntent(NamedTuple):
+    """A baseline's per-minute law (:class:`MinuteRule`): an intent with the baseline's
+    reserve, below which it never discharges. Its first four fields are an intent tuple."""
+
+    intent: str
+    low: float
+    high: float
+    target_kwh: float
+    reserve_kwh: float
+
+
 class MinuteSteps:
     """:class:`planner.simulate.FineSteps`: every slot in 1-minute steps of
     :func:`planner.simulate.step`, with the control law recomputed every minute.
@@ -312,8 +324,8 @@ class MinuteSteps:
       :func:`executor.control.intent_battery` on the minute's net load, with
       ``power_to_target`` over one minute towards the slot's planned end SoC — the time to
       the next decision, as the executor computes it per tick.
-    * a 5-tuple ``(…, reserve_kwh)`` (:class:`MinuteRule`): the same law, and never a
-      discharge below ``reserve_kwh`` (the baselines' reserve).
+    * a :class:`RuleIntent` (:class:`MinuteRule`): the same law, and never a discharge
+      below ``reserve_kwh`` (the baselines' reserve).
     * ``grid_setpoint_kw``: the grid is held per minute, the battery takes ``net − G``
       (``guard`` as in :func:`step`).
     * otherwise the battery setpoint is held for the whole slot.
@@ -353,7 +365,7 @@ class MinuteSteps:
         dt = hm.dt_h
         eta_c, eta_d = hm.charge_efficiency, hm.discharge_efficiency
         pv, load, ok, sell = self.pv[j], self.load[j], self.ok[t], self.sell[t]
-        rule = intent is not None and len(intent) > 4
+        rule = isinstance(intent, RuleIntent)
         law = None if rule else intent
         imp = exp = ch = dis = used = uns = 0.0
         e = soc_kwh
@@ -386,7 +398,7 @@ class MinuteRule:
     :class:`~planner.simulate.PriceRule`) as a rule on the minute's readings.
 
     It decides like the wrapped strategy and also gives :class:`MinuteSteps` the per-minute
-    law as a 5-tuple intent ``(intent, low, high, target_kwh, reserve_kwh)``:
+    law as a :class:`RuleIntent`:
     self-consumption is ``self_consume`` (the battery covers the minute's net load, never below
     the reserve), the price rule's cheap slots are ``charge_grid`` at full power up to the
     maximum SoC, its dear slots self-consumption and the others ``hold`` (surplus PV charges,
@@ -407,11 +419,11 @@ class MinuteRule:
         h = self.home
         ch, dis = -h.max_charge_kw, h.max_discharge_kw
         if isinstance(self.base, sim.PriceRule) and self.base.charge[t]:
-            self.intent = ("charge_grid", ch, ch, h.max_kwh, h.reserve_kwh)
+            self.intent = RuleIntent("charge_grid", ch, ch, h.max_kwh, h.reserve_kwh)
         elif isinstance(self.base, sim.PriceRule) and not self.base.dear[t]:
-            self.intent = ("hold", ch, 0.0, soc_kwh, h.reserve_kwh)
+            self.intent = RuleIntent("hold", ch, 0.0, soc_kwh, h.reserve_kwh)
         else:
-            self.intent = ("self_consume", ch, dis, soc_kwh, h.reserve_kwh)
+            self.intent = RuleIntent("self_consume", ch, dis, soc_kwh, h.reserve_kwh)
         return out
 
 

@@ -445,9 +445,10 @@ class PlanIntents:
     def decide(self, t: int, soc_kwh: float) -> tuple[float, float, float | None]:
         """The plan's intent for slot ``t`` (target: its planned end SoC)."""
         p, j, h = self.plan, t - self.start, self.home
-        self.intent = intent_band(p.battery_charge_kw[j], p.battery_discharge_kw[j],
-                                  p.grid_import_kw[j], p.grid_export_kw[j], h.max_charge_kw,
-                                  h.max_discharge_kw) + (float(p.soc_kwh[j]),)
+        self.intent = sim.PlanIntent(*intent_band(
+            p.battery_charge_kw[j], p.battery_discharge_kw[j], p.grid_import_kw[j],
+            p.grid_export_kw[j], h.max_charge_kw, h.max_discharge_kw), float(p.soc_kwh[j]),
+            float(p.grid_import_kw[j] - p.grid_export_kw[j]))
         return (float(p.battery_discharge_kw[j] - p.battery_charge_kw[j]), float(self.cap[j]),
                 None)
 

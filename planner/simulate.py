@@ -46,7 +46,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -186,6 +186,16 @@ class Series:
 # the physics of one slot
 
 
+class PlanIntent(NamedTuple):
+    """A plan slot as the executor follows it (:func:`step`'s ``intent``)."""
+
+    intent: str
+    low_kw: float  # battery band, + = discharge
+    high_kw: float
+    target_kwh: float  # planned SoC at slot end
+    grid_kw: float | None = None  # planned grid power, + = import
+
+
 def step(home: Home, soc_kwh: float, setpoint_kw: float, pv_cap_kw: float, pv_kw: float,
          load_kw: float, grid_ok: bool, sell_eur_per_kwh: float,
          grid_setpoint_kw: float | None = None, guard: bool = False,
@@ -238,7 +248,9 @@ def step(home: Home, soc_kwh: float, setpoint_kw: float, pv_cap_kw: float, pv_kw
     need = load_kw - pv_used
     if intent is not None:
         to_target = power_to_target(soc_kwh, intent[3], dt, eta_c, eta_d)
-        setpoint_kw = intent_battery(intent[0], intent[1], intent[2], need, to_target)
+        grid_plan = intent.grid_kw if isinstance(intent, PlanIntent) else None
+        setpoint_kw = intent_battery(intent[0], intent[1], intent[2], need, to_target, 0.0,
+                                     grid_plan)
     elif grid_setpoint_kw is not None:
         wanted = need - grid_setpoint_kw
         setpoint_kw = guard_battery(wanted, setpoint_kw, need) if guard else wanted
@@ -845,10 +857,10 @@ class MpcStrategy:
         if self.control == "intent":
             sol = self._sol
             b = self.cfg.battery
-            self.intent = intent_band(
+            self.intent = PlanIntent(*intent_band(
                 sol.battery_charge_kw[j], sol.battery_discharge_kw[j], sol.grid_import_kw[j],
-                sol.grid_export_kw[j], b.max_charge_kw, b.max_discharge_kw) \
-                + (float(sol.soc_kwh[j]),)
+                sol.grid_export_kw[j], b.max_charge_kw, b.max_discharge_kw),
+                float(sol.soc_kwh[j]), float(self._grid[j]))
             self.intent_counts[self.intent[0]] = self.intent_counts.get(self.intent[0], 0) + 1
         return self._setpoint[j], self._pv_cap[j], grid
 

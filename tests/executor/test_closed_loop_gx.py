@@ -3,8 +3,12 @@ error (issue 10): PV at 0.5× and 1.5× the forecast, load ±30 %.
 
 The plan is made from the demo profile; the plant runs on a scaled one. Judged per slot
 against the plan: battery energy into the grid and grid energy into the battery beyond what
-the plan had, and the SoC at the end of every slot whose intent holds a target the physics can
-reach (``charge_grid``, ``discharge_grid``). Both emulators run
+the plan had, and the SoC at the end of every slot whose intent holds a target
+(``charge_grid``, ``discharge_grid``) where the physics allow reaching it: the law never moves
+more energy between battery and grid than the plan, so a ``discharge_grid`` slot may end above
+its target (less load than forecast: exporting the surplus would be beyond the plan) but not
+below it, a ``charge_grid`` slot below but not above. Without forecast error every slot end is
+within 2 %-points. Both emulators run
 :class:`gx_emulator.victron_ess.DessDelegate` (our re-implementation of systemcalc's DESS
 delegate) and :class:`gx_emulator.victron_ess.EssPlant`; the same law against Victron's real
 code is in ``test_venus_harness.py``.
@@ -23,8 +27,8 @@ from gx_emulator.victron_ess import EssPlant, demo_profile
 from executor import drivers
 from executor.schedule import intent_band
 
-CASES = {"pv 0.5": (0.5, 1.0), "pv 1.5": (1.5, 1.0), "load 0.7": (1.0, 0.7),
-         "load 1.3": (1.0, 1.3)}
+CASES = {"exact": (1.0, 1.0), "pv 0.5": (0.5, 1.0), "pv 1.5": (1.5, 1.0),
+         "load 0.7": (1.0, 0.7), "load 1.3": (1.0, 1.3)}
 STEP_S = 60
 SLOTS = 96
 
@@ -66,25 +70,19 @@ def _run(transport, mode, case, daemon, tmp_path):
         tally, decisions = run_day(gx, drv, clock, tmp_path, day, STEP_S)
     finally:
         gx.stop()
-    forced = [k for k, s in enumerate(day.slots[:-1]) if intent_band(
-        s.battery_charge_kw, s.battery_discharge_kw, s.grid_import_kw, s.grid_export_kw,
-        5.0, 5.0)[0] in ("charge_grid", "discharge_grid")]
-    target_errors = [tally.soc_errors[k] for k in forced]
+    target_errors = []  # signed so that + = beyond the target (what the law must not do)
+    for k, s in enumerate(day.slots[:-1]):
+        intent = intent_band(s.battery_charge_kw, s.battery_discharge_kw, s.grid_import_kw,
+                             s.grid_export_kw, 5.0, 5.0)[0]
+        if intent == "charge_grid":
+            target_errors.append(tally.soc_errors[k])
+        elif intent == "discharge_grid":
+            target_errors.append(-tally.soc_errors[k])
     released = [d.reason for d in decisions if not hasattr(d, "setpoint")]
     return tally, target_errors, released
 
 
-#: Load 30 % below the forecast leaves the battery fuller than planned at the evening's
-#: discharge_grid slots; executor.control's drift correction then discharges more into the
-#: grid to catch up (0.27-0.30 kWh/day beyond the plan) and still ends 3 %-points above
-#: the target (gain 300 W/%). The drivers send exactly what control.decide asks; the fix
-#: belongs in control.py (see docs/executor.md, "Victron").
-LOAD_LOW = pytest.mark.xfail(strict=False, reason="control.py drift correction exports the "
-                             "surplus of a lower load in discharge_grid slots")
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, marks=LOAD_LOW) if c == "load 0.7" else c
-                                  for c in sorted(CASES)])
+@pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("transport,mode", [("dbus", "setpoint"), ("modbus", "setpoint"),
                                             ("dbus", "dess")])
 def test_forecast_error_never_beyond_the_plan(transport, mode, case, daemon, tmp_path):
@@ -92,9 +90,11 @@ def test_forecast_error_never_beyond_the_plan(transport, mode, case, daemon, tmp
     print(f"{transport} {mode} {case}: battery->grid beyond plan "
           f"{tally.bat_to_grid_beyond_kwh:.3f} kWh, grid->battery beyond plan "
           f"{tally.grid_to_bat_beyond_kwh:.3f} kWh, max |SoC error| at targets "
-          f"{max(abs(e) for e in target_errors):.2f}, all slot ends "
-          f"{max(abs(e) for e in tally.soc_errors):.2f} %-points")
+          f"{max(target_errors):+.2f} beyond / {min(target_errors):+.2f} short, all slot "
+          f"ends {max(abs(e) for e in tally.soc_errors):.2f} %-points")
     assert not released, released[:3]
-    assert tally.bat_to_grid_beyond_kwh < 0.15, f"{tally.bat_to_grid_beyond_kwh:.3f} kWh"
-    assert tally.grid_to_bat_beyond_kwh < 0.15, f"{tally.grid_to_bat_beyond_kwh:.3f} kWh"
-    assert target_errors and max(abs(e) for e in target_errors) < 2.0, target_errors
+    assert tally.bat_to_grid_beyond_kwh < 0.1, f"{tally.bat_to_grid_beyond_kwh:.3f} kWh"
+    assert tally.grid_to_bat_beyond_kwh < 0.1, f"{tally.grid_to_bat_beyond_kwh:.3f} kWh"
+    assert target_errors and max(target_errors) < 2.0, target_errors
+    if case == "exact":
+        assert max(abs(e) for e in tally.soc_errors) < 2.0, tally.soc_errors

@@ -31,6 +31,9 @@ class Tally:
 
     bat_to_grid_beyond_kwh: float = 0.0
     grid_to_bat_beyond_kwh: float = 0.0
+    #: the same per slot energy: Σ max(0, slot's battery→grid energy − the plan's)
+    slot_bat_to_grid_beyond_kwh: float = 0.0
+    slot_grid_to_bat_beyond_kwh: float = 0.0
     soc_errors: list = field(default_factory=list)
     feasible_errors: list = field(default_factory=list)
     max_allowed_discharge_w: float = 0.0
@@ -52,18 +55,30 @@ def judge(plant, day, limits: Limits, first: int, last: int) -> Tally:
     start = day.slots[first].start
     end = day.slots[last].start + timedelta(seconds=day.slot_s)
     trace = plant.trace
+    per_slot: dict = {}
     for k in range(len(trace) - 1):
         t, b, g = trace[k]
         if not start <= t < end:
             continue
         slot = day.slot_at(t)
         dt_h = (trace[k + 1][0] - t).total_seconds() / 3600.0
+        acc = per_slot.setdefault(slot.start, [slot, 0.0, 0.0])
+        if b > 0 and g < 0:
+            acc[1] += min(b, -g) * dt_h / 1000.0
+        elif b < 0 and g > 0:
+            acc[2] += min(-b, g) * dt_h / 1000.0
         over_discharge = b - 1000.0 * slot.battery_discharge_kw
         over_charge = -b - 1000.0 * slot.battery_charge_kw
         if over_discharge > 0 and g < 0:
             tally.bat_to_grid_beyond_kwh += min(over_discharge, -g) * dt_h / 1000.0
         if over_charge > 0 and g > 0:
             tally.grid_to_bat_beyond_kwh += min(over_charge, g) * dt_h / 1000.0
+    for slot, b2g, g2b in per_slot.values():
+        dt_h = day.slot_s / 3600.0
+        tally.slot_bat_to_grid_beyond_kwh += max(
+            b2g - min(slot.battery_discharge_kw, slot.grid_export_kw) * dt_h, 0.0)
+        tally.slot_grid_to_bat_beyond_kwh += max(
+            g2b - min(slot.battery_charge_kw, slot.grid_import_kw) * dt_h, 0.0)
     return tally
 
 

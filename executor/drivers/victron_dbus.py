@@ -16,8 +16,9 @@ Modes (``mode:``):
     own: the override has no timeout, so this mode is for the GX itself (daemontools restarts
     a dead executor within seconds, and it releases at start-up).
 ``dess``
-    Dynamic ESS local mode (4): each tick's intent becomes a window in schedule slot 0 that
-    ends ``dess_window_s`` after the tick and is renewed every tick (one ``Duration`` write),
+    Dynamic ESS local mode (4): each tick's intent becomes a window that ends
+    ``dess_window_s`` after the tick and is renewed every tick (one ``Duration`` write): slot 0
+    up to the plan slot's end, the rest written ahead into slot 1,
     so Venus is back in its own self-consumption ``dess_window_s`` + 5 s after the executor
     dies. The DESS limits are kept at the configured and live battery limits, every window
     field is written (``Flags`` 0), slots 1-47 are cleared at start-up, and every tick checks

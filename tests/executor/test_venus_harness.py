@@ -146,6 +146,10 @@ def test_states_where_dess_cannot_act(tmp_path):
     assert got["mode3"]["active_seen"] == 1, got["mode3"]
     assert got["once"]["rc"] == 0
     assert got["once"]["mode_after"] == 0 and got["once"]["slot0_start_after"] == 0
+    # victron_modbus' setpoint release: systemcalc itself invalidates the override
+    pulse = got["release_pulse"]
+    assert pulse["cleared_after_s"] is not None and pulse["cleared_after_s"] < 7, pulse
+    assert pulse["mode_after"] == 0 and pulse["writers"] == ["dbus_systemcalc.py"]
 
 
 if __name__ == "__main__":  # pragma: no cover - manual run

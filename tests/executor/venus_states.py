@@ -6,7 +6,9 @@
 The harness starts with ``BatteryCapacity`` 0 (the real default). Checks, in order:
 capacity 0 → ``helios-executor`` refuses (exit 5, says why); DVCC off → refuses; Mode 3 set
 while systemcalc runs (its DESS timer stops: ReactiveStrategy 92) → Helios writes 0 then 4 and
-DESS acts on the window (Active 1); ``--once`` → the mode goes back to 0 and slot 0 is empty.
+DESS acts on the window (Active 1); ``--once`` → the mode goes back to 0 and slot 0 is empty;
+the Modbus setpoint release (a real-valued override, then DESS mode 4 → 0) → systemcalc
+writes the invalid override.
 """
 
 import json
@@ -86,6 +88,18 @@ def main():
     got["once"]["mode_after"] = H.get(H.SETTINGS, "/Settings/DynamicEss/Mode")
     got["once"]["slot0_start_after"] = H.get(H.SETTINGS,
                                              "/Settings/DynamicEss/Schedule/0/Start")
+    # the Modbus setpoint release: 2716 reaches hub4 as a plain double (here -1234 W, as
+    # dbus-modbustcp would write it); then DESS mode 4 -> 0 (registers 5423): systemcalc's next
+    # DESS tick deactivates and writes the *invalid* override
+    H.setv(H.HUB4, "/Overrides/Setpoint", -1234.0)
+    H.setting("/Settings/DynamicEss/Mode", 4)
+    H.setting("/Settings/DynamicEss/Mode", 0)
+    t0 = time.time()
+    cleared = H.wait_for(lambda: H.get(H.HUB4, "/Overrides/Setpoint") is None, 15, step=0.2)
+    got["release_pulse"] = {"cleared_after_s": cleared,
+                            "mode_after": H.get(H.SETTINGS, "/Settings/DynamicEss/Mode"),
+                            "writers": sorted({w["from"].split("[")[0] for w in H.buslog(
+                                t0, frm="dbus_systemcalc", to=H.HUB4)})}
     with open(OUT, "w") as fh:
         json.dump(got, fh)
     return 0

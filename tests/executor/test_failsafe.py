@@ -128,9 +128,10 @@ def test_setpoint_mode_has_no_fail_safe(tmp_path):
 SCENARIO_PLAN_S = 600
 
 
-def test_kill_9_of_the_cli_on_a_remote_host(tmp_path):
-    """The real CLI (victron_modbus, default mode dess, 2-s ticks, 15-s windows) against the
-    Modbus emulator on the wall clock, killed with SIGKILL mid-slot."""
+@pytest.mark.parametrize("transport", ["modbus", "dbus"])
+def test_kill_9_of_the_cli(transport, tmp_path):
+    """The real CLI (``mode: dess``, 2-s ticks, 15-s windows) against each emulator on the
+    wall clock, killed with SIGKILL mid-slot."""
     def now():
         return datetime.now(timezone.utc)
 
@@ -138,47 +139,65 @@ def test_kill_9_of_the_cli_on_a_remote_host(tmp_path):
     plant.profile = lambda t: (0.0, 500.0)
     for name in ("BatteryChargeLimit", "BatteryDischargeLimit"):
         plant.settings["/Settings/DynamicEss/" + name][0] = 5.0
-    with ModbusGx(plant, now) as gx:
-        start = now().replace(microsecond=0) - timedelta(seconds=5)
-        plan = build_plan(start, 3, 50.0, profile=plant.profile,
-                          battery_w=lambda s: -2500.0)  # charge from the grid
-        path = str(tmp_path / "schedule.json")
-        sched.write(path, plan)
-        cfg = tmp_path / "helios.json"
-        cfg.write_text(json.dumps({"executor": {
-            "interval_s": 2, "state_dir": str(tmp_path),
-            "driver": {"type": "victron_modbus", "host": "127.0.0.1", "port": gx.port,
-                       "battery_unit_id": 225, "dess_window_s": 15},
-            "plan": {"source": "file", "path": path}, "telemetry": {"enabled": False}}}))
-        log = open(tmp_path / "executor.log", "w")
-        proc = subprocess.Popen([sys.executable, "-m", "executor", "--config", str(cfg)],
-                                cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
-                                stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.time() + 20
-            while time.time() < deadline:
-                with gx._lock:
-                    gx.plant.advance(now())
-                    if gx.dess.status["Active"] == 1 and gx.plant.force_charge == 1:
-                        break
-                time.sleep(0.2)
-            else:
-                pytest.fail("DESS never charged: " + (tmp_path / "executor.log").read_text())
-            time.sleep(3)
-            os.kill(proc.pid, signal.SIGKILL)
-            died = time.time()
+    daemon = None
+    if transport == "modbus":
+        gx = ModbusGx(plant, now).start()
+        driver = {"type": "victron_modbus", "host": "127.0.0.1", "port": gx.port,
+                  "battery_unit_id": 225, "dess_window_s": 15}  # dess: the Modbus default
+    else:
+        daemon, gx = _dbus_gx(plant, now)
+        driver = {"type": "victron_dbus", "bus": daemon.address, "library": "jeepney",
+                  "mode": "dess", "dess_window_s": 15}
+    try:
+        _kill_cli(gx, driver, now, tmp_path, transport)
+    finally:
+        gx.stop()
+        if daemon is not None:
+            daemon.cleanup()
+
+
+def _kill_cli(gx, driver, now, tmp_path, transport):
+    """Run the CLI, SIGKILL it while DESS charges, time the way back to self-consumption."""
+    plant = gx.plant
+    start = now().replace(microsecond=0) - timedelta(seconds=5)
+    plan = build_plan(start, 3, 50.0, profile=plant.profile,
+                      battery_w=lambda s: -2500.0)  # charge from the grid
+    path = str(tmp_path / "schedule.json")
+    sched.write(path, plan)
+    cfg = tmp_path / "helios.json"
+    cfg.write_text(json.dumps({"executor": {
+        "interval_s": 2, "state_dir": str(tmp_path),
+        "driver": driver,
+        "plan": {"source": "file", "path": path}, "telemetry": {"enabled": False}}}))
+    log = open(tmp_path / "executor.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "executor", "--config", str(cfg)],
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            with gx._lock:
+                gx.plant.advance(now())
+                if gx.dess.status["Active"] == 1 and gx.plant.force_charge == 1:
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail("DESS never charged: " + (tmp_path / "executor.log").read_text())
+        time.sleep(3)
+        os.kill(proc.pid, signal.SIGKILL)
+        died = time.time()
+        proc.wait(10)
+        back = None
+        while time.time() < died + 40 and back is None:
+            time.sleep(0.2)
+            with gx._lock:
+                gx.plant.advance(now())
+                if _self_consuming(gx):
+                    back = time.time() - died
+        print(f"{transport} CLI kill -9: self-consumption {back:.1f} s later (15-s windows)")
+        assert back is not None and back <= 15 + 5 + 1, back
+    finally:
+        if proc.poll() is None:
+            proc.kill()
             proc.wait(10)
-            back = None
-            while time.time() < died + 40 and back is None:
-                time.sleep(0.2)
-                with gx._lock:
-                    gx.plant.advance(now())
-                    if _self_consuming(gx):
-                        back = time.time() - died
-            print(f"CLI kill -9: self-consumption {back:.1f} s later (15-s windows)")
-            assert back is not None and back <= 15 + 5 + 1, back
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-            log.close()
+        log.close()

@@ -41,6 +41,18 @@ def _variant(cfg, text: str):
         if key == "nowcast":
             extra["nowcast"] = value == "true"
             continue
+        if key == "scen":
+            extra["scen"] = float(value)
+            continue
+        if key == "hedge":
+            extra["hedge"] = float(value)
+            continue
+        if key == "loadtau":
+            extra["loadtau"] = float(value)
+            continue
+        if key == "pvscale":
+            extra["pvscale"] = float(value)
+            continue
         if key == "pvnowcast":
             extra["pvnowcast"] = value == "true"
             continue
@@ -83,9 +95,20 @@ def run_case(case: str, days: int, windows: list[int], variants: list[str],
             control, vcfg, extra = _variant(cfg, v)
             oracle = extra.pop("oracle", None)
             pvnowcast = extra.pop("pvnowcast", True)
+            pvscale = extra.pop("pvscale", None)
+            loadtau = extra.pop("loadtau", None)
+            hedge = extra.pop("hedge", 0.0)
+            scen = extra.pop("scen", None)
             strat = sim.MpcStrategy(vcfg, series, forecast, control=control, **extra)
+            strat.hedge = hedge
+            if scen is not None:
+                strat.scenario_spread = scen
             if strat.real is not None:
                 strat.real.nowcast = pvnowcast
+                if pvscale is not None:
+                    strat.real.pv_confidence = pvscale
+                if loadtau is not None:
+                    strat.real.load_tau_h = loadtau
             if oracle and strat.real is not None:
                 real_forecast = strat.real.forecast
 

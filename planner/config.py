@@ -102,6 +102,11 @@ class PlanningConfig:
         "falling linearly to 0 over grid_hurdle_h: of two near-equal plans the one that uses "
         "the battery for self-consumption now and trades with the grid later wins, because a "
         "later decision is made on a better forecast (0 = plain optimum)", "EUR/kWh", ge=0)
+    scenario_pv_spread: float = opt(
+        0.0, "Plan the current slot for three PV scenarios at once (the forecast x (1 - s), "
+        "x 1 and x (1 + s) after the current hour, weights 1/4, 1/2, 1/4; planner/scenarios.py)"
+        ": the first slot's decision is good whichever way the PV forecast turns out. 0 = "
+        "one deterministic plan (3x faster)", "", ge=0, le=0.9)
     grid_hurdle_h: float = opt(6.0, "Lead time over which grid_hurdle_eur_per_kwh falls to 0",
                                "h", gt=0)
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from executor import schedule as sched
 from planner import inputs as inputs_mod
-from planner import model, timegrid
+from planner import model, scenarios, timegrid
 from planner import plan as plan_mod
 from planner.config import HeliosConfig
 from planner.errors import OutputError
@@ -43,7 +43,11 @@ def plan_once(cfg: HeliosConfig, now: pd.Timestamp) -> PlanResult:
 def plan_inputs(inputs: inputs_mod.Inputs, cfg: HeliosConfig,
                 now: pd.Timestamp | None = None) -> PlanResult:
     """Optimise already-gathered inputs (backtests, tests)."""
-    solution = model.solve(inputs, cfg)
+    solution = None
+    if cfg.planning.scenario_pv_spread > 0:
+        solution = scenarios.solve(inputs, cfg)
+    if solution is None:
+        solution = model.solve(inputs, cfg)
     plan = plan_mod.build(inputs, solution, cfg)
     generated = timegrid.to_utc(now if now is not None else inputs.now)
     return PlanResult(plan, plan_mod.to_schedule(plan, cfg, generated))

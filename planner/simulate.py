@@ -475,6 +475,8 @@ PRICE_PUBLISH_HOUR = 13
 #: measured) replaces the hour-of-day index with weight exp(-lead / PV_NOWCAST_TAU_H)
 PV_NOWCAST_WINDOW_H = 2.0
 PV_NOWCAST_TAU_H = 3.0
+#: load nowcast: the last hour's mean load replaces the profile with weight exp(-lead / τ)
+LOAD_NOWCAST_TAU_H = 3.0
 
 
 class RealForecaster:
@@ -560,6 +562,7 @@ class RealForecaster:
         self._fallback_pv = lambda w: degraded.clearsky_pv_kw(cfg.site, s.index[w], self._peak)
         self._cs_peak = float(np.max(self.clearsky_kw)) if len(self.clearsky_kw) else 0.0
         self.nowcast = True  # blend in the PV measured in the last hours (PV_NOWCAST_*)
+        self.load_tau_h = LOAD_NOWCAST_TAU_H  # > 0: blend in the last hour's mean load
         self.pv_days = PV_INDEX_DAYS
         self._key = -1
         self._load_table: np.ndarray | None = None
@@ -621,6 +624,13 @@ class RealForecaster:
             self.degraded_load += 1
         else:
             load = self._load_table[self.weekend[w], self.hour[w]]
+            if self.load_tau_h > 0 and t > 0:
+                # load nowcast: the last hour's measured mean, fading into the profile
+                k = int(round(3600 / self.series.slot_s))
+                recent = float(self.series.load_kw[max(0, t - k):t].mean())
+                lead_h = np.arange(m) * (self.series.slot_s / 3600.0)
+                weight = np.exp(-lead_h / self.load_tau_h)
+                load = weight * recent + (1.0 - weight) * load
             if self.load_margin:
                 load = load * (1.0 + self.load_margin)
         if self._pv_index is None:
@@ -706,6 +716,12 @@ class MpcStrategy:
                              f"{control!r}")
         self.control = control
         self.nowcast = nowcast
+        self.hedge = 0.0
+        self._hedged = False
+        # > 0: two-stage scenario plans (planner.scenarios), as helios plan makes them
+        self.scenario_spread = cfg.planning.scenario_pv_spread
+        self._scenario_models: dict = {}
+        self.scenario_fallbacks = 0
         self.guard = control == "hybrid"
         if replan_every < 1:
             raise ValueError("replan_every must be >= 1")
@@ -820,7 +836,11 @@ class MpcStrategy:
         mdl = self.model_for(inputs.n)
         mdl.grid_mask = mask
         try:
-            sol = mdl.solve(inputs, self.cfg)
+            sol = None
+            if self.scenario_spread > 0 and mask is None and inputs.n > 4:
+                sol = self._scenario_solve(inputs)
+            if sol is None:
+                sol = mdl.solve(inputs, self.cfg)
         except (OptimizationError, ValueError) as exc:
             # ValueError: cvxpy cannot unpack a solution HiGHS reported as UNKNOWN
             self.failures.append(f"{inputs.index[0].isoformat()}: {exc}"[:300])
@@ -839,6 +859,9 @@ class MpcStrategy:
         self._setpoint = (sol.battery_discharge_kw - sol.battery_charge_kw).tolist()
         self._grid = (sol.grid_import_kw - sol.grid_export_kw).tolist()
         self._sol = sol
+        self._hedged = False
+        if self.hedge > 0 and self.control == "intent" and inputs.n > 1:
+            self._hedged = self._hedge(mdl, inputs, sol)
         curtails = sol.pv_used_kw < inputs.pv_kw - TOL
         self._pv_cap = np.where(curtails, sol.pv_used_kw, math.inf).tolist()
         return sol
@@ -857,12 +880,57 @@ class MpcStrategy:
         if self.control == "intent":
             sol = self._sol
             b = self.cfg.battery
+            if j == 0 and self._hedged:
+                self.intent = PlanIntent("self_consume", -b.max_charge_kw, b.max_discharge_kw,
+                                         float(sol.soc_kwh[j]), float(self._grid[j]))
+                self.intent_counts["hedged"] = self.intent_counts.get("hedged", 0) + 1
+                return self._setpoint[j], self._pv_cap[j], grid
             self.intent = PlanIntent(*intent_band(
                 sol.battery_charge_kw[j], sol.battery_discharge_kw[j], sol.grid_import_kw[j],
                 sol.grid_export_kw[j], b.max_charge_kw, b.max_discharge_kw),
                 float(sol.soc_kwh[j]), float(self._grid[j]))
             self.intent_counts[self.intent[0]] = self.intent_counts.get(self.intent[0], 0) + 1
         return self._setpoint[j], self._pv_cap[j], grid
+
+    def _scenario_solve(self, inputs: Inputs):
+        """The two-stage scenario plan (:mod:`planner.scenarios`), or None (use the plain
+        plan) when it splits a flow pair or fails."""
+        from planner import scenarios
+
+        k = int(round(3600 / self.series.slot_s))
+        cases, weights = scenarios.pv_scenarios(inputs, self.scenario_spread, k)
+        smodel = self._scenario_models.get(inputs.n)
+        if smodel is None:
+            spec = model_mod.ModelSpec.from_config(self.cfg, inputs.n, self.series.slot_s)
+            smodel = self._scenario_models[inputs.n] = scenarios.ScenarioModel(spec, weights)
+        try:
+            return smodel.solve(cases, self.cfg)
+        except SolverFailedError:
+            self.scenario_fallbacks += 1
+            return None
+
+    def _hedge(self, mdl, inputs: Inputs, sol) -> bool:
+        """True when a PV scenario (forecast × (1 ± hedge) after the current hour) would
+        self-consume in the first slot while the plan does not: then the first slot
+        self-consumes (deviate from the reactive rule only when every scenario agrees)."""
+        b = self.cfg.battery
+        first = intent_band(sol.battery_charge_kw[0], sol.battery_discharge_kw[0],
+                            sol.grid_import_kw[0], sol.grid_export_kw[0], b.max_charge_kw,
+                            b.max_discharge_kw)[0]
+        if first == "self_consume":
+            return False
+        k = int(round(3600 / self.series.slot_s))
+        for scale in (1.0 - self.hedge, 1.0 + self.hedge):
+            pv = inputs.pv_kw.copy()
+            pv[k:] *= scale
+            alt = mdl.solve(replace(inputs, pv_kw=pv), self.cfg)
+            self.solves += 1
+            intent = intent_band(alt.battery_charge_kw[0], alt.battery_discharge_kw[0],
+                                 alt.grid_import_kw[0], alt.grid_export_kw[0],
+                                 b.max_charge_kw, b.max_discharge_kw)[0]
+            if intent == "self_consume":
+                return True
+        return False
 
     def stats(self) -> dict:
         """Solve counts and times."""

@@ -5,7 +5,7 @@
 hub4 overrides systemcalc writes and runs the real ``helios-executor`` CLI (``victron_dbus``,
 ``mode: dess``, dbus-python on Debian's ``/usr/bin/python3`` as on a GX) on a plan that charges
 from the grid, holds, exports and self-consumes (20-s slots, a 1-kWh battery, 5 kW limits),
-then kills it with SIGKILL mid-slot. One harness run (about 2 minutes) is judged by several
+then kills it with SIGKILL mid-slot. One harness run (about 1.5 minutes) is judged by several
 tests. When ``CI=true`` a missing prerequisite fails instead of skipping.
 """
 
@@ -25,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 HARNESS = os.path.normpath(os.path.join(ROOT, "..", "shared", "venus", "run_harness.sh"))
 PY = "/usr/bin/python3"
 LIMIT_W = 5000.0
-SLOT_S = 20
+SLOT_S = 15
 VOLTS = 52.0
 
 
@@ -123,8 +123,9 @@ def test_kill_9_self_consumption_within_a_minute(run):
     ESS self-consumption by itself (window 15 s + its 5-s tick)."""
     assert run["exit_code"] == -9
     back = run["self_consumption_after_kill_s"]
-    # the last tick (<= 2 s before the kill) + the 15-s window + one DESS tick (5 s) + sampling
-    assert back is not None and back < 2 + 15 + 5 + 3, back
+    # the last tick (<= 2 s before the kill) + the 15-s window + one DESS tick (5 s) +
+    # sampling, with room for a loaded CI machine
+    assert back is not None and back < 15 + 15, back
     assert back < 60
 
 

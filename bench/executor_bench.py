@@ -63,7 +63,8 @@ sched.write(path, sched.Schedule(generated_at=now, valid_until=now + timedelta(h
 if kind == "simulated":
     opts = {}
 elif kind == "victron_modbus":
-    opts = {"host": "127.0.0.1", "port": int(target), "battery_unit_id": 225}
+    opts = {"host": "127.0.0.1", "port": int(target), "battery_unit_id": 225,
+            "mode": "setpoint"}  # the per-tick write path (dess, the default, writes once a slot)
 else:
     opts = {"bus": target, "library": kind.split(":")[1]}
     kind = "victron_dbus"

@@ -432,6 +432,13 @@ def from_mapping(doc: Any, config_dir: str = ".", source: str = "") -> ExecutorC
         if choice is not None:
             driver_type = choice.type
         driver_options = {k: v for k, v in raw_driver.items() if k != "type"}
+        window = driver_options.get("dess_window_s")
+        if (top is not None and isinstance(window, (int, float)) and not isinstance(window, bool)
+                and window <= top.interval_s):
+            # a Dynamic ESS window must outlive the tick that renews it, or DESS drops out
+            problems.append(ConfigProblem(
+                "executor.driver.dess_window_s",
+                f"a number > executor.interval_s ({top.interval_s:g}) [s]", repr(window)))
 
     plan_defaults: dict[str, Any] = {}
     if isinstance(output.get("schedule_path"), str):

@@ -428,3 +428,14 @@ def test_a_declaration_that_contradicts_its_annotation_is_a_programming_error(
     cls = make_dataclass("C", [("x", annotation, declaration)])
     with pytest.raises(TypeError, match=re.escape(message)):
         config.build(cls, {}, "t", [])
+
+
+def test_dess_window_must_outlive_the_tick():
+    doc = {"executor": {"interval_s": 10,
+                        "driver": {"type": "victron_dbus", "mode": "dess", "dess_window_s": 10}}}
+    with pytest.raises(config.ConfigError) as err:
+        config.from_mapping(doc)
+    assert "executor.driver.dess_window_s: expected a number > executor.interval_s (10)" \
+        in str(err.value)
+    doc["executor"]["driver"]["dess_window_s"] = 30
+    assert config.from_mapping(doc).driver_options["dess_window_s"] == 30

@@ -725,6 +725,10 @@ class MpcStrategy:
         self.guard = control == "hybrid"
         if replan_every < 1:
             raise ValueError("replan_every must be >= 1")
+        if forecast == "perfect" and cfg.planning.grid_hurdle_eur_per_kwh > 0:
+            # the grid hurdle prices the value of deciding later on a better forecast; a
+            # planner that is told its forecasts are exact has no better forecast to wait for
+            cfg = replace(cfg, planning=replace(cfg.planning, grid_hurdle_eur_per_kwh=0.0))
         self.cfg = cfg
         self.series = series
         self.forecast = forecast

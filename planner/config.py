@@ -98,7 +98,7 @@ class PlanningConfig:
     solver: str = opt("highs", "LP solver; the others are fallbacks", "",
                       choices=("highs", "clarabel", "ecos"))
     grid_hurdle_eur_per_kwh: float = opt(
-        0.01, "Extra cost per kWh imported, exported or curtailed in the current slot, "
+        0.03, "Extra cost per kWh imported, exported or curtailed in the current slot, "
         "falling linearly to 0 over grid_hurdle_h: of two near-equal plans the one that uses "
         "the battery for self-consumption now and trades with the grid later wins, because a "
         "later decision is made on a better forecast (0 = plain optimum)", "EUR/kWh", ge=0)

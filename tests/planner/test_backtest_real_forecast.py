@@ -8,6 +8,8 @@ around a second or two.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -119,6 +121,7 @@ def test_load_forecast_is_the_history_model_fitted_before_the_replan(week):
     cfg = _cfg(load=HISTORY_2D)
     series = week_series(week, cfg)
     mpc = _real(cfg, series)
+    mpc.real.load_tau_h = 0.0  # the model alone (the nowcast is checked below)
     tz = cfg.site.tz
     load = pd.Series(series.load_kw, index=series.index)
     checked = 0
@@ -272,3 +275,38 @@ def test_cli_forecast_real_reports_the_mode_and_the_forecast_errors(tmp_path):
     assert summary["runs"]["helios"]["load_mae_kw"] > 0
     assert "published" in summary["planner"]["horizon_policy"]
     assert "weather-free" in (out / "report.html").read_text()
+
+
+def test_nowcasts_blend_the_last_hours_into_the_forecast(week):
+    """Load: the last hour's mean with weight exp(-lead/3 h) over the history model; PV: the
+    clear-sky index of the last 2 h over the hour-of-day index. Nothing at or after the
+    re-plan slot is read (the data after it are changed: the forecast stays the same)."""
+    cfg = _cfg(load=HISTORY_2D)
+    series = week_series(week, cfg)
+    per_h = 3600 // series.slot_s
+    t = next(k for k in range(3 * 24 * per_h, 6 * 24 * per_h) if series.index[k].hour == 11)
+    mpc = _real(cfg, series)
+    base = mpc.real
+    m = 8
+    pv, load = base.forecast(t, m)
+    base.load_tau_h, base.nowcast = 0.0, False
+    pv0, load0 = base.forecast(t, m)
+    lead_h = np.arange(m) / per_h
+    recent = float(series.load_kw[t - per_h:t].mean())
+    weight = np.exp(-lead_h / simulate.LOAD_NOWCAST_TAU_H)
+    np.testing.assert_allclose(load, (weight * recent + (1 - weight) * load0 / 1.10) * 1.10,
+                               rtol=1e-9)
+    k = int(simulate.PV_NOWCAST_WINDOW_H * per_h)
+    cs_now = base.clearsky_kw[t:t + m]
+    k_recent = float(series.pv_kw[t - k:t].sum() / base.clearsky_kw[t - k:t].sum())
+    w_pv = np.exp(-lead_h / simulate.PV_NOWCAST_TAU_H)
+    index0 = np.where(cs_now > 0, pv0 / np.maximum(cs_now, 1e-12), 0.0)
+    np.testing.assert_allclose(pv, cs_now * (w_pv * k_recent + (1 - w_pv) * index0),
+                               rtol=1e-6, atol=1e-9)
+    assert not np.allclose(pv, pv0) and not np.allclose(load, load0)
+    # causality: change everything from slot t on, the forecast made at t is the same
+    other = replace(series, load_kw=np.r_[series.load_kw[:t], series.load_kw[t:] * 3],
+                    pv_kw=np.r_[series.pv_kw[:t], series.pv_kw[t:] * 0])
+    pv2, load2 = _real(cfg, other).real.forecast(t, m)
+    np.testing.assert_allclose(pv2, pv)
+    np.testing.assert_allclose(load2, load)

@@ -4,17 +4,20 @@ Nothing here does I/O or reads the clock: ``now`` is passed in (STYLE.md §3.6),
 rule is a plain function tested over thousands of random cases
 (``tests/executor/test_control_properties.py``).
 
-How a setpoint is derived
--------------------------
-An ESS grid setpoint ``G`` (+ = import) makes the inverter move the battery by
-``B = net_load − G`` (+ = discharge), where ``net_load = load − pv = grid + battery`` is measured.
-:func:`decide` turns the planned ``G`` into the battery power it implies *now*, corrects it for
-SoC drift (proportional, with a dead band), clamps it to every battery limit (configured power,
-live CCL/DCL, min/max SoC with a one-tick look-ahead), converts back to ``G`` and clamps that to
-the grid limits (import, export, export switch). With no drift and no active clamp the plan's
-``G`` is sent unchanged.
+How a slot is followed
+----------------------
+With ``control: intent`` (the default) :func:`decide` asks :func:`intent_battery` for the
+battery power ``B`` (+ = discharge) the slot's intent wants at the measured
+``net_load = load − pv = grid + battery``: self-consumption inside the slot's battery band,
+the planned charge/discharge for ``charge_grid``/``discharge_grid`` but never more energy
+between battery and grid than the plan moves (the backtest runs the same function). With
+``control: grid`` it takes the battery power the planned grid setpoint ``G`` implies,
+``B = net_load − G``. Either way ``B`` is corrected for SoC drift (proportional, with a dead
+band; only ``charge_grid``/``discharge_grid`` slots with ``intent``), clamped to every battery
+limit (configured power, live CCL/DCL, min/max SoC with a one-tick look-ahead), converted to
+``G`` and clamped to the grid limits (import, export, export switch).
 
-Forecast guard (``correction.guard_forecast_error``, off by default): before the drift
+Forecast guard (``correction.guard_forecast_error``, ``control: grid`` only): before the drift
 correction, ``B`` is kept between the plan's battery power and plain self-consumption
 (``B = net_load``). When PV and load are as forecast the two coincide and nothing changes; when
 they are not, the battery never discharges into the grid, nor charges from it, beyond what the
@@ -398,14 +401,8 @@ def _intent_w(planned: Planned, measurement: Measurement, limits: Limits, now: d
     wh_per_pct = limits.capacity_kwh * 10.0
     correction_w = 0.0
     if planned.intent in ("charge_grid", "discharge_grid"):
-        plan_soc = planned.soc_at(now)
-        error_pct = plan_soc - measurement.soc_pct
-        if abs(error_pct) > limits.soc_deadband_pct and limits.soc_gain_w_per_pct > 0:
-            excess = error_pct - math.copysign(limits.soc_deadband_pct, error_pct)
-            correction_w = limits.soc_gain_w_per_pct * excess
-            notes.append(f"SoC {measurement.soc_pct:.1f}% vs plan {plan_soc:.1f}%: "
-                         f"{correction_w:+.0f} W correction")
-    target_pct = min(max(planned.soc_end_pct, limits.min_soc_pct), limits.max_soc_pct)
+        correction_w = _drift_correction_w(planned, measurement, limits, now, notes)
+    target_pct = _target_pct(planned, limits)
     to_target_w = power_to_target(measurement.soc_pct * wh_per_pct, target_pct * wh_per_pct,
                                   max(limits.interval_s, 1e-3) / 3600.0,
                                   limits.charge_efficiency, limits.discharge_efficiency)
@@ -436,15 +433,27 @@ def _grid_hold_w(planned: Planned, measurement: Measurement, limits: Limits, now
         battery_w = guarded
 
     # live correction: SoC below the planned trajectory → charge more (battery power down)
+    return battery_w - _drift_correction_w(planned, measurement, limits, now, notes)
+
+
+def _drift_correction_w(planned: Planned, measurement: Measurement, limits: Limits,
+                        now: datetime, notes: list) -> float:
+    """Extra charge power for the SoC's distance from the planned trajectory beyond the dead
+    band (+ = charge more; 0 inside the dead band or with the gain off). [W]"""
     plan_soc = planned.soc_at(now)
     error_pct = plan_soc - measurement.soc_pct
-    if abs(error_pct) > limits.soc_deadband_pct and limits.soc_gain_w_per_pct > 0:
-        excess = error_pct - math.copysign(limits.soc_deadband_pct, error_pct)
-        correction_w = limits.soc_gain_w_per_pct * excess
-        battery_w -= correction_w
-        notes.append(f"SoC {measurement.soc_pct:.1f}% vs plan {plan_soc:.1f}%: "
-                     f"{correction_w:+.0f} W correction")
-    return battery_w
+    if abs(error_pct) <= limits.soc_deadband_pct or limits.soc_gain_w_per_pct <= 0:
+        return 0.0
+    excess = error_pct - math.copysign(limits.soc_deadband_pct, error_pct)
+    correction_w = limits.soc_gain_w_per_pct * excess
+    notes.append(f"SoC {measurement.soc_pct:.1f}% vs plan {plan_soc:.1f}%: "
+                 f"{correction_w:+.0f} W correction")
+    return correction_w
+
+
+def _target_pct(planned: Planned, limits: Limits) -> float:
+    """The slot's planned end SoC inside the hard SoC bounds. [%]"""
+    return min(max(planned.soc_end_pct, limits.min_soc_pct), limits.max_soc_pct)
 
 
 def _clamped(planned: Planned, measurement: Measurement, limits: Limits, battery_w: float,
@@ -472,7 +481,7 @@ def _clamped(planned: Planned, measurement: Measurement, limits: Limits, battery
         grid_power_w=grid_w,
         min_soc_pct=limits.min_soc_pct,
         battery_power_w=net_load_w - grid_w,
-        target_soc_pct=min(max(planned.soc_end_pct, limits.min_soc_pct), limits.max_soc_pct),
+        target_soc_pct=_target_pct(planned, limits),
         window_start=planned.slot_start,
         window_end=planned.slot_end,
         intent=planned.intent,

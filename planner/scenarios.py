@@ -87,20 +87,28 @@ class ScenarioModel:
 _CACHE: dict = {}
 
 
-def solve(inputs: Inputs, cfg: HeliosConfig) -> Solution | None:
-    """The scenario plan for ``helios plan`` (``planning.scenario_pv_spread``), or None when
-    the plain plan must be used (too short a horizon, a split flow pair: the exact MILP path)."""
+def solve(inputs: Inputs, cfg: HeliosConfig, spread: float | None = None,
+          cache: dict | None = None) -> Solution | None:
+    """The scenario plan (``spread``, default ``planning.scenario_pv_spread``), or None when
+    the plain plan must be used (too short a horizon, a split flow pair: the exact MILP path).
+
+    ``cache`` keeps the compiled problems per :class:`ModelSpec` (default: a small
+    module-wide one, enough for ``helios plan``; the backtest passes its own, which keeps
+    every horizon size it meets)."""
     slot_s = inputs.slot_s
     lead = int(round(3600 / slot_s))
     if inputs.n <= lead:
         return None
-    cases, weights = pv_scenarios(inputs, cfg.planning.scenario_pv_spread, lead)
+    spread = cfg.planning.scenario_pv_spread if spread is None else spread
+    cases, weights = pv_scenarios(inputs, spread, lead)
     spec = ModelSpec.from_config(cfg, inputs.n, slot_s, inputs.soc_start_pct)
-    smodel = _CACHE.get(spec)
+    if cache is None:
+        cache = _CACHE
+        if spec not in cache and len(cache) > 4:
+            cache.clear()
+    smodel = cache.get(spec)
     if smodel is None:
-        if len(_CACHE) > 4:
-            _CACHE.clear()
-        smodel = _CACHE[spec] = ScenarioModel(spec, weights)
+        smodel = cache[spec] = ScenarioModel(spec, weights)
     try:
         return smodel.solve(cases, cfg)
     except SolverFailedError:

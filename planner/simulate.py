@@ -897,21 +897,14 @@ class MpcStrategy:
         return self._setpoint[j], self._pv_cap[j], grid
 
     def _scenario_solve(self, inputs: Inputs):
-        """The two-stage scenario plan (:mod:`planner.scenarios`), or None (use the plain
-        plan) when it splits a flow pair or fails."""
+        """The two-stage scenario plan (:func:`planner.scenarios.solve`, every compiled size
+        kept), or None (use the plain plan) when it splits a flow pair or fails."""
         from planner import scenarios
 
-        k = int(round(3600 / self.series.slot_s))
-        cases, weights = scenarios.pv_scenarios(inputs, self.scenario_spread, k)
-        smodel = self._scenario_models.get(inputs.n)
-        if smodel is None:
-            spec = model_mod.ModelSpec.from_config(self.cfg, inputs.n, self.series.slot_s)
-            smodel = self._scenario_models[inputs.n] = scenarios.ScenarioModel(spec, weights)
-        try:
-            return smodel.solve(cases, self.cfg)
-        except SolverFailedError:
+        sol = scenarios.solve(inputs, self.cfg, self.scenario_spread, self._scenario_models)
+        if sol is None:
             self.scenario_fallbacks += 1
-            return None
+        return sol
 
     def _hedge(self, mdl, inputs: Inputs, sol) -> bool:
         """True when a PV scenario (forecast × (1 ± hedge) after the current hour) would

@@ -26,10 +26,12 @@ Intent (minor version 1)
 Each slot says what it is *for*, so the executor knows how to absorb a forecast error inside it
 (``docs/architecture.md``, decision "intent per slot"). ``intent`` is one of :data:`INTENTS`
 and ``battery_min_kw`` ≤ ``battery_max_kw`` bound the battery power (+ = discharge, AC side):
-every tick the executor sets ``battery = clip(load − pv measured, battery_min_kw,
-battery_max_kw)``, i.e. plain self-consumption inside the band, and ``soc_pct`` is the target
-at slot end for ``charge_grid`` (stop charging from the grid there) and ``discharge_grid``
-(stop discharging into the grid there). :func:`intent_band` derives intent and band from the
+every tick the executor does plain self-consumption inside the band (``battery = clip(load −
+pv measured, battery_min_kw, battery_max_kw)``), except that ``charge_grid`` and
+``discharge_grid`` hold the band's forced end but never move more energy between battery and
+grid than the plan (``grid_setpoint_w``) does (``executor.control.intent_battery``); for
+those two ``soc_pct`` is the target at slot end (no more charging from, or discharging into,
+the grid there). :func:`intent_band` derives intent and band from the
 planned flows; the planner uses it, and the executor applies it to version 1.0 plans, which
 carry no intent.
 
@@ -56,10 +58,10 @@ SCHEMA_MINOR = 1
 #: What a slot is for (the executor's control law, see the module docstring):
 INTENTS = (
     "self_consume",  # battery covers load − PV whatever it is (band = full power range)
-    "charge_grid",  # charge at least -battery_max_kw (from the grid too) up to soc_pct
+    "charge_grid",  # charge -battery_max_kw (no more from the grid than planned) to soc_pct
     "hold",  # discharge at most battery_max_kw (usually 0); PV surplus may still charge
     "limit_charge",  # charge at most -battery_min_kw from PV surplus, the rest is exported
-    "discharge_grid",  # discharge at least battery_min_kw (into the grid too) down to soc_pct
+    "discharge_grid",  # discharge battery_min_kw (no more to the grid than planned) to soc_pct
     "idle",  # battery neither charges nor discharges (band [0, 0])
 )
 

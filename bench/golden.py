@@ -1,7 +1,7 @@
 """Golden comparison on real data: Helios's optimum vs the independent reference MILP.
 
 For each case in ``../shared/data/cases`` (read from there only: the EPEX DE-LU data may not
-be copied into the repo), solve with ``planner.model.solve`` and with the scipy reference
+be copied into the repo), solve with ``planner.optimize.model.solve`` and with the scipy reference
 in ``tests/reference_lp.py`` (exclusive MILP = ground truth, plain LP for comparison), and
 print per case: slots, Helios objective, reference objective, |delta|, whether Helios took
 the MILP path, whether the plain LP splits a flow pair, the largest per-slot balance
@@ -32,7 +32,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import reference_lp as ref  # noqa: E402
 
-from planner import config, inputs, model, plan  # noqa: E402
+from planner import config  # noqa: E402
+from planner.inputs import gather as inputs  # noqa: E402
+from planner.optimize import model  # noqa: E402
+from planner.plan import build as plan  # noqa: E402
 
 SUMMER = "household_DE_KN_r4_2016-05-06_05-12_1h_summer_negprice_with_price.csv"
 WINTER = "household_DE_KN_r4_2016-01-18_01-22_1h_winter_with_price.csv"

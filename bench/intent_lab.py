@@ -27,9 +27,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import backtest as bb  # noqa: E402
-from planner import backtest as bt  # noqa: E402
 from planner import config as config_mod  # noqa: E402
-from planner import simulate as sim  # noqa: E402
+from planner.evaluate import backtest as bt  # noqa: E402
+from planner.evaluate import simulate as sim  # noqa: E402
 
 
 def _variant(cfg, text: str):

@@ -3,7 +3,7 @@
 Plans once on the built-in demo data (config.yaml: tariff, reserve, wear) for a 48 h horizon,
 then times, each as the median of ``--repeat`` runs:
 
-* baselines  -- both baselines simulated on the plan's inputs (``planner.baselines.compare``)
+* baselines  -- both baselines simulated on the plan's inputs (``planner.plan.baselines.compare``)
 * record     -- the plan as history rows (``store.record_from_result``)
 * render     -- Jinja2 template -> one HTML string (``report.render``)
 * write      -- render + atomic write (what ``helios plan`` adds for the report)
@@ -41,9 +41,10 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="keep the report here")
     args = parser.parse_args()
 
-    from planner import baselines, report, run
     from planner import config as config_mod
-    from planner import store as store_mod
+    from planner.history import store as store_mod
+    from planner.plan import baselines, run
+    from planner.report import html as report
 
     cfg = config_mod.load(ROOT / "config.yaml")
     now = pd.Timestamp.now(tz="UTC").floor("D")

@@ -30,7 +30,9 @@ WORKER = r"""
 import json, sys, time
 t_import = time.perf_counter()
 import numpy as np, pandas as pd
-from planner import config, inputs, model
+from planner import config
+from planner.inputs import gather as inputs
+from planner.optimize import model
 t_import = time.perf_counter() - t_import
 n, repeat, prices_csv, house_csv = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 p = pd.read_csv(prices_csv, parse_dates=["ts_utc"]).set_index("ts_utc")["price_eur_mwh"] / 1000

@@ -1,5 +1,5 @@
 """``python -m planner`` → the ``helios`` CLI."""
 
-from planner.cli import main
+from planner.cli.main import main
 
 main()

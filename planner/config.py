@@ -4,7 +4,7 @@ Every key is declared once, in a dataclass below, with its unit, default, range 
 (``helios check-config --explain`` prints them). Validation is strict and complete: unknown keys,
 wrong types, out-of-range values and inconsistent combinations are all collected and reported
 together, one line per problem, each naming the dotted key path, what was expected and what
-was found (:class:`planner.errors.ConfigError`, exit code 2).
+was found (:class:`planner.core.errors.ConfigError`, exit code 2).
 
 Secrets live in ``secrets.yaml`` next to the config file and are referenced as
 ``token: !secret tibber_token``. Their values are remembered in ``HeliosConfig.secret_values``
@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from planner.errors import ConfigError, ConfigProblem
+from planner.core.errors import ConfigError, ConfigProblem
 
 # --------------------------------------------------------------------------------------------
 # field metadata helpers
@@ -104,7 +104,7 @@ class PlanningConfig:
         "later decision is made on a better forecast (0 = plain optimum)", "EUR/kWh", ge=0)
     scenario_pv_spread: float = opt(
         0.0, "Plan the current slot for three PV scenarios at once (the forecast x (1 - s), "
-        "x 1 and x (1 + s) after the current hour, weights 1/4, 1/2, 1/4; planner/scenarios.py)"
+        "x 1 and x (1 + s) after the current hour, weights 1/4, 1/2, 1/4; optimize/scenarios.py)"
         ": the first slot's decision is good whichever way the PV forecast turns out. 0 = "
         "one deterministic plan (3x faster)", "", ge=0, le=0.9)
     grid_hurdle_h: float = opt(6.0, "Lead time over which grid_hurdle_eur_per_kwh falls to 0",
@@ -582,7 +582,7 @@ def _consistency(cfg: HeliosConfig, problems: list[ConfigProblem]) -> None:
                                       "an IANA time zone name like Europe/Berlin",
                                       _describe(cfg.site.timezone)))
     _check_storage(cfg, problems)
-    from planner.tariff import TariffFormulaError, compile_tariff
+    from planner.core.tariff import TariffFormulaError, compile_tariff
 
     for name in ("buy", "sell"):
         try:

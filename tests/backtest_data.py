@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planner import inputs, simulate
-from planner.providers.csv import read_series
+from planner.evaluate import simulate
+from planner.inputs import gather as inputs
+from planner.providers.files.csv import read_series
 
 DATA_DIR = Path(__file__).parent / "data"
 PRICES_CSV = DATA_DIR / "prices_dk1_2023-07-02_1h.csv"
@@ -42,7 +43,7 @@ def write_week_prices(path: Path) -> Path:
 
 
 def week_series(week, cfg, *, spot=None, pv=None, load=None, outage=None) -> simulate.Series:
-    """A :class:`planner.simulate.Series` of ``week`` (from :func:`summer_week`) under
+    """A :class:`planner.evaluate.simulate.Series` of ``week`` (from :func:`summer_week`) under
     ``cfg``'s tariff, hourly slots; ``spot``/``pv``/``load`` replace the week's arrays."""
     index, spot0, pv0, load0 = week
     spot = spot0 if spot is None else spot

@@ -1,9 +1,10 @@
 r"""An independent reference formulation of the planner's optimisation (scipy + HiGHS).
 
 Built from explicit sparse matrices, with the state of charge as a plain variable (no change
-of variables, no cvxpy), straight from the model statement in DESIGN.md / ``planner/model.py``
-docstring. It exists only to check :mod:`planner.model`: the tests compare optima, never
-reuse code from the planner.
+of variables, no cvxpy), straight from the model statement in DESIGN.md /
+``planner/optimize/model.py`` docstring.
+It exists only to check :mod:`planner.optimize.model`: the tests
+compare optima, never reuse code from the planner.
 
 Variables, per slot ``t`` (blocks of ``n``, in this order), then one scalar:
 

@@ -46,15 +46,15 @@ def register(kind: str, name: str):
 #: provider is configured (or listed by ``check-config --explain``): `helios plan` runs every
 #: 5 minutes on small machines and should not pay for HTTP stacks it does not use.
 _BUILTIN: dict[tuple[str, str], str] = {
-    ("prices", "csv"): "csv", ("pv", "csv"): "csv", ("load", "csv"): "csv",
-    ("prices", "demo"): "demo", ("pv", "demo"): "demo", ("load", "demo"): "demo",
+    ("prices", "csv"): "files.csv", ("pv", "csv"): "files.csv", ("load", "csv"): "files.csv",
+    ("prices", "demo"): "files.demo", ("pv", "demo"): "files.demo", ("load", "demo"): "files.demo",
     ("prices", "flat"): "static", ("pv", "none"): "static", ("load", "constant"): "static",
     ("state", "static"): "static",
-    ("prices", "tibber"): "tibber", ("prices", "nordpool"): "nordpool",
-    ("prices", "entsoe"): "entsoe",
-    ("pv", "openmeteo"): "openmeteo", ("pv", "solcast"): "solcast",
-    ("load", "history"): "history",
-    ("state", "gx"): "state_live", ("state", "measurements"): "state_live",
+    ("prices", "tibber"): "prices.tibber", ("prices", "nordpool"): "prices.nordpool",
+    ("prices", "entsoe"): "prices.entsoe",
+    ("pv", "openmeteo"): "pv.openmeteo", ("pv", "solcast"): "pv.solcast",
+    ("load", "history"): "load.history",
+    ("state", "gx"): "state.live", ("state", "measurements"): "state.live",
 }
 
 

@@ -5,10 +5,10 @@ Every web provider (Tibber, Nord Pool, ENTSO-E, Open-Meteo, Solcast) fetches thr
 
 * timeouts and connection errors, HTTP 5xx: retried ``retries`` times with exponential backoff
   (``backoff_s``, doubled each time, capped at ``max_backoff_s``), then
-  :class:`~planner.errors.ProviderUnavailable` (transient: the caller may degrade);
+  :class:`~planner.core.errors.ProviderUnavailable` (transient: the caller may degrade);
 * HTTP 429: waits ``Retry-After`` seconds (capped at ``max_retry_after_s``; above the cap it
   gives up at once) and retries; still 429 → ``ProviderUnavailable``;
-* HTTP 401/403/400/404 and other 4xx: no retry, :class:`~planner.errors.ProviderConfigError`
+* HTTP 401/403/400/404 and other 4xx: no retry, :class:`~planner.core.errors.ProviderConfigError`
   (permanent: bad token, unknown area);
 * a body that is not the JSON/XML expected: ``ProviderUnavailable`` naming the provider.
 
@@ -26,7 +26,7 @@ from typing import Any
 
 import requests
 
-from planner.errors import ProviderConfigError, ProviderUnavailable
+from planner.core.errors import ProviderConfigError, ProviderUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from executor.telemetry import SqlSink, Telemetry
 @pytest.fixture
 def db(tmp_path):
     """A SQLite database with the planner's own ``measurements`` table."""
-    from planner import store
+    from planner.history import store
 
     path = tmp_path / "helios.db"
     engine = sa.create_engine(f"sqlite:///{path}")

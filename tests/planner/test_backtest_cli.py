@@ -14,7 +14,7 @@ import yaml
 from backtest_data import write_week_prices
 from click.testing import CliRunner
 
-from planner.cli import main
+from planner.cli.main import main
 
 
 @pytest.fixture

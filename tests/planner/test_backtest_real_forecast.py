@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 from backtest_data import DATA_DIR, summer_week, week_series, write_week_prices
 
-from planner import config, simulate
-from planner.providers import history
+from planner import config
+from planner.evaluate import simulate
+from planner.providers.load import history
 
 TARIFF = {"buy": "(price + 0.15) * 1.19", "sell": "price"}
 KONSTANZ = {"timezone": "Europe/Berlin", "latitude": 47.66, "longitude": 9.18}
@@ -129,7 +130,7 @@ def test_load_forecast_is_the_history_model_fitted_before_the_replan(week):
         seen, _ = mpc.inputs_at(t, 5.0)
         past = history.hourly_history(load[load.index < series.index[t].floor("h")]).dropna()
         if len(past) < 2 * 24:  # too little history: the degraded default profile
-            from planner import degraded
+            from planner.inputs import degraded
 
             np.testing.assert_array_equal(seen.load_kw, degraded.default_load_kw(cfg.site,
                                                                                  seen.index))
@@ -252,7 +253,7 @@ def test_cli_forecast_real_reports_the_mode_and_the_forecast_errors(tmp_path):
     import yaml
     from click.testing import CliRunner
 
-    from planner.cli import main
+    from planner.cli.main import main
 
     write_week_prices(tmp_path / "prices.csv")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner import baselines, inputs, run
 from planner import config as config_mod
+from planner.inputs import gather as inputs
+from planner.plan import baselines, run
 
 
 def _cfg(**sections) -> config_mod.HeliosConfig:

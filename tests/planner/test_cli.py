@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from executor import schedule as sched
-from planner.cli import main
+from planner.cli.main import main
 
 NOW = "2026-05-01T10:07:00Z"
 

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from planner import config
-from planner.errors import ConfigError
+from planner.core.errors import ConfigError
 
 # (config mapping, key path that must be named, fragment of "expected ...", fragment of "got")
 BAD_CONFIGS = [

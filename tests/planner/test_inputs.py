@@ -6,9 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner import config, inputs, timegrid
-from planner.errors import DataError, MissingSlotsError, NaiveTimestampError, ProviderConfigError
-from planner.providers.csv import read_series
+from planner import config
+from planner.core import timegrid
+from planner.core.errors import (
+    DataError,
+    MissingSlotsError,
+    NaiveTimestampError,
+    ProviderConfigError,
+)
+from planner.inputs import gather as inputs
+from planner.providers.files.csv import read_series
 
 
 def _csv(tmp_path, text: str):

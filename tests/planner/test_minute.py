@@ -1,6 +1,6 @@
-"""1-minute truth (planner.minute): the generators keep the slot means, energy is conserved per
-minute and per slot, flat minutes reproduce the slot-level backtest exactly, the minute rules
-never move battery energy to or from the grid, and ``helios backtest --minute``.
+"""1-minute truth (planner.evaluate.minute): the generators keep the slot means, energy is
+conserved per minute and per slot, flat minutes reproduce the slot-level backtest exactly,
+the minute rules never move battery energy to or from the grid, and ``helios backtest --minute``.
 
 Data: the CoSSMic summer week (CC-BY) with DK1 2023-07-02 prices (Energinet, CC-BY), hourly
 slots (60 minutes each), one to two days so every run stays around a second or two.
@@ -17,8 +17,9 @@ import yaml
 from backtest_data import summer_week, week_series, write_week_prices
 from click.testing import CliRunner
 
-from planner import config, minute, simulate
-from planner.cli import main
+from planner import config
+from planner.cli.main import main
+from planner.evaluate import minute, simulate
 
 TARIFF = {"buy": "(price + 0.15) * 1.19", "sell": "price"}
 SLOTS = 36

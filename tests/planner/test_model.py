@@ -1,6 +1,6 @@
 """The optimiser against hand-computed optima and an independent reference (tests/reference_lp).
 
-Every case checks the returned plan's physics (:func:`planner.plan.check`: balance, bounds,
+Every case checks the returned plan's physics (:func:`planner.plan.build.check`: balance, bounds,
 SoC recursion, exclusivity) and that its objective equals the exclusive (MILP) optimum of
 the reference formulation, which is built with scipy from explicit matrices.
 """
@@ -12,8 +12,13 @@ import pandas as pd
 import pytest
 import reference_lp as ref
 
-from planner import config, inputs, model, plan, run, timegrid
-from planner.providers.csv import read_series
+from planner import config
+from planner.core import timegrid
+from planner.inputs import gather as inputs
+from planner.optimize import model
+from planner.plan import build as plan
+from planner.plan import run
+from planner.providers.files.csv import read_series
 
 START = pd.Timestamp("2026-05-01T00:00Z")
 

@@ -16,7 +16,10 @@ import reference_lp as ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner import config, inputs, model, plan
+from planner import config
+from planner.inputs import gather as inputs
+from planner.optimize import model
+from planner.plan import build as plan
 
 START = pd.Timestamp("2026-05-01T00:00Z")
 

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner import config, inputs, run
+from planner import config
+from planner.inputs import gather as inputs
+from planner.plan import run
 
 START = pd.Timestamp("2026-05-01T00:00Z")
 

@@ -18,9 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from planner import config as config_mod
-from planner import report, run
-from planner import store as store_mod
-from planner.cli import main
+from planner.cli.main import main
+from planner.history import store as store_mod
+from planner.plan import run
+from planner.report import html as report
 
 NOW = "2026-05-01T10:07:00Z"
 CHROMIUM = "/usr/bin/chromium"

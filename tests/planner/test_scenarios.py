@@ -1,4 +1,4 @@
-"""planner/scenarios.py: the two-stage scenario plan (first slot shared by every PV scenario)."""
+"""planner.optimize.scenarios: the two-stage scenario plan (first slot shared by all)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner import config, inputs, model, plan, run, scenarios
+from planner import config
+from planner.inputs import gather as inputs
+from planner.optimize import model, scenarios
+from planner.plan import build as plan
+from planner.plan import run
 
 START = pd.Timestamp("2026-05-01T00:00Z")
 TARIFF = {"buy": "(price + 0.15) * 1.19", "sell": "price"}

@@ -16,7 +16,10 @@ import pandas as pd
 import pytest
 from backtest_data import summer_week, week_series
 
-from planner import baselines, config, inputs, simulate
+from planner import config
+from planner.evaluate import simulate
+from planner.inputs import gather as inputs
+from planner.plan import baselines
 
 DATA_DIR = Path(__file__).parents[1] / "data"
 
@@ -237,7 +240,7 @@ def test_noisy_forecasts_look_like_forecasts():
 
 
 def test_baselines_match_the_planner_baselines_module(week):
-    # planner/baselines.py (the report's baselines) and the simulator agree without outages
+    # planner/plan/baselines.py (the report's baselines) and the simulator agree without outages
     cfg = _cfg(grid={"max_export_kw": 3})
     series = _series(week, cfg)
     data = inputs.Inputs(series.index, 3600, series.spot_eur_per_kwh, series.buy_eur_per_kwh,

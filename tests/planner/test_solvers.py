@@ -6,9 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner import config, inputs, model, plan
-from planner._cvxpy import cp
-from planner.errors import InfeasibleError, SolverFailedError, UnboundedError
+from planner import config
+from planner.core.errors import InfeasibleError, SolverFailedError, UnboundedError
+from planner.inputs import gather as inputs
+from planner.optimize import model
+from planner.optimize._cvxpy import cp
+from planner.plan import build as plan
 
 
 def _case(solver: str = "highs"):

@@ -9,9 +9,10 @@ import pytest
 from gx_emulator.modbus_gx import ModbusGx
 
 from executor.drivers.simulated import Plant
-from planner import config, inputs
-from planner.errors import ProviderUnavailable
-from planner.store import Store
+from planner import config
+from planner.core.errors import ProviderUnavailable
+from planner.history.store import Store
+from planner.inputs import gather as inputs
 
 NOW = pd.Timestamp("2026-05-01T10:00Z")
 

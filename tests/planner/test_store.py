@@ -19,11 +19,11 @@ from click.testing import CliRunner
 
 from executor import schedule as sched
 from planner import config as config_mod
-from planner import run
-from planner import store as store_mod
-from planner.cli import main
-from planner.errors import StorageError
-from planner.store import Store
+from planner.cli.main import main
+from planner.core.errors import StorageError
+from planner.history import store as store_mod
+from planner.history.store import Store
+from planner.plan import run
 
 NOW = "2026-05-01T10:07:00Z"
 MARIADB_ADMIN = os.environ.get("HELIOS_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
@@ -599,8 +599,8 @@ def test_config_hash_ignores_secrets_and_follows_settings(tmp_path):
 
 
 def test_price_outage_falls_back_to_cached_prices(db_url, site_dir, monkeypatch):
-    from planner.errors import ProviderUnavailable
-    from planner.providers import csv as csv_provider
+    from planner.core.errors import ProviderUnavailable
+    from planner.providers.files import csv as csv_provider
 
     cfg_path = site_dir(config={"storage": {"url": db_url}})
     runner = CliRunner()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from planner.config import TariffParts
-from planner.tariff import TariffFormulaError, compile_formula, compile_tariff
+from planner.core.tariff import TariffFormulaError, compile_formula, compile_tariff
 
 
 @pytest.mark.parametrize(("text", "price", "expected"), [

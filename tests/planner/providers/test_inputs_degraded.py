@@ -14,9 +14,11 @@ import pytest
 from click.testing import CliRunner
 from loopback_http import Reply, recorded, serve
 
-from planner import config, degraded, inputs, providers
-from planner.cli import main
-from planner.errors import ProviderUnavailable
+from planner import config, providers
+from planner.cli.main import main
+from planner.core.errors import ProviderUnavailable
+from planner.inputs import degraded
+from planner.inputs import gather as inputs
 from planner.providers import http
 
 TOKEN = "tibber-5K4MVS-OjfWhK_4yrjOlFe1F6kJXPVf7eQYggo8ebAE"
@@ -166,7 +168,7 @@ def test_load_missing_uses_default_profile(site_dir, monkeypatch):
 
 
 def test_redacting_filter_covers_args_and_tracebacks():
-    from planner.logging_setup import RedactingFilter
+    from planner.core.logsetup import RedactingFilter
 
     f = RedactingFilter([TOKEN])
     rec = logging.LogRecord("x", logging.DEBUG, __file__, 1, "GET /api?securityToken=%s",

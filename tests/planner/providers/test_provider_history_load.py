@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 from click.testing import CliRunner
 
-from planner import config, inputs
-from planner.cli import main
-from planner.providers.history import walk_forward
-from planner.store import Store
+from planner import config
+from planner.cli.main import main
+from planner.history.store import Store
+from planner.inputs import gather as inputs
+from planner.providers.load.history import walk_forward
 
 TZ = ZoneInfo("Europe/Berlin")
 

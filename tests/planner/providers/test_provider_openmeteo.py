@@ -8,10 +8,10 @@ import pytest
 from loopback_http import Reply, recorded, serve
 
 from planner import config as config_mod
-from planner.errors import ConfigError, ProviderConfigError, ProviderUnavailable
+from planner.core.errors import ConfigError, ProviderConfigError, ProviderUnavailable
 from planner.providers.base import ProviderContext
 from planner.providers.http import RetryPolicy
-from planner.providers.openmeteo import OpenMeteoPv
+from planner.providers.pv.openmeteo import OpenMeteoPv
 
 FAST = RetryPolicy(timeout_s=0.3, retries=1, backoff_s=0.01, max_backoff_s=0.01)
 SITE = config_mod.SiteConfig(timezone="America/Denver", latitude=39.742, longitude=-105.178)
@@ -79,7 +79,7 @@ def test_openmeteo_errors(reply, error, message):
 
 
 def test_solcast_recorded_forecast_and_errors():
-    from planner.providers.solcast import SolcastPv
+    from planner.providers.pv.solcast import SolcastPv
 
     key = "sk-solcast-secret-4711"
 
@@ -130,7 +130,7 @@ def test_history_correction_fixes_a_misconfigured_array(data_dir, tmp_path):
 
 
 def test_history_correction_reads_the_measurements_table(data_dir, site_dir, tmp_path):
-    from planner.store import Store
+    from planner.history.store import Store
 
     cfg = config_mod.load(site_dir(config={"storage": {"url": f"sqlite:///{tmp_path / 'h.db'}"},
                                            "site": {"timezone": "America/Denver",

@@ -10,12 +10,12 @@ import pytest
 from loopback_http import Reply, recorded, serve
 
 from planner import config as config_mod
-from planner.errors import ProviderConfigError, ProviderUnavailable
+from planner.core.errors import ProviderConfigError, ProviderUnavailable
 from planner.providers.base import ProviderContext
-from planner.providers.entsoe import EntsoePrices, parse_a44
 from planner.providers.http import RetryPolicy
-from planner.providers.nordpool import NordpoolPrices
-from planner.providers.tibber import TibberPrices
+from planner.providers.prices.entsoe import EntsoePrices, parse_a44
+from planner.providers.prices.nordpool import NordpoolPrices
+from planner.providers.prices.tibber import TibberPrices
 
 FAST = RetryPolicy(timeout_s=0.3, retries=2, backoff_s=0.01, max_backoff_s=0.02,
                    max_retry_after_s=1.0)

@@ -1,0 +1,1 @@
+"""``helios``: the planner's command line (see :mod:`planner.cli.main`)."""

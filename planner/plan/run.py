@@ -1,0 +1,108 @@
+"""One planning run, end to end: config + now → inputs → optimum → checked plan → schedule.
+
+Kept apart from the CLI so tests, the backtest and the benchmark call exactly what
+``helios plan`` calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from executor import schedule as sched
+from planner.config import HeliosConfig
+from planner.core import timegrid
+from planner.core.errors import OutputError
+from planner.inputs import gather as inputs_mod
+from planner.optimize import model, scenarios
+from planner.plan import build as plan_mod
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """A finished run: the checked plan and the schedule the executor will follow."""
+
+    plan: plan_mod.Plan
+    schedule: sched.Schedule
+
+
+def plan_once(cfg: HeliosConfig, now: pd.Timestamp) -> PlanResult:
+    """Gather inputs, optimise and build the plan. Writes nothing.
+
+    Raises
+    ------
+    HeliosError
+        Any provider, data or optimisation problem (see :mod:`planner.core.errors`).
+    """
+    now = timegrid.to_utc(now, "now")
+    inputs = inputs_mod.gather(cfg, now)
+    return plan_inputs(inputs, cfg, now)
+
+
+def plan_inputs(inputs: inputs_mod.Inputs, cfg: HeliosConfig,
+                now: pd.Timestamp | None = None) -> PlanResult:
+    """Optimise already-gathered inputs (backtests, tests)."""
+    solution = None
+    if cfg.planning.scenario_pv_spread > 0:
+        solution = scenarios.solve(inputs, cfg)
+    if solution is None:
+        solution = model.solve(inputs, cfg)
+    plan = plan_mod.build(inputs, solution, cfg)
+    generated = timegrid.to_utc(now if now is not None else inputs.now)
+    return PlanResult(plan, plan_mod.to_schedule(plan, cfg, generated))
+
+
+def write_schedule(schedule: sched.Schedule, path: str) -> None:
+    """Write schedule.json atomically.
+
+    Raises
+    ------
+    OutputError
+        When the file cannot be written; the previous file is then untouched.
+    """
+    try:
+        sched.write(path, schedule)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def summary(result: PlanResult, cfg: HeliosConfig, hours: int = 6) -> str:
+    """A terminal summary in the site's local time: next hours slot by slot, then totals."""
+    tz = cfg.site.tz
+    plan = result.plan
+    f = plan.frame
+    sol = plan.solution
+    lines = []
+    start_local = f.index[0].tz_convert(tz)
+    end_local = plan.inputs.end.tz_convert(tz)
+    lines.append(f"Helios plan {start_local:%Y-%m-%d %H:%M} -> {end_local:%Y-%m-%d %H:%M} "
+                 f"{start_local.tzname()} ({len(f)} slots of {plan.inputs.slot_s // 60} min), "
+                 f"start SoC {plan.inputs.soc_start_pct:.0f} %")
+    shown = f[f.index < f.index[0] + pd.Timedelta(hours=hours)]
+    if len(shown):
+        lines.append(f"{'time':>5}  {'action':<11} {'intent':<14} {'buy':>7} {'sell':>7} "
+                     f"{'grid kW':>8} {'batt kW':>8} {'SoC %':>6}  reason")
+        for ts, row in shown.iterrows():
+            batt = round(row.battery_discharge_kw - row.battery_charge_kw, 2) + 0.0
+            grid = round(row.grid_import_kw - row.grid_export_kw, 2) + 0.0
+            lines.append(f"{ts.tz_convert(tz):%H:%M}  {row.action:<11} {row.intent:<14} "
+                         f"{row.buy_eur_per_kwh:7.3f} {row.sell_eur_per_kwh:7.3f} {grid:8.2f} "
+                         f"{batt:8.2f} {row.soc_pct:6.1f}  {row.reason}")
+    dt = plan.inputs.dt_h
+    imported = float(np.sum(f.grid_import_kw) * dt)
+    exported = float(np.sum(f.grid_export_kw) * dt)
+    lines.append(f"expected cost {sol.energy_cost_eur:.2f} EUR over the horizon "
+                 f"(import {imported:.1f} kWh, export {exported:.1f} kWh); objective "
+                 f"{sol.objective_eur:.2f} EUR incl. wear {sol.wear_cost_eur:.2f} EUR and "
+                 f"stored-energy value {sol.terminal_value_eur_per_kwh:.3f} EUR/kWh")
+    lines.append(f"solver {sol.solver}, {sol.solve_s * 1000:.1f} ms, status {plan.status}")
+    for st in plan.inputs.status:
+        flag = "DEGRADED " if st.degraded else ""
+        detail = f": {st.detail}" if st.detail else ""
+        lines.append(f"{flag}{st.kind}: {st.provider} ({st.source}) until "
+                     f"{st.data_end.tz_convert(tz):%Y-%m-%d %H:%M}{detail}")
+    for v in plan.violations:
+        lines.append(f"violation: {v.kind}: {v.message}")
+    return "\n".join(lines)

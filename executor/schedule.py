@@ -35,6 +35,19 @@ the grid there). :func:`intent_band` derives intent and band from the
 planned flows; the planner uses it, and the executor applies it to version 1.0 plans, which
 carry no intent.
 
+Devices (minor version 2)
+-------------------------
+A slot may carry a ``devices`` object: one entry per controllable device besides the home
+battery and the grid (water heater, EV, deferrable load, a second battery), keyed by the
+device's name (lower-case letters, digits and ``_``)::
+
+    "devices": {"water_heater": {"power_kw": 3.0}, "ev": {"power_kw": 7.4, "soc_pct": 62.0}}
+
+``power_kw`` is required: the device's planned average power over the slot, + = drawn from the
+home bus (a load), − = supplied to it (a second battery discharging). Any other field is a
+scalar (number, string, boolean or null) the device's driver needs. A slot without devices
+omits the object; a reader that does not drive a device ignores its entry.
+
 Versions
 --------
 ``version`` is the major version: a reader refuses any other. ``version_minor`` (0 when
@@ -52,8 +65,9 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 
 SCHEMA_VERSION = 1
-#: additive changes within the major version: 1 = per-slot intent + battery band
-SCHEMA_MINOR = 1
+#: additive changes within the major version: 1 = per-slot intent + battery band,
+#: 2 = per-slot ``devices`` block
+SCHEMA_MINOR = 2
 
 #: What a slot is for (the executor's control law, see the module docstring):
 INTENTS = (
@@ -140,6 +154,8 @@ class Slot:
     intent: str | None = None
     battery_min_kw: float | None = None
     battery_max_kw: float | None = None
+    #: planned power and settings per flexible device (minor version 2; see "Devices")
+    devices: dict[str, dict[str, object]] | None = None
 
     @property
     def battery_power_kw(self) -> float:
@@ -249,6 +265,8 @@ class Schedule:
             if s.intent is None:  # a 1.0 slot: no intent fields
                 for name in _INTENT_FIELDS:
                     item.pop(name)
+            if not s.devices:
+                item.pop("devices")
             doc["slots"].append(item)
         return doc
 
@@ -261,7 +279,7 @@ class Schedule:
 _INTENT_FIELDS = ("intent", "battery_min_kw", "battery_max_kw")
 _SLOT_FLOATS = tuple(
     f.name for f in fields(Slot)
-    if f.name not in ("start", "grid_setpoint_w", "action", "reason") + _INTENT_FIELDS
+    if f.name not in ("start", "grid_setpoint_w", "action", "reason", "devices") + _INTENT_FIELDS
 )
 _NONNEG = ("grid_import_kw", "grid_export_kw", "battery_charge_kw", "battery_discharge_kw",
            "pv_kw", "pv_used_kw", "load_kw")
@@ -325,6 +343,33 @@ def _validate(s: Schedule) -> None:
         if not isinstance(slot.reason, str):
             raise ScheduleError(f"{where}.reason: expected a string, got {slot.reason!r}")
         _validate_intent(slot, where)
+        _validate_devices(slot.devices, where)
+
+
+def _validate_devices(devices: object, where: str) -> None:
+    if devices is None:
+        return
+    if not isinstance(devices, dict):
+        raise ScheduleError(f"{where}.devices: expected an object of devices, "
+                            f"got {type(devices).__name__}")
+    for name, device in devices.items():
+        at = f"{where}.devices.{name}"
+        if not (isinstance(name, str) and name[:1].isascii() and name[:1].islower()
+                and all(c.isascii() and (c.islower() or c.isdigit() or c == "_") for c in name)):
+            raise ScheduleError(f"{where}.devices: expected device names of lower-case letters, "
+                                f"digits and _, got {name!r}")
+        if not isinstance(device, dict):
+            raise ScheduleError(f"{at}: expected an object with power_kw, "
+                                f"got {type(device).__name__}")
+        if "power_kw" not in device:
+            raise ScheduleError(f"{at}.power_kw: required field is missing")
+        _number(device["power_kw"], f"{at}.power_kw")
+        for key, value in device.items():
+            if isinstance(value, (dict, list)):
+                raise ScheduleError(f"{at}.{key}: expected a number, string, boolean or null, "
+                                    f"got {type(value).__name__}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ScheduleError(f"{at}.{key}: expected a finite number, got {value!r}")
 
 
 def _validate_intent(slot: Slot, where: str) -> None:
@@ -377,7 +422,7 @@ def from_dict(doc: object) -> Schedule:
     if not isinstance(raw_slots, list):
         raise ScheduleError(f"slots: expected a list, got {type(raw_slots).__name__}")
     slot_names = [f.name for f in fields(Slot)]
-    required = [name for name in slot_names if name not in _INTENT_FIELDS]
+    required = [name for name in slot_names if name not in _INTENT_FIELDS + ("devices",)]
     slots = []
     for i, raw in enumerate(raw_slots):
         where = f"slots[{i}]."
@@ -395,6 +440,12 @@ def from_dict(doc: object) -> Schedule:
         for name in ("battery_min_kw", "battery_max_kw"):
             if values[name] is not None:
                 values[name] = _number(values[name], f"{where}{name}")
+        devices = raw.get("devices")
+        _validate_devices(devices, f"slots[{i}]")
+        if isinstance(devices, dict):  # power_kw as float, like every other power
+            devices = {name: {**dev, "power_kw": float(dev["power_kw"])}
+                       for name, dev in devices.items()}
+        values["devices"] = devices or None
         slots.append(Slot(**values))
     violations = []
     raw_violations = doc.get("violations", [])

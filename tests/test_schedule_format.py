@@ -131,7 +131,7 @@ def _intent_schedule(n: int = 4) -> sched.Schedule:
 def test_round_trip_with_intents():
     s = _intent_schedule()
     doc = json.loads(s.to_json())
-    assert (doc["version"], doc["version_minor"]) == (1, sched.SCHEMA_MINOR) == (1, 1)
+    assert (doc["version"], doc["version_minor"]) == (1, sched.SCHEMA_MINOR) == (1, 2)
     assert doc["slots"][0]["intent"] == "charge_grid"
     assert (doc["slots"][0]["battery_min_kw"], doc["slots"][0]["battery_max_kw"]) == (-5.0, -0.5)
     back = sched.from_json(s.to_json())
@@ -159,12 +159,12 @@ def test_version_10_document_without_intent_is_accepted():
 
 def test_newer_minor_version_is_accepted_and_its_new_fields_ignored():
     doc = json.loads(_intent_schedule().to_json())
-    doc["version_minor"] = 2
-    doc["tariff_name"] = "dynamic"  # fields a 1.2 writer added, at both levels
+    doc["version_minor"] = sched.SCHEMA_MINOR + 1
+    doc["tariff_name"] = "dynamic"  # fields a newer writer added, at both levels
     for slot in doc["slots"]:
         slot["ev_charge_kw"] = 3.7
     s = sched.from_dict(doc)
-    assert (s.version, s.version_minor) == (1, 2)
+    assert (s.version, s.version_minor) == (1, sched.SCHEMA_MINOR + 1)
     assert s.slots == _intent_schedule().slots  # the known fields, intents included
     assert "tariff_name" not in s.to_dict() and "ev_charge_kw" not in s.to_dict()["slots"][0]
     # the known fields are still validated in a newer minor version
@@ -255,3 +255,66 @@ def test_invalid_intents_are_refused_when_building_too():
 def test_an_empty_band_is_allowed():
     s = _schedule(1, slots=(_slot(0, intent="idle", battery_min_kw=0.0, battery_max_kw=0.0),))
     assert sched.from_json(s.to_json()).slots[0].battery_max_kw == 0.0
+
+
+# --- minor version 2: the per-slot devices block ------------------------------------------------
+
+def _device_schedule() -> sched.Schedule:
+    slots = list(_intent_schedule().slots)
+    slots[0] = sched.Slot(**{**slots[0].__dict__,
+                             "devices": {"water_heater": {"power_kw": 3.0},
+                                         "ev": {"power_kw": 7.4, "soc_pct": 62.5,
+                                                "phases": 3, "note": "by 07:30", "on": True}}})
+    return _schedule(len(slots), slots=tuple(slots))
+
+
+def test_devices_round_trip_and_only_where_given():
+    s = _device_schedule()
+    doc = json.loads(s.to_json())
+    assert doc["version_minor"] == 2
+    assert doc["slots"][0]["devices"]["water_heater"] == {"power_kw": 3.0}
+    assert doc["slots"][0]["devices"]["ev"]["phases"] == 3
+    assert "devices" not in doc["slots"][1]  # a slot without devices omits the block
+    back = sched.from_json(s.to_json())
+    assert back == s
+    assert back.slots[0].devices["ev"]["power_kw"] == 7.4 and back.slots[1].devices is None
+
+
+def test_integer_device_power_reads_as_float():
+    doc = json.loads(_device_schedule().to_json())
+    doc["slots"][0]["devices"]["water_heater"]["power_kw"] = 2
+    got = sched.from_dict(doc).slots[0].devices["water_heater"]["power_kw"]
+    assert got == 2.0 and isinstance(got, float)
+
+
+@pytest.mark.parametrize(("devices", "message"), [
+    ([1, 2], r"slots\[0\]\.devices: expected an object of devices, got list"),
+    ({"Water Heater": {"power_kw": 1.0}}, r"slots\[0\]\.devices: expected device names of "
+                                          r"lower-case letters, digits and _, got 'Water Heater'"),
+    ({"ev": 7.4}, r"slots\[0\]\.devices\.ev: expected an object with power_kw, got float"),
+    ({"ev": {"soc_pct": 50}}, r"slots\[0\]\.devices\.ev\.power_kw: required field is missing"),
+    ({"ev": {"power_kw": "7"}}, r"slots\[0\]\.devices\.ev\.power_kw: expected a number, got '7'"),
+    ({"ev": {"power_kw": True}}, r"slots\[0\]\.devices\.ev\.power_kw: expected a number"),
+    ({"ev": {"power_kw": 1.0, "plan": {"a": 1}}},
+     r"slots\[0\]\.devices\.ev\.plan: expected a number, string, boolean or null, got dict"),
+])
+def test_bad_devices_are_refused_naming_the_field(devices, message):
+    doc = json.loads(_device_schedule().to_json())
+    doc["slots"][0]["devices"] = devices
+    with pytest.raises(sched.ScheduleError, match=message):
+        sched.from_dict(doc)
+
+
+def test_non_finite_device_value_is_refused():
+    doc = json.loads(_device_schedule().to_json())
+    slot = sched.Slot(**{**sched.from_dict(doc).slots[0].__dict__,
+                         "devices": {"ev": {"power_kw": 1.0, "soc_pct": float("nan")}}})
+    with pytest.raises(sched.ScheduleError, match=r"devices\.ev\.soc_pct: expected a finite"):
+        _schedule(1, slots=(slot,))
+
+
+def test_devices_leave_the_other_fields_as_they_are():
+    """A 1.2 document keeps every 1.1 field: the intents and flows are unchanged by devices."""
+    s = _device_schedule()
+    assert [x.intent for x in s.slots] == [x.intent for x in _intent_schedule().slots]
+    assert s.slots[0].battery_power_kw == _intent_schedule().slots[0].battery_power_kw

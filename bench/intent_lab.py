@@ -28,8 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import backtest as bb  # noqa: E402
 from planner import config as config_mod  # noqa: E402
-from planner.evaluate import backtest as bt  # noqa: E402
-from planner.evaluate import simulate as sim  # noqa: E402
+from planner.evaluate.data import load_data  # noqa: E402
+from planner.evaluate.metrics import metrics  # noqa: E402
+from planner.evaluate.mpc import MpcStrategy  # noqa: E402
+from planner.evaluate.perfect import Terms, perfect_foresight  # noqa: E402
+from planner.evaluate.physics import Home, simulate  # noqa: E402
+from planner.evaluate.strategies import NoBattery, SelfConsumption  # noqa: E402
 
 
 def _variant(cfg, text: str):
@@ -71,25 +75,25 @@ def run_case(case: str, days: int, windows: list[int], variants: list[str],
         folder = Path(tmp)
         args, _ = bb.prepare(case, folder, None)
         cfg = config_mod.load(folder / "config.yaml")
-        data = bt.load_data(cfg, str(folder / "prices.csv"), str(folder / "pv.csv"),
+        data = load_data(cfg, str(folder / "prices.csv"), str(folder / "pv.csv"),
                             str(folder / "load.csv"))
     series = data.series
     per_day = 86400 // series.slot_s
     out: dict = {}
     for w in windows:
         start, stop = w * per_day, (w + days) * per_day
-        home = sim.Home.from_config(cfg)
+        home = Home.from_config(cfg)
         soc0 = 0.5 * home.capacity_kwh
-        terms = sim.Terms.for_period(cfg, series, start, stop)
+        terms = Terms.for_period(cfg, series, start, stop)
         base = {
-            "no_battery": sim.simulate(home.without_battery(), series, start, stop, soc0,
-                                       sim.NoBattery()),
-            "self_consumption": sim.simulate(home, series, start, stop, soc0,
-                                             sim.SelfConsumption(home, series)),
-            "perfect_foresight": sim.perfect_foresight(home, series, start, stop, soc0,
+            "no_battery": simulate(home.without_battery(), series, start, stop, soc0,
+                                       NoBattery()),
+            "self_consumption": simulate(home, series, start, stop, soc0,
+                                             SelfConsumption(home, series)),
+            "perfect_foresight": perfect_foresight(home, series, start, stop, soc0,
                                                        terms)[0],
         }
-        cost = {k: sim.metrics(tr, series, start, home, terms)["net_cost_eur"]
+        cost = {k: metrics(tr, series, start, home, terms)["net_cost_eur"]
                 for k, tr in base.items()}
         for v in variants:
             control, vcfg, extra = _variant(cfg, v)
@@ -99,7 +103,7 @@ def run_case(case: str, days: int, windows: list[int], variants: list[str],
             loadtau = extra.pop("loadtau", None)
             hedge = extra.pop("hedge", 0.0)
             scen = extra.pop("scen", None)
-            strat = sim.MpcStrategy(vcfg, series, forecast, control=control, **extra)
+            strat = MpcStrategy(vcfg, series, forecast, control=control, **extra)
             strat.hedge = hedge
             if scen is not None:
                 strat.scenario_spread = scen
@@ -120,8 +124,8 @@ def run_case(case: str, days: int, windows: list[int], variants: list[str],
                         load = series.load_kw[t:t + m]
                     return pv, load
                 strat.real.forecast = oracle_forecast
-            tr = sim.simulate(home, series, start, stop, soc0, strat)
-            c = sim.metrics(tr, series, start, home, terms)["net_cost_eur"]
+            tr = simulate(home, series, start, stop, soc0, strat)
+            c = metrics(tr, series, start, home, terms)["net_cost_eur"]
             counts = getattr(strat, "intent_counts", {})
             out.setdefault(v, []).append((cost["no_battery"], cost["self_consumption"],
                                           cost["perfect_foresight"], c, counts))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planner.evaluate import simulate
+from planner.evaluate.physics import Series
 from planner.inputs import gather as inputs
 from planner.providers.files.csv import read_series
 
@@ -42,12 +42,12 @@ def write_week_prices(path: Path) -> Path:
     return path
 
 
-def week_series(week, cfg, *, spot=None, pv=None, load=None, outage=None) -> simulate.Series:
-    """A :class:`planner.evaluate.simulate.Series` of ``week`` (from :func:`summer_week`) under
+def week_series(week, cfg, *, spot=None, pv=None, load=None, outage=None) -> Series:
+    """A :class:`planner.evaluate.physics.Series` of ``week`` (from :func:`summer_week`) under
     ``cfg``'s tariff, hourly slots; ``spot``/``pv``/``load`` replace the week's arrays."""
     index, spot0, pv0, load0 = week
     spot = spot0 if spot is None else spot
     data = inputs.from_arrays(index[0], 3600, spot, pv0 if pv is None else pv,
                               load0 if load is None else load, 50, cfg)
-    return simulate.Series.build(index, 3600, spot, data.buy_eur_per_kwh,
+    return Series.build(index, 3600, spot, data.buy_eur_per_kwh,
                                  data.sell_eur_per_kwh, data.pv_kw, data.load_kw, outage)

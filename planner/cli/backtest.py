@@ -29,12 +29,12 @@ def _floats(ctx, param, value: str | None) -> list[float] | None:
 
 
 def _when(text: str | None, tz: str, what: str):
-    from planner.evaluate import backtest as bt
+    from planner.evaluate.data import parse_when  # late: the backtest pulls in cvxpy
 
     if text is None:
         return None
     try:
-        return bt.parse_when(text, tz, what)
+        return parse_when(text, tz, what)
     except HeliosError as exc:
         raise click.BadParameter(str(exc), param_hint=what) from None
 
@@ -129,29 +129,32 @@ def backtest(prices_csv, pv_csv, load_csv, from_text, to_text, config_path, fore
     perfect-foresight optimum on recorded data (and a what-if sweep)."""
     from pathlib import Path
 
-    from planner.evaluate import backtest as bt
-    from planner.evaluate import simulate as sim
+    # late: the backtest pulls in cvxpy and scipy, the other commands need neither
+    from planner.evaluate import data as bt_data
+    from planner.evaluate import summary as bt_summary
+    from planner.evaluate import sweep as bt_sweep
+    from planner.evaluate.loop import Options
 
     try:
         cfg = _load_config(config_path)
         tz = cfg.site.timezone
         start = _when(from_text, tz, "--from")
         end = _when(to_text, tz, "--to")
-        outages = bt.read_outages(outages_path) if outages_path else []
-        data = bt.load_data(cfg, prices_csv, pv_csv, load_csv, start, end, outages,
-                            minute_pv_csv, minute_load_csv)
+        outages = bt_data.read_outages(outages_path) if outages_path else []
+        data = bt_data.load_data(cfg, prices_csv, pv_csv, load_csv, start, end, outages,
+                                 minute_pv_csv, minute_load_csv)
         b = cfg.battery
         if not b.min_soc_pct <= soc_start_pct <= b.max_soc_pct:
             raise ConfigError(ConfigProblem(
                 "--soc-start-pct", f"a value between battery.min_soc_pct ({b.min_soc_pct:g}) "
                 f"and battery.max_soc_pct ({b.max_soc_pct:g}) [%]", f"{soc_start_pct:g}"))
-        options = sim.Options(forecast=forecast, noise_pct=noise_pct, seed=seed,
-                              replan_every=replan_every, outage_notice_h=outage_notice_h,
-                              control=control, soc_start_pct=soc_start_pct,
-                              minute=("synthetic" if minute == "synthetic" else "recorded"
-                                      if data.minute is not None else "off"),
-                              minute_seed=minute_seed)
-        items = bt.scenarios(battery_kwh, pv_scale)
+        options = Options(forecast=forecast, noise_pct=noise_pct, seed=seed,
+                          replan_every=replan_every, outage_notice_h=outage_notice_h,
+                          control=control, soc_start_pct=soc_start_pct,
+                          minute=("synthetic" if minute == "synthetic" else "recorded"
+                                  if data.minute is not None else "off"),
+                          minute_seed=minute_seed)
+        items = bt_data.scenarios(battery_kwh, pv_scale)
         sweep = len(items) > 1
         total = (data.stop - data.start) * len(items) * (2 if options.minute != "off" else 1)
         bar = None
@@ -162,15 +165,15 @@ def backtest(prices_csv, pv_csv, load_csv, from_text, to_text, config_path, fore
         try:
             progress = bar.update if bar is not None else None
             if sweep:
-                summaries = bt.run_sweep(cfg, data, items, options, out_dir,
-                                         jobs or os.cpu_count() or 1, progress)
+                summaries = bt_sweep.run_sweep(cfg, data, items, options, out_dir,
+                                               jobs or os.cpu_count() or 1, progress)
             else:
-                summaries = [bt.run_scenario(cfg, data, items[0], options, out_dir, progress)]
+                summaries = [bt_sweep.run_scenario(cfg, data, items[0], options, out_dir, progress)]
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)
         if sweep and out_dir:
-            bt.write_sweep(summaries, Path(out_dir))
+            bt_sweep.write_sweep(summaries, Path(out_dir))
     except HeliosError as exc:
         click.echo(f"helios: error: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -178,8 +181,8 @@ def backtest(prices_csv, pv_csv, load_csv, from_text, to_text, config_path, fore
         click.echo(json.dumps(summaries if sweep else summaries[0], indent=1))
         return
     if sweep:
-        click.echo(bt.sweep_text(summaries))
+        click.echo(bt_summary.sweep_text(summaries))
     else:
-        click.echo(bt.summary_text(summaries[0]))
+        click.echo(bt_summary.summary_text(summaries[0]))
     if out_dir:
         click.echo(f"wrote {out_dir}")

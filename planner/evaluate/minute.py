@@ -5,7 +5,7 @@ draws 2 kW for three minutes and a cloud halves the PV for five; averaged over t
 vanish, and a backtest judged on slot averages credits a plan with self-consumption it cannot
 have had (Pinter et al. 2025, arXiv 2510.25373: 15–60-min averages overstated MPC's advantage
 over a rule by 69 %). This module gives the backtest
-(:func:`planner.evaluate.simulate.run_backtest`,
+(:func:`planner.evaluate.loop.run_backtest`,
 ``Options.minute``) the truth at the meter's resolution:
 
 * **Minute data** (:class:`MinuteData`, one row of ``k = slot_s / 60`` minutes per slot):
@@ -16,10 +16,10 @@ over a rule by 69 %). This module gives the backtest
   (:meth:`MinuteData.conform`; a no-op up to rounding for synthetic data), so both
   resolutions judge the same energy.
 * **The physics per minute** (:class:`MinuteSteps`, the
-  :class:`planner.evaluate.simulate.FineSteps` hook):
-  :func:`planner.evaluate.simulate.step` once per minute on a
+  :class:`planner.evaluate.physics.FineSteps` hook):
+  :func:`planner.evaluate.physics.step` once per minute on a
   per-minute
-  :class:`~planner.evaluate.simulate.Home` (``slot_s=60``) with the minute's PV and load, the
+  :class:`~planner.evaluate.physics.Home` (``slot_s=60``) with the minute's PV and load, the
   control law recomputed every minute (the executor does it every 10 s on live readings). Import
   and export are averaged separately, so both can be non-zero in one slot; with the prices
   constant inside a slot, the per-slot bill (buy·import − sell·export) *is* the per-minute
@@ -41,6 +41,7 @@ appliance pulses that keeps each slot's energy exactly.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -49,8 +50,14 @@ import pandas as pd
 
 from executor.control import intent_battery, power_to_target
 from executor.schedule import intent_band
+from planner.core import timegrid
 from planner.core.errors import DataError
-from planner.evaluate import simulate as sim
+from planner.evaluate.forecast import ar1
+from planner.evaluate.metrics import compare, energy_residual_kwh, metrics
+from planner.evaluate.perfect import Terms, perfect_foresight
+from planner.evaluate.physics import TOL, Home, PlanIntent, Series, Trace, simulate, step
+from planner.evaluate.strategies import NoBattery, PriceRule, Replay, SelfConsumption
+from planner.providers.files.csv import read_series
 
 MINUTE_S = 60
 
@@ -114,7 +121,7 @@ class MinuteData:
         """The same minutes with PV × ``pv_scale`` (a what-if scenario)."""
         return replace(self, pv_kw=self.pv_kw * pv_scale) if pv_scale != 1.0 else self
 
-    def conform(self, series: sim.Series) -> sim.Series:
+    def conform(self, series: Series) -> Series:
         """``series`` with PV and load of the covered slots set to the minute means."""
         w = slice(self.start, self.start + self.n)
         pv = series.pv_kw.copy()
@@ -226,7 +233,7 @@ def synthetic_pv(pv_kw: np.ndarray, index: pd.DatetimeIndex, slot_s: int,
     mean_cap = cap.mean(axis=1)
     kappa = np.clip(np.divide(pv_kw, mean_cap, out=np.zeros(n), where=mean_cap > 0), 0, 1)
     sigma = PV_CLOUD_SIGMA * 4.0 * kappa * (1.0 - kappa)
-    z = sim._ar1(rng, n * k, MINUTE_S, PV_CLOUD_TAU_MIN * MINUTE_S).reshape(n, k)
+    z = ar1(rng, n * k, MINUTE_S, PV_CLOUD_TAU_MIN * MINUTE_S).reshape(n, k)
     w = np.exp(sigma[:, None] * z)
     w /= w.mean(axis=1, keepdims=True)
     # bisection on log λ: mean(cap·min(1, λw)) rises from 0 to mean(cap) >= pv
@@ -255,9 +262,6 @@ def read_minute_csv(path: str, column: str, index: pd.DatetimeIndex, slot_s: int
     ProviderConfigError, DataError, MissingSlotsError
         Unreadable file, not 1-minute data, or a minute of the period not covered.
     """
-    from planner.core import timegrid
-    from planner.providers.files.csv import read_series
-
     k = _minutes_per_slot(slot_s)
     what = f"minute {column.removesuffix('_kw')} (csv)"
     ts = read_series(path, column, what, True)
@@ -268,7 +272,7 @@ def read_minute_csv(path: str, column: str, index: pd.DatetimeIndex, slot_s: int
     return np.asarray(values, dtype=float).reshape(len(index), k)
 
 
-def minute_data(series: sim.Series, start: int, stop: int, seed: int = 0,
+def minute_data(series: Series, start: int, stop: int, seed: int = 0,
                 pv: np.ndarray | str | None = "synthetic",
                 load: np.ndarray | str | None = "synthetic",
                 sources: dict | None = None) -> MinuteData:
@@ -320,8 +324,8 @@ class RuleIntent(NamedTuple):
 
 
 class MinuteSteps:
-    """:class:`planner.evaluate.simulate.FineSteps`: every slot in 1-minute steps of
-    :func:`planner.evaluate.simulate.step`, with the control law recomputed every minute.
+    """:class:`planner.evaluate.physics.FineSteps`: every slot in 1-minute steps of
+    :func:`planner.evaluate.physics.step`, with the control law recomputed every minute.
 
     * ``intent`` (4-tuple ``(intent, low, high, target_kwh)``): :func:`step` applies
       :func:`executor.control.intent_battery` on the minute's net load, with
@@ -337,7 +341,7 @@ class MinuteSteps:
     and the SoC at the slot end. ``record=True`` keeps every minute's row in ``rows``.
     """
 
-    def __init__(self, data: MinuteData, series: sim.Series, record: bool = False):
+    def __init__(self, data: MinuteData, series: Series, record: bool = False):
         self.data = data
         self.start = data.start
         self.k = data.k
@@ -345,18 +349,18 @@ class MinuteSteps:
         self.load = data.load_kw.tolist()
         self.ok = series.grid_ok.tolist()
         self.sell = series.sell_eur_per_kwh.tolist()
-        self._homes: dict[sim.Home, sim.Home] = {}
+        self._homes: dict[Home, Home] = {}
         self.record = record
         self.rows: list[tuple] = []
 
-    def minute_home(self, home: sim.Home) -> sim.Home:
+    def minute_home(self, home: Home) -> Home:
         """``home`` with 1-minute steps."""
         found = self._homes.get(home)
         if found is None:
             found = self._homes[home] = replace(home, slot_s=MINUTE_S)
         return found
 
-    def step_slot(self, t: int, home: sim.Home, soc_kwh: float, setpoint_kw: float,
+    def step_slot(self, t: int, home: Home, soc_kwh: float, setpoint_kw: float,
                   pv_cap_kw: float, grid_setpoint_kw: float | None, guard: bool,
                   intent: tuple | None) -> tuple[float, ...]:
         """Slot ``t`` in 1-minute steps; the slot averages in :func:`step`'s order."""
@@ -381,7 +385,7 @@ class MinuteSteps:
                                     power_to_target(e, target, dt, eta_c, eta_d))
                 if sp > 0.0:
                     sp = min(sp, max(e - reserve, 0.0) * eta_d / dt)
-            row = sim.step(hm, e, sp, pv_cap_kw, pv[m], load[m], ok, sell, grid_setpoint_kw,
+            row = step(hm, e, sp, pv_cap_kw, pv[m], load[m], ok, sell, grid_setpoint_kw,
                            guard, law)
             if self.record:
                 self.rows.append((t, m, pv[m], load[m], *row))
@@ -397,8 +401,8 @@ class MinuteSteps:
 
 
 class MinuteRule:
-    """A baseline (:class:`~planner.evaluate.simulate.SelfConsumption`,
-    :class:`~planner.evaluate.simulate.PriceRule`) as a rule on the minute's readings.
+    """A baseline (:class:`~planner.evaluate.strategies.SelfConsumption`,
+    :class:`~planner.evaluate.strategies.PriceRule`) as a rule on the minute's readings.
 
     It decides like the wrapped strategy and also gives :class:`MinuteSteps` the per-minute
     law as a :class:`RuleIntent`:
@@ -410,7 +414,7 @@ class MinuteRule:
 
     control = "intent"
 
-    def __init__(self, base, home: sim.Home):
+    def __init__(self, base, home: Home):
         self.base = base
         self.name = base.name
         self.home = home
@@ -421,9 +425,9 @@ class MinuteRule:
         out = self.base.decide(t, soc_kwh)
         h = self.home
         ch, dis = -h.max_charge_kw, h.max_discharge_kw
-        if isinstance(self.base, sim.PriceRule) and self.base.charge[t]:
+        if isinstance(self.base, PriceRule) and self.base.charge[t]:
             self.intent = RuleIntent("charge_grid", ch, ch, h.max_kwh, h.reserve_kwh)
-        elif isinstance(self.base, sim.PriceRule) and not self.base.dear[t]:
+        elif isinstance(self.base, PriceRule) and not self.base.dear[t]:
             self.intent = RuleIntent("hold", ch, 0.0, soc_kwh, h.reserve_kwh)
         else:
             self.intent = RuleIntent("self_consume", ch, dis, soc_kwh, h.reserve_kwh)
@@ -435,7 +439,7 @@ class PlanIntents:
 
     control = "intent"
 
-    def __init__(self, name: str, plan: sim.Trace, start: int, home: sim.Home,
+    def __init__(self, name: str, plan: Trace, start: int, home: Home,
                  pv_cap_kw: np.ndarray | None = None):
         self.name = name
         self.start = start
@@ -448,7 +452,7 @@ class PlanIntents:
     def decide(self, t: int, soc_kwh: float) -> tuple[float, float, float | None]:
         """The plan's intent for slot ``t`` (target: its planned end SoC)."""
         p, j, h = self.plan, t - self.start, self.home
-        self.intent = sim.PlanIntent(*intent_band(
+        self.intent = PlanIntent(*intent_band(
             p.battery_charge_kw[j], p.battery_discharge_kw[j], p.grid_import_kw[j],
             p.grid_export_kw[j], h.max_charge_kw, h.max_discharge_kw), float(p.soc_kwh[j]),
             float(p.grid_import_kw[j] - p.grid_export_kw[j]))
@@ -460,35 +464,35 @@ class PlanIntents:
 # perfect foresight at minute level
 
 
-def minute_series(series: sim.Series, data: MinuteData) -> sim.Series:
-    """The covered slots as a 1-minute :class:`~planner.evaluate.simulate.Series` (prices and grid
+def minute_series(series: Series, data: MinuteData) -> Series:
+    """The covered slots as a 1-minute :class:`~planner.evaluate.physics.Series` (prices and grid
     held per slot, PV and load per minute)."""
     k = data.k
     w = slice(data.start, data.start + data.n)
     first = series.index[data.start]
     index = pd.date_range(first, periods=data.n * k, freq=f"{MINUTE_S}s")
     rep = lambda a: np.repeat(a[w], k)  # noqa: E731
-    return sim.Series.build(index, MINUTE_S, rep(series.spot_eur_per_kwh),
+    return Series.build(index, MINUTE_S, rep(series.spot_eur_per_kwh),
                             rep(series.buy_eur_per_kwh), rep(series.sell_eur_per_kwh),
                             data.pv_kw.ravel(), data.load_kw.ravel(),
                             ~rep(series.grid_ok))
 
 
-def to_slots(trace: sim.Trace, k: int, index: pd.DatetimeIndex, name: str) -> sim.Trace:
+def to_slots(trace: Trace, k: int, index: pd.DatetimeIndex, name: str) -> Trace:
     """A 1-minute trace as slot averages (SoC at each slot's end)."""
     n = len(trace.index) // k
     avg = lambda a: np.asarray(a).reshape(n, k).mean(axis=1)  # noqa: E731
-    return sim.Trace(name, index, trace.soc_start_kwh, avg(trace.grid_import_kw),
+    return Trace(name, index, trace.soc_start_kwh, avg(trace.grid_import_kw),
                      avg(trace.grid_export_kw), avg(trace.battery_charge_kw),
                      avg(trace.battery_discharge_kw), avg(trace.pv_used_kw),
                      avg(trace.unserved_kw), np.asarray(trace.soc_kwh)[k - 1::k].copy(),
                      dict(trace.info))
 
 
-def perfect_foresight_minutes(home: sim.Home, series: sim.Series, data: MinuteData,
-                              soc_start_kwh: float, terms: sim.Terms, slot_pf: sim.Trace,
+def perfect_foresight_minutes(home: Home, series: Series, data: MinuteData,
+                              soc_start_kwh: float, terms: Terms, slot_pf: Trace,
                               chunk_h: float = PF_WINDOW_H,
-                              lookahead_h: float = PF_LOOKAHEAD_H) -> sim.Trace:
+                              lookahead_h: float = PF_LOOKAHEAD_H) -> Trace:
     """The perfect-foresight limit at the meter's resolution, as slot averages.
 
     The fair limit at minute level knows every minute: it may charge in the minute a cloud
@@ -496,7 +500,7 @@ def perfect_foresight_minutes(home: sim.Home, series: sim.Series, data: MinuteDa
     the next, as the meter settles them. Replaying the slot-level optimum through the minute
     physics (reported too, ``perfect_foresight_slot_plan``) is *not* a limit: a plan of slot
     averages cannot follow the minutes, so a minute rule can beat it. So this solves the
-    planner's LP (:func:`planner.evaluate.simulate.perfect_foresight`) on the 1-minute data. A year
+    planner's LP (:func:`planner.evaluate.perfect.perfect_foresight`) on the 1-minute data. A year
     at 1 minute (≈4 M columns) is too big for one LP, so it is solved in rolling windows:
     each LP covers ``chunk_h + lookahead_h`` hours from the SoC reached so far, with the
     stored energy at its end pinned to the slot-level optimum's SoC at that instant (a soft
@@ -530,7 +534,7 @@ def perfect_foresight_minutes(home: sim.Home, series: sim.Series, data: MinuteDa
                         final_kwh=pin, final_weight_eur_per_kwh=terms.penalty_eur_per_kwh)
         else:
             t = terms
-        tr, _ = sim.perfect_foresight(hm, ms, a * k, z * k, e, t)
+        tr, _ = perfect_foresight(hm, ms, a * k, z * k, e, t)
         problems.add(tr.info.get("problem"))
         keep = (b - a) * k
         tr = replace(tr, **{f: getattr(tr, f)[:keep] for f in (
@@ -539,7 +543,7 @@ def perfect_foresight_minutes(home: sim.Home, series: sim.Series, data: MinuteDa
         parts.append(tr)
         e = tr.soc_end_kwh
     cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
-    whole = sim.Trace("perfect_foresight", ms.index, soc_start_kwh, cat("grid_import_kw"),
+    whole = Trace("perfect_foresight", ms.index, soc_start_kwh, cat("grid_import_kw"),
                       cat("grid_export_kw"), cat("battery_charge_kw"),
                       cat("battery_discharge_kw"), cat("pv_used_kw"), cat("unserved_kw"),
                       cat("soc_kwh"),
@@ -558,7 +562,7 @@ def perfect_foresight_minutes(home: sim.Home, series: sim.Series, data: MinuteDa
 class MinuteResult:
     """Every strategy judged at 1-minute truth: slot-average traces, metrics, comparison."""
 
-    traces: dict[str, sim.Trace]
+    traces: dict[str, Trace]
     metrics: dict[str, dict]
     comparison: dict
     info: dict
@@ -569,12 +573,12 @@ class MinuteResult:
                 "runs": {name: tr.info for name, tr in self.traces.items()}}
 
 
-#: the minute-level strategies after :data:`planner.evaluate.simulate.STRATEGY_ORDER`
+#: the minute-level strategies after :data:`planner.evaluate.loop.STRATEGY_ORDER`
 SLOT_PLAN_RUNS = ("perfect_foresight_slot_plan", "perfect_foresight_slot_plan_intent")
 
 
-def judge(home: sim.Home, series: sim.Series, start: int, stop: int, soc_start_kwh: float,
-          terms: sim.Terms, slot_traces: dict[str, sim.Trace], data: MinuteData,
+def judge(home: Home, series: Series, start: int, stop: int, soc_start_kwh: float,
+          terms: Terms, slot_traces: dict[str, Trace], data: MinuteData,
           make_helios, timezone: str, progress=None) -> MinuteResult:
     """Helios, the baselines and perfect foresight, each run through :class:`MinuteSteps`.
 
@@ -593,43 +597,41 @@ def judge(home: sim.Home, series: sim.Series, start: int, stop: int, soc_start_k
     The bill is per minute (prices constant within a slot, import and export averaged
     separately). ``energy_residual_kwh`` per run checks conservation.
     """
-    import time
-
     if data.start != start or data.n != stop - start:
         raise DataError(f"minute data cover slots {data.start}..{data.start + data.n}, the "
                         f"run {start}..{stop}")
     t0 = time.perf_counter()
     fine = MinuteSteps(data, series)
-    traces: dict[str, sim.Trace] = {}
-    traces["helios"] = sim.simulate(home, series, start, stop, soc_start_kwh, make_helios(),
+    traces: dict[str, Trace] = {}
+    traces["helios"] = simulate(home, series, start, stop, soc_start_kwh, make_helios(),
                                     progress, fine=fine)
-    traces["no_battery"] = sim.simulate(home.without_battery(), series, start, stop,
-                                        soc_start_kwh, sim.NoBattery(), fine=fine)
-    traces["self_consumption"] = sim.simulate(
+    traces["no_battery"] = simulate(home.without_battery(), series, start, stop,
+                                        soc_start_kwh, NoBattery(), fine=fine)
+    traces["self_consumption"] = simulate(
         home, series, start, stop, soc_start_kwh,
-        MinuteRule(sim.SelfConsumption(home, series), home), fine=fine)
-    traces["price_rule"] = sim.simulate(
+        MinuteRule(SelfConsumption(home, series), home), fine=fine)
+    traces["price_rule"] = simulate(
         home, series, start, stop, soc_start_kwh,
-        MinuteRule(sim.PriceRule(home, series, timezone), home), fine=fine)
+        MinuteRule(PriceRule(home, series, timezone), home), fine=fine)
     t_pf = time.perf_counter()
     pf = slot_traces["perfect_foresight"]
     traces["perfect_foresight"] = perfect_foresight_minutes(home, series, data, soc_start_kwh,
                                                             terms, pf)
     traces["perfect_foresight"].info["run_s"] = round(time.perf_counter() - t_pf, 3)
     w = slice(start, stop)
-    cap = np.where(pf.pv_used_kw < series.pv_kw[w] - sim.TOL, pf.pv_used_kw, np.inf)
-    replay = sim.Replay(SLOT_PLAN_RUNS[0], start, pf.battery_charge_kw,
+    cap = np.where(pf.pv_used_kw < series.pv_kw[w] - TOL, pf.pv_used_kw, np.inf)
+    replay = Replay(SLOT_PLAN_RUNS[0], start, pf.battery_charge_kw,
                         pf.battery_discharge_kw, cap)
-    traces[SLOT_PLAN_RUNS[0]] = sim.simulate(home, series, start, stop, soc_start_kwh, replay,
+    traces[SLOT_PLAN_RUNS[0]] = simulate(home, series, start, stop, soc_start_kwh, replay,
                                              fine=fine)
-    traces[SLOT_PLAN_RUNS[1]] = sim.simulate(
+    traces[SLOT_PLAN_RUNS[1]] = simulate(
         home, series, start, stop, soc_start_kwh,
         PlanIntents(SLOT_PLAN_RUNS[1], pf, start, home, cap), fine=fine)
     for tr in traces.values():
         tr.info["energy_residual_kwh"] = round(
-            sim.energy_residual_kwh(tr, series, start, home), 9)
-    table = {name: sim.metrics(tr, series, start, home, terms) for name, tr in traces.items()}
-    comparison = sim.compare({k: v for k, v in table.items() if k not in SLOT_PLAN_RUNS})
+            energy_residual_kwh(tr, series, start, home), 9)
+    table = {name: metrics(tr, series, start, home, terms) for name, tr in traces.items()}
+    comparison = compare({k: v for k, v in table.items() if k not in SLOT_PLAN_RUNS})
     nb = table["no_battery"]["net_cost_eur"]
     plan = min(table[k]["net_cost_eur"] for k in SLOT_PLAN_RUNS)
     for row_name, row in comparison.items():

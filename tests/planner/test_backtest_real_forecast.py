@@ -16,7 +16,16 @@ import pytest
 from backtest_data import DATA_DIR, summer_week, week_series, write_week_prices
 
 from planner import config
-from planner.evaluate import simulate
+from planner.evaluate.forecast import (
+    LOAD_NOWCAST_TAU_H,
+    PV_NOWCAST_TAU_H,
+    PV_NOWCAST_WINDOW_H,
+    RealForecaster,
+)
+from planner.evaluate.loop import Options, run_backtest
+from planner.evaluate.metrics import energy_residual_kwh, objective_eur
+from planner.evaluate.mpc import CONTROLS, MpcStrategy
+from planner.evaluate.physics import Home, Series, step
 from planner.providers.load import history
 
 TARIFF = {"buy": "(price + 0.15) * 1.19", "sell": "price"}
@@ -43,8 +52,8 @@ def week():
     return summer_week()
 
 
-def _real(cfg, series) -> simulate.MpcStrategy:
-    return simulate.MpcStrategy(cfg, series, "real")
+def _real(cfg, series) -> MpcStrategy:
+    return MpcStrategy(cfg, series, "real")
 
 
 HISTORY_2D = {"type": "history", "min_days": 2, "safety_margin_pct": 10}
@@ -83,8 +92,8 @@ def test_price_visibility_over_the_autumn_dst_day():
                           inclusive="left")
     n = len(index)
     flat = np.full(n, 0.1)
-    series = simulate.Series.build(index, 900, flat, flat, flat, np.zeros(n), np.ones(n))
-    real = simulate.RealForecaster(cfg, series)
+    series = Series.build(index, 900, flat, flat, flat, np.zeros(n), np.ones(n))
+    real = RealForecaster(cfg, series)
     at = index.get_loc(pd.Timestamp("2016-10-29T12:00Z"))  # 14:00 CEST on the 29th
     assert index[real.visible_end(at)] == pd.Timestamp("2016-10-30T23:00Z")  # 31st 00:00 CET
     at = index.get_loc(pd.Timestamp("2016-10-30T11:45Z"))  # 12:45 CET on the 30th
@@ -113,8 +122,8 @@ def test_the_planner_never_sees_the_future(week):
                      "load_kw"):
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
         # whereas the perfect-forecast planner does see them
-        pa, _ = simulate.MpcStrategy(cfg, base).inputs_at(t, 4.0)
-        pb, _ = simulate.MpcStrategy(cfg, other).inputs_at(t, 4.0)
+        pa, _ = MpcStrategy(cfg, base).inputs_at(t, 4.0)
+        pb, _ = MpcStrategy(cfg, other).inputs_at(t, 4.0)
         assert not np.array_equal(pa.load_kw, pb.load_kw)
 
 
@@ -141,7 +150,7 @@ def test_load_forecast_is_the_history_model_fitted_before_the_replan(week):
     assert checked >= 10
     # no safety margin unless the config's load provider is the history one (as it adds it)
     plain = _cfg()
-    assert simulate.RealForecaster(plain, week_series(week, plain)).load_margin == 0.0
+    assert RealForecaster(plain, week_series(week, plain)).load_margin == 0.0
     assert mpc.real.load_margin == pytest.approx(0.10)
 
 
@@ -171,14 +180,14 @@ def test_real_run_conserves_energy_and_never_beats_perfect_foresight(week):
     cfg = _cfg(load=HISTORY_2D)
     series = week_series(week, cfg)
     n = 24 + 48
-    for control in simulate.CONTROLS:
-        result = simulate.run_backtest(cfg, series, 24, n,
-                                       simulate.Options(forecast="real", control=control))
+    for control in CONTROLS:
+        result = run_backtest(cfg, series, 24, n,
+                                       Options(forecast="real", control=control))
         home = result.home
         for name, trace in result.traces.items():
-            assert abs(simulate.energy_residual_kwh(trace, series, 24, home)) < 1e-9, name
+            assert abs(energy_residual_kwh(trace, series, 24, home)) < 1e-9, name
         limit = result.traces["perfect_foresight"].info["lp_objective_eur"]
-        helios = simulate.objective_eur(result.traces["helios"], series, 24, home,
+        helios = objective_eur(result.traces["helios"], series, 24, home,
                                         result.terms)
         assert helios >= limit - 1e-6
         info = result.traces["helios"].info
@@ -189,7 +198,7 @@ def test_real_run_conserves_energy_and_never_beats_perfect_foresight(week):
         lo, hi = info["compiled_sizes_min_max"]
         assert 10 <= lo <= 12 and 34 <= hi <= 36
         assert info["compiled_models"] == len(
-            {simulate.MpcStrategy(cfg, series, "real").inputs_at(t, 5)[0].n
+            {MpcStrategy(cfg, series, "real").inputs_at(t, 5)[0].n
              for t in range(24, n)})
         for key in ("pv_mae_kw", "load_mae_kw", "pv_bias_kw", "load_now_mae_kw"):
             assert info[key] >= 0 or key.endswith("bias_kw")
@@ -200,14 +209,14 @@ def test_perfect_and_noisy_results_do_not_depend_on_the_real_mode(week):
     # the perfect mode still sees the whole 48 h and the unchanged model cache
     cfg = _cfg()
     series = week_series(week, cfg)
-    mpc = simulate.MpcStrategy(cfg, series)
+    mpc = MpcStrategy(cfg, series)
     assert mpc.inputs_at(10, 5.0)[0].n == 48
     assert "pv_mae_kw" not in mpc.stats()
     with pytest.raises(ValueError, match="perfect, noisy, real"):
-        simulate.MpcStrategy(cfg, series, "oracle")
+        MpcStrategy(cfg, series, "oracle")
 
 
-HOME = simulate.Home(slot_s=3600, capacity_kwh=10, min_kwh=1, max_kwh=10, reserve_kwh=1,
+HOME = Home(slot_s=3600, capacity_kwh=10, min_kwh=1, max_kwh=10, reserve_kwh=1,
                      max_charge_kw=5, max_discharge_kw=5, charge_efficiency=0.9,
                      discharge_efficiency=0.9, max_import_kw=10, max_export_kw=10,
                      wear_eur_per_kwh=0.0)
@@ -215,7 +224,7 @@ HOME = simulate.Home(slot_s=3600, capacity_kwh=10, min_kwh=1, max_kwh=10, reserv
 
 def test_hybrid_control_never_discharges_into_the_grid_beyond_the_plan():
     def run(setpoint, grid, pv, load, guard):
-        return simulate.step(HOME, 5.0, setpoint, np.inf, pv, load, True, 0.05, grid, guard)
+        return step(HOME, 5.0, setpoint, np.inf, pv, load, True, 0.05, grid, guard)
 
     # plan: 3 kW surplus, charge 1 kW, export 2 kW; actually only 0.5 kW surplus
     imp, exp, ch, dis, *_ = run(-1.0, -2.0, 1.0, 0.5, guard=False)
@@ -240,8 +249,8 @@ def test_hybrid_control_with_perfect_forecasts_is_the_plan(week):
     cfg = _cfg()
     series = week_series(week, cfg)
     out = {}
-    for control in simulate.CONTROLS:
-        result = simulate.run_backtest(cfg, series, 0, 24, simulate.Options(control=control))
+    for control in CONTROLS:
+        result = run_backtest(cfg, series, 0, 24, Options(control=control))
         out[control] = result.metrics["helios"]["net_cost_eur"]
     assert out["hybrid"] == pytest.approx(out["battery"], abs=1e-6)
     assert out["grid"] == pytest.approx(out["battery"], abs=1e-6)
@@ -294,13 +303,13 @@ def test_nowcasts_blend_the_last_hours_into_the_forecast(week):
     pv0, load0 = base.forecast(t, m)
     lead_h = np.arange(m) / per_h
     recent = float(series.load_kw[t - per_h:t].mean())
-    weight = np.exp(-lead_h / simulate.LOAD_NOWCAST_TAU_H)
+    weight = np.exp(-lead_h / LOAD_NOWCAST_TAU_H)
     np.testing.assert_allclose(load, (weight * recent + (1 - weight) * load0 / 1.10) * 1.10,
                                rtol=1e-9)
-    k = int(simulate.PV_NOWCAST_WINDOW_H * per_h)
+    k = int(PV_NOWCAST_WINDOW_H * per_h)
     cs_now = base.clearsky_kw[t:t + m]
     k_recent = float(series.pv_kw[t - k:t].sum() / base.clearsky_kw[t - k:t].sum())
-    w_pv = np.exp(-lead_h / simulate.PV_NOWCAST_TAU_H)
+    w_pv = np.exp(-lead_h / PV_NOWCAST_TAU_H)
     index0 = np.where(cs_now > 0, pv0 / np.maximum(cs_now, 1e-12), 0.0)
     np.testing.assert_allclose(pv, cs_now * (w_pv * k_recent + (1 - w_pv) * index0),
                                rtol=1e-6, atol=1e-9)

@@ -19,7 +19,11 @@ from click.testing import CliRunner
 
 from planner import config
 from planner.cli.main import main
-from planner.evaluate import minute, simulate
+from planner.evaluate import minute
+from planner.evaluate.loop import Options, run_backtest
+from planner.evaluate.metrics import energy_residual_kwh
+from planner.evaluate.physics import Home, simulate, step
+from planner.evaluate.strategies import PriceRule, SelfConsumption
 
 TARIFF = {"buy": "(price + 0.15) * 1.19", "sell": "price"}
 SLOTS = 36
@@ -89,7 +93,7 @@ def test_recorded_minute_csv_is_read_onto_the_slots(tmp_path, series, data):
 
 @pytest.fixture(scope="module")
 def result(series, data):
-    return simulate.run_backtest(_cfg(), series, 0, SLOTS, simulate.Options(minute="recorded"),
+    return run_backtest(_cfg(), series, 0, SLOTS, Options(minute="recorded"),
                                  minute=data)
 
 
@@ -99,7 +103,7 @@ def test_energy_is_conserved_per_slot_at_minute_truth(result, series):
                                 "perfect_foresight", *minute.SLOT_PLAN_RUNS}
     home = result.home
     for name, tr in fine.traces.items():
-        assert abs(simulate.energy_residual_kwh(tr, series, 0, home)) < 1e-9, name
+        assert abs(energy_residual_kwh(tr, series, 0, home)) < 1e-9, name
         assert np.all(tr.soc_kwh >= home.min_kwh - 1e-9), name
         assert np.all(tr.soc_kwh <= home.max_kwh + 1e-9), name
         # per minute import and export may alternate inside a slot: no exclusivity here
@@ -118,9 +122,9 @@ def test_every_minute_balances(series, data, result):
     steps = minute.MinuteSteps(data, series, record=True)
     home = result.home
     pv_slot = result.traces["perfect_foresight"]
-    for strategy in (minute.MinuteRule(simulate.SelfConsumption(home, series), home),
+    for strategy in (minute.MinuteRule(SelfConsumption(home, series), home),
                      minute.PlanIntents("pf", pv_slot, 0, home)):
-        simulate.simulate(home, series, 0, SLOTS, 5.0, strategy, fine=steps)
+        simulate(home, series, 0, SLOTS, 5.0, strategy, fine=steps)
     rows = np.array([r[2:] for r in steps.rows])
     pv, load, imp, exp, ch, dis, used, uns, soc = rows.T
     np.testing.assert_allclose(used + imp + dis + uns, load + ch + exp, atol=1e-9)
@@ -136,18 +140,18 @@ def test_every_minute_balances(series, data, result):
 def test_self_consumption_per_minute_never_moves_battery_energy_to_or_from_the_grid(series,
                                                                                       data):
     cfg = _cfg()
-    home = simulate.Home.from_config(cfg)
+    home = Home.from_config(cfg)
     steps = minute.MinuteSteps(data, series, record=True)
-    for base in (simulate.SelfConsumption(home, series),
-                 simulate.PriceRule(home, series, "Europe/Berlin")):
+    for base in (SelfConsumption(home, series),
+                 PriceRule(home, series, "Europe/Berlin")):
         steps.rows.clear()
-        simulate.simulate(home, series, 0, SLOTS, 5.0, minute.MinuteRule(base, home),
+        simulate(home, series, 0, SLOTS, 5.0, minute.MinuteRule(base, home),
                           fine=steps)
         rows = np.array([r[2:] for r in steps.rows])
         pv, load, imp, exp, ch, dis = rows.T[:6]
         assert np.all(dis <= np.maximum(load - pv, 0) + 1e-9)  # discharge covers load only
         assert np.all(exp[dis > 1e-9] < 1e-9)  # never exports battery energy
-        if isinstance(base, simulate.SelfConsumption):
+        if isinstance(base, SelfConsumption):
             assert np.all(ch <= np.maximum(pv - load, 0) + 1e-9)  # charges from PV only
             assert np.all(imp[ch > 1e-9] < 1e-9)
             assert (ch > 0).any() and (dis > 0).any()
@@ -155,7 +159,7 @@ def test_self_consumption_per_minute_never_moves_battery_energy_to_or_from_the_g
 
 def test_flat_minutes_reproduce_the_slot_level_backtest(series):
     flat = minute.minute_data(series, 0, SLOTS, pv=None, load=None)
-    r = simulate.run_backtest(_cfg(), series, 0, SLOTS, simulate.Options(minute="recorded"),
+    r = run_backtest(_cfg(), series, 0, SLOTS, Options(minute="recorded"),
                               minute=flat)
     fine = r.info["minute"]
     for name in ("helios", "no_battery", "self_consumption", "price_rule", "perfect_foresight"):
@@ -171,7 +175,7 @@ def test_flat_minutes_reproduce_the_slot_level_backtest(series):
 
 
 def test_intent_targets_are_reached_per_minute_and_held(series):
-    home = simulate.Home.from_config(_cfg())
+    home = Home.from_config(_cfg())
     flat = minute.minute_data(series, 0, SLOTS, pv=None, load=None)
     steps = minute.MinuteSteps(flat, series, record=True)
     # charge from the grid at up to 5 kW towards 6 kWh: reached after ~42 min, then held
@@ -181,7 +185,7 @@ def test_intent_targets_are_reached_per_minute_and_held(series):
     per_min = np.array([r[6] for r in steps.rows])  # charge per minute
     assert per_min[0] == pytest.approx(5.0) and per_min[-1] == 0.0
     # the same slot at slot level charges 3.16 kW over the whole hour to the same end SoC
-    slot = simulate.step(home, 3.0, 0.0, np.inf, series.pv_kw[0], series.load_kw[0], True,
+    slot = step(home, 3.0, 0.0, np.inf, series.pv_kw[0], series.load_kw[0], True,
                          series.sell_eur_per_kwh[0], None, False,
                          ("charge_grid", -5.0, -5.0, 6.0))
     assert slot[6] == pytest.approx(6.0) and slot[2] == pytest.approx(out[2])

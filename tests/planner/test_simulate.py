@@ -17,7 +17,13 @@ import pytest
 from backtest_data import summer_week, week_series
 
 from planner import config
-from planner.evaluate import simulate
+from planner.core.errors import SolverFailedError
+from planner.evaluate.loop import Options, Result, run_backtest
+from planner.evaluate.metrics import energy_residual_kwh, metrics, objective_eur
+from planner.evaluate.mpc import MpcStrategy, _PlannerModel
+from planner.evaluate.perfect import Terms, perfect_foresight
+from planner.evaluate.physics import Home, Series, Trace, simulate, step
+from planner.evaluate.strategies import NoBattery, PriceRule, SelfConsumption
 from planner.inputs import gather as inputs
 from planner.plan import baselines
 
@@ -41,11 +47,11 @@ def week():
     return summer_week(48)
 
 
-def _series(week, cfg, outage=None, pv_scale: float = 1.0) -> simulate.Series:
+def _series(week, cfg, outage=None, pv_scale: float = 1.0) -> Series:
     return week_series(week, cfg, pv=week[2] * pv_scale, outage=outage)
 
 
-HOME = simulate.Home(slot_s=3600, capacity_kwh=10, min_kwh=1, max_kwh=10, reserve_kwh=1,
+HOME = Home(slot_s=3600, capacity_kwh=10, min_kwh=1, max_kwh=10, reserve_kwh=1,
                      max_charge_kw=5, max_discharge_kw=4, charge_efficiency=0.9,
                      discharge_efficiency=0.8, max_import_kw=6, max_export_kw=3,
                      wear_eur_per_kwh=0.0)
@@ -53,7 +59,7 @@ HOME = simulate.Home(slot_s=3600, capacity_kwh=10, min_kwh=1, max_kwh=10, reserv
 
 def _step(soc=5.0, setpoint=0.0, cap=math.inf, pv=0.0, load=0.0, ok=True, sell=0.1,
           grid=None, home=HOME):
-    imp, exp, ch, dis, pv_used, unserved, soc_end = simulate.step(
+    imp, exp, ch, dis, pv_used, unserved, soc_end = step(
         home, soc, setpoint, cap, pv, load, ok, sell, grid)
     # every single slot balances and never does both directions at once
     assert pv_used + imp + dis + unserved == pytest.approx(load + ch + exp, abs=1e-12)
@@ -105,7 +111,7 @@ def test_step_grid_limits_and_export_rules():
     assert (r["exp"], r["pv_used"]) == (3.0, pytest.approx(4.0))
     r = _step(soc=10.0, pv=8.0, load=1.0, sell=-0.01)  # negative sell: curtail, no export
     assert (r["exp"], r["pv_used"]) == (0, pytest.approx(1.0))
-    no_export = simulate.Home(**{**HOME.__dict__, "max_export_kw": 0.0})
+    no_export = Home(**{**HOME.__dict__, "max_export_kw": 0.0})
     assert _step(soc=10.0, pv=3.0, load=1.0, home=no_export)["exp"] == 0
 
 
@@ -130,13 +136,13 @@ def test_energy_is_conserved_over_every_strategy_and_mode(week):
     outage = np.zeros(48, dtype=bool)
     outage[30:36] = True
     series = _series(week, cfg, outage, pv_scale=1.5)
-    result = simulate.run_backtest(cfg, series, 0, 48,
-                                   simulate.Options(noisy_too=True, control="grid"))
+    result = run_backtest(cfg, series, 0, 48,
+                                   Options(noisy_too=True, control="grid"))
     assert set(result.traces) == {"helios", "helios_noisy", "no_battery", "self_consumption",
                                   "price_rule", "perfect_foresight"}
     home = result.home
     for name, trace in result.traces.items():
-        assert abs(simulate.energy_residual_kwh(trace, series, 0, home)) < 1e-9, name
+        assert abs(energy_residual_kwh(trace, series, 0, home)) < 1e-9, name
         assert np.all(trace.soc_kwh >= home.min_kwh - 1e-9), name
         assert np.all(trace.soc_kwh <= home.max_kwh + 1e-9), name
         assert np.all(trace.grid_import_kw[30:36] == 0), name
@@ -151,11 +157,11 @@ def test_perfect_foresight_is_never_beaten(week):
     cfg = _cfg()
     for outage in (None, np.arange(48) % 24 >= 19):
         series = _series(week, cfg, outage)
-        result = simulate.run_backtest(
-            cfg, series, 0, 48, simulate.Options(noisy_too=True, noise_pct=25, seed=3))
+        result = run_backtest(
+            cfg, series, 0, 48, Options(noisy_too=True, noise_pct=25, seed=3))
         limit = result.traces["perfect_foresight"].info["lp_objective_eur"]
         for name, trace in result.traces.items():
-            value = simulate.objective_eur(trace, series, 0, result.home, result.terms)
+            value = objective_eur(trace, series, 0, result.home, result.terms)
             assert value >= limit - 1e-6, name
         nb = result.metrics["no_battery"]["net_cost_eur"]
         assert result.metrics["helios"]["net_cost_eur"] < nb
@@ -167,11 +173,11 @@ def test_perfect_foresight_exact_at_negative_buy_prices(week):
     cfg = _cfg(battery={"cycle_cost_eur_per_kwh": 0.0})
     series = _series(week, cfg)
     assert (series.buy_eur_per_kwh < 0).any()
-    home = simulate.Home.from_config(cfg)
-    terms = simulate.Terms.for_period(cfg, series, 0, 48)
-    trace, optimum = simulate.perfect_foresight(home, series, 0, 48, 5.0, terms)
+    home = Home.from_config(cfg)
+    terms = Terms.for_period(cfg, series, 0, 48)
+    trace, optimum = perfect_foresight(home, series, 0, 48, 5.0, terms)
     assert trace.info["problem"] == "MILP"
-    assert simulate.objective_eur(trace, series, 0, home, terms) == pytest.approx(optimum,
+    assert objective_eur(trace, series, 0, home, terms) == pytest.approx(optimum,
                                                                                   abs=1e-6)
 
 
@@ -184,10 +190,10 @@ def test_closed_loop_with_whole_period_horizon_equals_the_optimum(week, control)
     cfg = _cfg(battery={"final_soc_pct": 50},
                planning={"horizon_h": 48, "grid_hurdle_eur_per_kwh": 0})
     series = _series(week, cfg)
-    result = simulate.run_backtest(cfg, series, 0, 48,
-                                   simulate.Options(control=control))
+    result = run_backtest(cfg, series, 0, 48,
+                                   Options(control=control))
     optimum = result.traces["perfect_foresight"].info["lp_objective_eur"]
-    helios = simulate.objective_eur(result.traces["helios"], series, 0, result.home,
+    helios = objective_eur(result.traces["helios"], series, 0, result.home,
                                     result.terms)
     assert helios == pytest.approx(optimum, rel=1e-6, abs=1e-6)
     assert result.comparison["helios"]["share_of_perfect_foresight"] == pytest.approx(1, abs=1e-6)
@@ -197,21 +203,21 @@ def test_closed_loop_with_whole_period_horizon_equals_the_optimum(week, control)
 def test_replan_every_n_slots_solves_less(week):
     cfg = _cfg()
     series = _series(week, cfg)
-    home = simulate.Home.from_config(cfg)
-    strategy = simulate.MpcStrategy(cfg, series, replan_every=4)
-    trace = simulate.simulate(home, series, 0, 48, 5.0, strategy)
+    home = Home.from_config(cfg)
+    strategy = MpcStrategy(cfg, series, replan_every=4)
+    trace = simulate(home, series, 0, 48, 5.0, strategy)
     assert trace.info["solves"] == 12
-    assert abs(simulate.energy_residual_kwh(trace, series, 0, home)) < 1e-9
+    assert abs(energy_residual_kwh(trace, series, 0, home)) < 1e-9
 
 
 def test_noisy_forecasts_are_seeded(week):
     cfg = _cfg()
     series = _series(week, cfg)
-    home = simulate.Home.from_config(cfg)
+    home = Home.from_config(cfg)
 
     def run(seed):
-        s = simulate.MpcStrategy(cfg, series, "noisy", noise_pct=30, seed=seed)
-        return simulate.simulate(home, series, 0, 24, 5.0, s).soc_kwh
+        s = MpcStrategy(cfg, series, "noisy", noise_pct=30, seed=seed)
+        return simulate(home, series, 0, 24, 5.0, s).soc_kwh
 
     np.testing.assert_array_equal(run(1), run(1))
     assert not np.array_equal(run(1), run(2))
@@ -221,10 +227,10 @@ def test_noisy_forecasts_look_like_forecasts():
     # constant actuals: the relative error is what the planner sees
     n = 96 * 30
     index = pd.date_range("2026-01-01T00:00Z", periods=n, freq="15min")
-    series = simulate.Series.build(index, 900, np.zeros(n), np.full(n, 0.2), np.zeros(n),
+    series = Series.build(index, 900, np.zeros(n), np.full(n, 0.2), np.zeros(n),
                                    np.ones(n), np.ones(n))
     cfg = config.from_mapping({"planning": {"horizon_h": 48}})
-    mpc = simulate.MpcStrategy(cfg, series, "noisy", noise_pct=10, seed=4)
+    mpc = MpcStrategy(cfg, series, "noisy", noise_pct=10, seed=4)
     errors = np.array([mpc.inputs_at(t, 5.0)[0].pv_kw - 1 for t in range(0, n - 192, 8)])
     # the current slot is nearly known (sigma / sqrt(96) ~ 1 %), a day ahead the full 10 %
     assert 0.005 < errors[:, 0].std() < 0.02
@@ -246,12 +252,12 @@ def test_baselines_match_the_planner_baselines_module(week):
     data = inputs.Inputs(series.index, 3600, series.spot_eur_per_kwh, series.buy_eur_per_kwh,
                          series.sell_eur_per_kwh, series.pv_kw, series.load_kw, 50.0,
                          series.index[0])
-    home = simulate.Home.from_config(cfg)
+    home = Home.from_config(cfg)
     for ref, strategy, h in (
-            (baselines.no_battery(data, cfg), simulate.NoBattery(), home.without_battery()),
-            (baselines.self_consumption(data, cfg), simulate.SelfConsumption(home, series),
+            (baselines.no_battery(data, cfg), NoBattery(), home.without_battery()),
+            (baselines.self_consumption(data, cfg), SelfConsumption(home, series),
              home)):
-        trace = simulate.simulate(h, series, 0, 48, 5.0, strategy)
+        trace = simulate(h, series, 0, 48, 5.0, strategy)
         np.testing.assert_allclose(trace.grid_import_kw, ref.grid_import_kw, atol=1e-9)
         np.testing.assert_allclose(trace.grid_export_kw, ref.grid_export_kw, atol=1e-9)
         np.testing.assert_allclose(trace.soc_kwh, ref.soc_kwh, atol=1e-9)
@@ -261,24 +267,24 @@ def test_price_rule_charges_in_the_cheapest_hours_and_never_exports_battery_ener
     n = 48
     index = pd.date_range("2026-01-05T23:00Z", periods=n, freq="1h")  # two Berlin days
     buy = np.tile(np.r_[np.full(6, 0.10), np.full(12, 0.30), np.full(6, 0.40)], 2)
-    series = simulate.Series.build(index, 3600, buy, buy, buy * 0.2, np.zeros(n), np.ones(n))
+    series = Series.build(index, 3600, buy, buy, buy * 0.2, np.zeros(n), np.ones(n))
     cfg = _cfg()
-    home = simulate.Home.from_config(cfg)
-    trace = simulate.simulate(home, series, 0, n, 1.0,
-                              simulate.PriceRule(home, series, "Europe/Berlin"))
+    home = Home.from_config(cfg)
+    trace = simulate(home, series, 0, n, 1.0,
+                              PriceRule(home, series, "Europe/Berlin"))
     charging = trace.battery_charge_kw > 0
     assert charging.any() and np.all(buy[charging] == 0.10)
     assert np.all(trace.grid_export_kw == 0)
     discharging = trace.battery_discharge_kw > 0
     assert discharging.any() and np.all(buy[discharging] >= 0.30)
-    flat = simulate.Series.build(index, 3600, buy, np.full(n, 0.3), np.zeros(n), np.zeros(n),
+    flat = Series.build(index, 3600, buy, np.full(n, 0.3), np.zeros(n), np.zeros(n),
                                  np.ones(n))  # no spread: no grid charging at all
-    trace = simulate.simulate(home, flat, 0, n, 1.0,
-                              simulate.PriceRule(home, flat, "Europe/Berlin"))
+    trace = simulate(home, flat, 0, n, 1.0,
+                              PriceRule(home, flat, "Europe/Berlin"))
     assert np.all(trace.battery_charge_kw == 0)
 
 
-def _outage_day(notice_h: float) -> tuple[simulate.Trace, simulate.Result]:
+def _outage_day(notice_h: float) -> tuple[Trace, Result]:
     # dear evening 16-20 h, then a 4 h outage: without notice the plan spends the battery in
     # the dear hours and the outage finds it empty; told in advance it keeps the energy
     n = 24
@@ -287,12 +293,12 @@ def _outage_day(notice_h: float) -> tuple[simulate.Trace, simulate.Result]:
     buy[16:20] = 0.60
     outage = np.zeros(n, dtype=bool)
     outage[20:24] = True
-    series = simulate.Series.build(index, 3600, buy, buy, np.full(n, 0.05), np.zeros(n),
+    series = Series.build(index, 3600, buy, buy, np.full(n, 0.05), np.zeros(n),
                                    np.ones(n), outage)
     cfg = _cfg(battery={"capacity_kwh": 4, "min_soc_pct": 0, "max_charge_kw": 2,
                         "max_discharge_kw": 2})
-    result = simulate.run_backtest(cfg, series, 0, n,
-                                   simulate.Options(soc_start_pct=100,
+    result = run_backtest(cfg, series, 0, n,
+                                   Options(soc_start_pct=100,
                                                     outage_notice_h=notice_h))
     return result.traces["helios"], result
 
@@ -312,15 +318,15 @@ def test_outage_unserved_load_is_counted_and_notice_keeps_a_reserve():
 def test_metrics_definitions():
     n = 4
     index = pd.date_range("2026-01-10T00:00Z", periods=n, freq="1h")
-    series = simulate.Series.build(index, 3600, np.full(n, 0.2), np.full(n, 0.3),
+    series = Series.build(index, 3600, np.full(n, 0.2), np.full(n, 0.3),
                                    np.full(n, 0.1), np.array([0, 4.0, 4.0, 0]), np.ones(n))
-    home = simulate.Home(slot_s=3600, capacity_kwh=4, min_kwh=0, max_kwh=4, reserve_kwh=0,
+    home = Home(slot_s=3600, capacity_kwh=4, min_kwh=0, max_kwh=4, reserve_kwh=0,
                          max_charge_kw=2, max_discharge_kw=2, charge_efficiency=1.0,
                          discharge_efficiency=1.0, max_import_kw=10, max_export_kw=10,
                          wear_eur_per_kwh=0.01)
-    terms = simulate.Terms(0.25, 0.0, 0.0, 0.0, 10.0, 100.0)
-    trace = simulate.simulate(home, series, 0, n, 0.0, simulate.SelfConsumption(home, series))
-    m = simulate.metrics(trace, series, 0, home, terms)
+    terms = Terms(0.25, 0.0, 0.0, 0.0, 10.0, 100.0)
+    trace = simulate(home, series, 0, n, 0.0, SelfConsumption(home, series))
+    m = metrics(trace, series, 0, home, terms)
     # charge 2+2 kWh from 3+3 surplus, export 1+1, discharge 1 in the last hour; import 1
     assert m["battery_charge_kwh"] == 4 and m["battery_discharge_kwh"] == 1
     assert (m["grid_import_kwh"], m["grid_export_kwh"]) == (1, 2)
@@ -340,8 +346,8 @@ def test_failed_replan_falls_back_then_keeps_the_previous_plan(week, monkeypatch
     # `helios plan` leaves the previous schedule) and the last plan is followed
     cfg = _cfg()
     series = _series(week, cfg)
-    home = simulate.Home.from_config(cfg)
-    original = simulate._PlannerModel.solve
+    home = Home.from_config(cfg)
+    original = _PlannerModel.solve
     calls = []
 
     def flaky(self, data, cfg_used):
@@ -350,20 +356,20 @@ def test_failed_replan_falls_back_then_keeps_the_previous_plan(week, monkeypatch
         if t == 3 and cfg_used.planning.solver == "highs":
             raise ValueError("Cannot unpack invalid solution: status UNKNOWN")
         if 10 <= t < 14:
-            raise simulate.SolverFailedError("every solver failed")
+            raise SolverFailedError("every solver failed")
         return original(self, data, cfg_used)
 
-    monkeypatch.setattr(simulate._PlannerModel, "solve", flaky)
-    strategy = simulate.MpcStrategy(cfg, series)
-    trace = simulate.simulate(home, series, 0, 24, 5.0, strategy)
+    monkeypatch.setattr(_PlannerModel, "solve", flaky)
+    strategy = MpcStrategy(cfg, series)
+    trace = simulate(home, series, 0, 24, 5.0, strategy)
     stats = strategy.stats()
     assert (3, "clarabel") in calls
     assert stats["fallback_solves"] == 1 and stats["failed_solves"] == 4
     assert stats["solves"] == 20
     assert "UNKNOWN" in stats["failures"][0]
     # slots 10..13 follow the plan made at slot 9
-    reference = simulate.MpcStrategy(cfg, series)
+    reference = MpcStrategy(cfg, series)
     reference.replan(9, float(trace.soc_kwh[8]))
     np.testing.assert_allclose(trace.battery_charge_kw[10:14] - trace.battery_discharge_kw[10:14],
                                -np.asarray(reference._setpoint[1:5]), atol=1e-6)
-    assert abs(simulate.energy_residual_kwh(trace, series, 0, home)) < 1e-9
+    assert abs(energy_residual_kwh(trace, series, 0, home)) < 1e-9

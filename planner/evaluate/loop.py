@@ -1,0 +1,112 @@
+"""One backtest: Helios in closed loop, the baselines and the perfect-foresight limit on the
+same data (:func:`run_backtest`), with the options that say how Helios sees the future."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from planner.config import HeliosConfig
+from planner.core.errors import DataError
+from planner.evaluate import minute as minute_mod
+from planner.evaluate.metrics import compare, metrics
+from planner.evaluate.mpc import MpcStrategy
+from planner.evaluate.perfect import Terms, perfect_foresight
+from planner.evaluate.physics import Home, Series, Trace, simulate
+from planner.evaluate.strategies import NoBattery, PriceRule, SelfConsumption
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the closed loop sees the future and how often it re-plans."""
+
+    forecast: str = "perfect"  # perfect | noisy | real
+    noise_pct: float = 10.0
+    seed: int = 0
+    replan_every: int = 1
+    outage_notice_h: float = 48.0
+    control: str = "intent"  # intent | battery | grid | hybrid: how the executor follows
+    soc_start_pct: float = 50.0
+    noisy_too: bool = False  # also run the planner with noisy forecasts (for comparison)
+    # also judge every strategy at 1-minute truth (planner.evaluate.minute): off | synthetic (seeded
+    # minutes under the slot profile) | recorded (minute data given to run_backtest)
+    minute: str = "off"
+    minute_seed: int = 0
+
+
+@dataclass
+class Result:
+    """All strategies' traces on one period, their metrics and the comparisons."""
+
+    traces: dict[str, Trace]
+    metrics: dict[str, dict]
+    comparison: dict
+    terms: Terms
+    home: Home
+    start: int
+    info: dict
+
+
+STRATEGY_ORDER = ("helios", "no_battery", "self_consumption", "price_rule", "perfect_foresight")
+
+
+def run_backtest(cfg: HeliosConfig, series: Series, start: int, stop: int,
+                 options: Options = Options(),
+                 progress: Callable[[int], None] | None = None, minute=None) -> Result:
+    """Helios in closed loop, the three baselines and the perfect-foresight limit.
+
+    ``progress`` receives slot counts of the Helios run(s) (the long part). With
+    ``options.minute`` (``synthetic``, or ``minute``: a :class:`planner.evaluate.minute.MinuteData`)
+    every strategy is also judged at 1-minute truth (:func:`planner.evaluate.minute.judge`; the slot
+    series is first conformed to the minute means): ``info["minute"]`` holds that
+    :class:`planner.evaluate.minute.MinuteResult`.
+    """
+    t_all = time.perf_counter()
+    home = Home.from_config(cfg)
+    if series.slot_s != home.slot_s:
+        raise DataError(f"series slot {series.slot_s} s differs from planning.slot_s "
+                        f"{home.slot_s} s")
+    if minute is None and options.minute == "synthetic":
+        minute = minute_mod.minute_data(series, start, stop, options.minute_seed)
+    elif minute is None and options.minute != "off":
+        raise ValueError(f"minute: {options.minute!r} needs the minute data")
+    if minute is not None:
+        series = minute.conform(series)
+    soc0 = min(max(options.soc_start_pct, 0.0), 100.0) / 100 * home.capacity_kwh
+    terms = Terms.for_period(cfg, series, start, stop)
+    traces: dict[str, Trace] = {}
+
+    def mpc(forecast: str) -> MpcStrategy:
+        return MpcStrategy(cfg, series, forecast, options.noise_pct, options.seed,
+                           options.replan_every, options.outage_notice_h, options.control)
+
+    traces["helios"] = simulate(home, series, start, stop, soc0, mpc(options.forecast),
+                                progress)
+    traces["helios"].info["forecast"] = options.forecast
+    if options.noisy_too and options.forecast == "perfect":
+        traces["helios_noisy"] = simulate(home, series, start, stop, soc0, mpc("noisy"))
+        traces["helios_noisy"].info["forecast"] = "noisy"
+    traces["no_battery"] = simulate(home.without_battery(), series, start, stop, soc0,
+                                    NoBattery())
+    traces["self_consumption"] = simulate(home, series, start, stop, soc0,
+                                          SelfConsumption(home, series))
+    traces["price_rule"] = simulate(home, series, start, stop, soc0,
+                                    PriceRule(home, series, cfg.site.timezone))
+    t_pf = time.perf_counter()
+    traces["perfect_foresight"], _ = perfect_foresight(home, series, start, stop, soc0,
+                                                             terms)
+    traces["perfect_foresight"].info["run_s"] = round(time.perf_counter() - t_pf, 3)
+    table = {name: metrics(tr, series, start, home, terms) for name, tr in traces.items()}
+    comparison = compare(table)
+    info = {"run_s": round(time.perf_counter() - t_all, 3), "slots": stop - start,
+            "slot_s": series.slot_s, "start": series.index[start].isoformat(),
+            "end": (series.index[stop - 1] + pd.Timedelta(seconds=series.slot_s)).isoformat()}
+    if minute is not None:
+        info["minute"] = minute_mod.judge(home, series, start, stop, soc0, terms, traces,
+                                          minute, lambda: mpc(options.forecast),
+                                          cfg.site.timezone, progress)
+        info["run_s"] = round(time.perf_counter() - t_all, 3)
+    return Result(traces, table, comparison, terms, home, start, info)

@@ -1,0 +1,338 @@
+"""Helios in the closed loop: the planner's compiled model re-planned slot by slot.
+
+:class:`MpcStrategy` re-plans every ``replan_every`` slots with the compiled planner model
+(:mod:`planner.optimize.model`, Parameters refilled, never rebuilt per step), seeing only
+forecasts (perfect, perfect × seeded Gaussian noise, or ``real``: Helios's own forecasters run
+on the recorded history before each re-plan, with day-ahead prices only once published, see
+:class:`planner.evaluate.forecast.RealForecaster`), and executes the plan's slot for "now".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from executor.schedule import intent_band
+from planner.config import HeliosConfig
+from planner.core.errors import OptimizationError
+from planner.evaluate.forecast import RealForecaster, ar1
+from planner.evaluate.physics import TOL, PlanIntent, Series
+from planner.inputs.gather import Inputs
+from planner.optimize import model as model_mod
+from planner.optimize import scenarios
+
+#: what the closed loop's planner can see of PV and load (see :class:`MpcStrategy`)
+FORECASTS = ("perfect", "noisy", "real")
+#: what the simulated executor holds at the plan's value (see :class:`MpcStrategy`)
+CONTROLS = ("intent", "battery", "grid", "hybrid")
+
+
+class _PlannerModel(model_mod.Model):
+    """The planner's compiled model; with outages announced to it, priced as grid-less slots.
+
+    Until the model has per-slot grid limits, an announced outage slot is given to the planner
+    as buy = the unserved-load penalty and sell = −penalty: importing there costs exactly as
+    much as leaving load unserved and exporting is never worth it, so the plan keeps the
+    energy the outage needs. Only the terminal value must not see those prices: it is taken
+    from the buy prices of the slots with grid, as the planner itself would with real limits.
+    """
+
+    grid_mask: np.ndarray | None = None  # True where the planner knows the grid is up
+
+    def set_inputs(self, inputs: Inputs, cfg: HeliosConfig) -> None:
+        """Fill the Parameters; terminal value from the slots with grid only."""
+        super().set_inputs(inputs, cfg)
+        mask = self.grid_mask
+        if mask is None or mask.all() or cfg.battery.final_soc_pct is not None:
+            return
+        buy = inputs.buy_eur_per_kwh[mask] if mask.any() else np.zeros(1)
+        q = float(np.quantile(buy, cfg.planning.terminal_value_quantile))
+        self.params["end_value"].value = max(0.0, self.spec.discharge_efficiency * q)
+
+
+
+class MpcStrategy:
+    """Helios in the loop: re-plan every ``replan_every`` slots, execute the plan's slot.
+
+    The planner sees prices as they are (day-ahead), PV and load as forecasts: ``perfect``
+    (the actual values), ``real`` (:class:`RealForecaster`: Helios's load forecaster and a
+    weather-free clear-sky × recent-index PV forecast, fitted on the history before each
+    re-plan; prices only once published) or ``noisy``: for target slot ``j`` seen ``h`` slots ahead,
+    ``actual_j × (1 + σ · e_j · min(1, √((h + 1) / H24)))``, clipped at 0, where ``e`` is a
+    seeded AR(1) series with unit variance and a 3 h correlation time (separate for PV and
+    load), ``σ`` = ``noise_pct`` % and ``H24`` the slots in 24 h. So, like a real forecast, the
+    error is correlated in time, the same target looks the same from one re-plan to the next,
+    and it shrinks as the slot comes closer (≈ σ/10 for the current 15-min slot, which the
+    executor measures anyway; the full σ from a day ahead). Outages are announced
+    ``outage_notice_h`` hours before they start (0: the planner learns of one when it has
+    begun).
+
+    ``control`` says what the executor holds: ``battery`` (the plan's battery power; the grid
+    takes the forecast error), ``grid`` (the plan's grid power, as the Victron grid-setpoint
+    path does; the battery takes the error) or ``hybrid`` (the grid power, but the battery
+    never discharges into the grid or charges from it beyond the plan: see ``guard`` in
+    :func:`step`; not what the executor does today). Identical with perfect forecasts.
+
+    The horizon is ``planning.horizon_h``; with ``perfect`` and ``noisy`` it shrinks only
+    where the data end (the last horizon of the data); with ``real`` it is, like
+    ``helios plan``'s, min(``horizon_h``, the last published price), so it varies between
+    re-plans (≈11–35 h). One compiled model per slot count, each built once and reused.
+
+    Forecast errors (``noisy``, ``real``) are tallied per re-plan against the actual values:
+    :meth:`stats` gives the MAE and bias over every forecast slot and for the current slot.
+    """
+
+    name = "helios"
+
+    def __init__(self, cfg: HeliosConfig, series: Series, forecast: str = "perfect",
+                 noise_pct: float = 0.0, seed: int = 0, replan_every: int = 1,
+                 outage_notice_h: float = 48.0, control: str = "intent",
+                 nowcast: bool = False):
+        if forecast not in FORECASTS:
+            raise ValueError(f"forecast: expected one of {', '.join(FORECASTS)}, got "
+                             f"{forecast!r}")
+        if control not in CONTROLS:
+            raise ValueError(f"control: expected one of {', '.join(CONTROLS)}, got "
+                             f"{control!r}")
+        self.control = control
+        self.nowcast = nowcast
+        self.hedge = 0.0
+        self._hedged = False
+        # > 0: two-stage scenario plans (planner.optimize.scenarios), as helios plan makes them
+        self.scenario_spread = cfg.planning.scenario_pv_spread
+        self._scenario_models: dict = {}
+        self.scenario_fallbacks = 0
+        self.guard = control == "hybrid"
+        if replan_every < 1:
+            raise ValueError("replan_every must be >= 1")
+        if forecast == "perfect" and cfg.planning.grid_hurdle_eur_per_kwh > 0:
+            # the grid hurdle prices the value of deciding later on a better forecast; a
+            # planner that is told its forecasts are exact has no better forecast to wait for
+            cfg = replace(cfg, planning=replace(cfg.planning, grid_hurdle_eur_per_kwh=0.0))
+        self.cfg = cfg
+        self.series = series
+        self.forecast = forecast
+        self.noise = noise_pct / 100.0
+        self.every = replan_every
+        self.horizon = max(1, int(round(cfg.planning.horizon_h * 3600 / series.slot_s)))
+        if forecast == "noisy":
+            rng = np.random.default_rng(seed)
+            self._err_pv = ar1(rng, series.n, series.slot_s)
+            self._err_load = ar1(rng, series.n, series.slot_s)
+            day = 86400 / series.slot_s
+            self._lead = np.minimum(1.0, np.sqrt((np.arange(self.horizon) + 1) / day))
+        self.real = RealForecaster(cfg, series) if forecast == "real" else None
+        # forecast error tallies: [Σ|e| all slots, Σe all slots, n all, Σ|e| now, Σe now, n now]
+        self._err = {"pv": np.zeros(6), "load": np.zeros(6)}
+        self.notice = int(round(outage_notice_h * 3600 / series.slot_s))
+        self.penalty = cfg.planning.unserved_penalty_eur_per_kwh
+        self.any_outage = not bool(series.grid_ok.all())
+        self.cap = cfg.battery.capacity_kwh
+        self._models: dict[int, _PlannerModel] = {}
+        self.compiled = 0
+        self._t0 = -1
+        self._m = 0
+        self.solves = 0
+        self.fallback_solves = 0  # solved only by the fallback solvers
+        self.failed_solves = 0  # no solver managed: the previous plan was kept
+        self.failures: list[str] = []
+        solver_order = ("clarabel", "ecos", "highs")
+        first = next(x for x in solver_order if x != cfg.planning.solver)
+        self._fallback_cfg = replace(cfg, planning=replace(cfg.planning, solver=first))
+        self.milp_solves = 0
+        self.intent_counts: dict[str, int] = {}
+        self.solve_s = 0.0
+        self.max_solve_s = 0.0
+
+    def model_for(self, m: int) -> _PlannerModel:
+        """The compiled model for ``m`` slots (built once).
+
+        With ``perfect``/``noisy`` forecasts shorter models only appear at the end of the data,
+        each for one re-plan, with ``m`` falling: they are dropped when the next one is built
+        (≈1.2 MB each). With ``real`` the horizon follows the published prices and every size
+        recurs daily: each is kept (≈100 sizes at 15-min slots, ≈120 MB).
+        """
+        found = self._models.get(m)
+        if found is None:
+            if m < self.horizon and self.real is None:
+                for size in [k for k in self._models if k < self.horizon]:
+                    del self._models[size]
+            spec = model_mod.ModelSpec.from_config(self.cfg, m, self.series.slot_s)
+            found = self._models[m] = _PlannerModel(spec)
+            self.compiled += 1
+        return found
+
+    def inputs_at(self, t: int, soc_kwh: float) -> tuple[Inputs, np.ndarray | None]:
+        """What the planner sees at slot ``t``: prices, forecasts, SoC (and the grid mask)."""
+        s = self.series
+        m = min(self.horizon, s.n - t)
+        if self.real is not None:
+            m = min(m, self.real.visible_end(t) - t)
+        window = slice(t, t + m)
+        pv, load = s.pv_kw[window], s.load_kw[window]
+        if self.forecast == "noisy" and self.noise > 0:
+            scale = self.noise * self._lead[:m]
+            pv = np.maximum(pv * (1.0 + scale * self._err_pv[window]), 0.0)
+            load = np.maximum(load * (1.0 + scale * self._err_load[window]), 0.0)
+        elif self.real is not None:
+            pv, load = self.real.forecast(t, m)
+            if self.nowcast and t > 0:
+                # the current slot from the latest measurement (the executor's last reading):
+                # the load of the slot just ended, PV scaled by the clear-sky change
+                pv, load = pv.copy(), load.copy()
+                load[0] = s.load_kw[t - 1]
+                cs0, cs1 = self.real.clearsky_kw[t - 1], self.real.clearsky_kw[t]
+                if cs0 > 1e-3:
+                    pv[0] = s.pv_kw[t - 1] * min(cs1 / cs0, 2.0)
+        if self.forecast != "perfect":
+            for kind, fc, actual in (("pv", pv, s.pv_kw[window]), ("load", load,
+                                                                     s.load_kw[window])):
+                e = fc - actual
+                tally = self._err[kind]
+                tally[0] += float(np.abs(e).sum())
+                tally[1] += float(e.sum())
+                tally[2] += len(e)
+                tally[3] += abs(float(e[0]))
+                tally[4] += float(e[0])
+                tally[5] += 1
+        buy, sell = s.buy_eur_per_kwh[window], s.sell_eur_per_kwh[window]
+        mask = None
+        if self.any_outage:
+            down = ~s.grid_ok[window]
+            known = down & (s.outage_start[window] - t <= self.notice)
+            if known.any():
+                buy = np.where(known, self.penalty, buy)
+                sell = np.where(known, -self.penalty, sell)
+                mask = ~known
+        inputs = Inputs(s.index[window], s.slot_s, s.spot_eur_per_kwh[window], buy, sell,
+                        pv, load, soc_kwh / self.cap * 100.0, s.index[t])
+        return inputs, mask
+
+    def replan(self, t: int, soc_kwh: float) -> model_mod.Solution | None:
+        """Solve at slot ``t`` and keep the plan.
+
+        When the solve fails it is retried with the other solvers first (Clarabel, ECOS,
+        then HiGHS); when that fails too, nothing changes — as in production, where a failed
+        ``helios plan`` leaves the previous schedule — and the old plan is followed while it
+        lasts (then: battery idle). Both are counted in :meth:`stats`.
+        """
+        inputs, mask = self.inputs_at(t, soc_kwh)
+        mdl = self.model_for(inputs.n)
+        mdl.grid_mask = mask
+        try:
+            sol = None
+            if self.scenario_spread > 0 and mask is None and inputs.n > 4:
+                sol = self._scenario_solve(inputs)
+            if sol is None:
+                sol = mdl.solve(inputs, self.cfg)
+        except (OptimizationError, ValueError) as exc:
+            # ValueError: cvxpy cannot unpack a solution HiGHS reported as UNKNOWN
+            self.failures.append(f"{inputs.index[0].isoformat()}: {exc}"[:300])
+            try:
+                sol = mdl.solve(inputs, self._fallback_cfg)
+                self.fallback_solves += 1
+            except (OptimizationError, ValueError) as exc2:
+                self.failures.append(f"{inputs.index[0].isoformat()}: fallback: {exc2}"[:300])
+                self.failed_solves += 1
+                return None
+        self.solves += 1
+        self.milp_solves += sol.exact_milp
+        self.solve_s += sol.solve_s
+        self.max_solve_s = max(self.max_solve_s, sol.solve_s)
+        self._t0, self._m = t, inputs.n
+        self._setpoint = (sol.battery_discharge_kw - sol.battery_charge_kw).tolist()
+        self._grid = (sol.grid_import_kw - sol.grid_export_kw).tolist()
+        self._sol = sol
+        self._hedged = False
+        if self.hedge > 0 and self.control == "intent" and inputs.n > 1:
+            self._hedged = self._hedge(mdl, inputs, sol)
+        curtails = sol.pv_used_kw < inputs.pv_kw - TOL
+        self._pv_cap = np.where(curtails, sol.pv_used_kw, math.inf).tolist()
+        return sol
+
+    def decide(self, t: int, soc_kwh: float) -> tuple[float, float, float | None]:
+        """Re-plan when due, then the plan's setpoint for slot ``t``."""
+        j = t - self._t0
+        if self._t0 < 0 or j >= self.every or j >= self._m:
+            if self.replan(t, soc_kwh) is not None:
+                j = 0
+            elif self._t0 < 0 or j >= self._m:  # no plan covers this slot: stay idle
+                b = self.cfg.battery  # (the executor releases: self-consumption)
+                self.intent = ("self_consume", -b.max_charge_kw, b.max_discharge_kw, soc_kwh)
+                return 0.0, math.inf, None
+        grid = self._grid[j] if self.control != "battery" else None
+        if self.control == "intent":
+            sol = self._sol
+            b = self.cfg.battery
+            if j == 0 and self._hedged:
+                self.intent = PlanIntent("self_consume", -b.max_charge_kw, b.max_discharge_kw,
+                                         float(sol.soc_kwh[j]), float(self._grid[j]))
+                self.intent_counts["hedged"] = self.intent_counts.get("hedged", 0) + 1
+                return self._setpoint[j], self._pv_cap[j], grid
+            self.intent = PlanIntent(*intent_band(
+                sol.battery_charge_kw[j], sol.battery_discharge_kw[j], sol.grid_import_kw[j],
+                sol.grid_export_kw[j], b.max_charge_kw, b.max_discharge_kw),
+                float(sol.soc_kwh[j]), float(self._grid[j]))
+            self.intent_counts[self.intent[0]] = self.intent_counts.get(self.intent[0], 0) + 1
+        return self._setpoint[j], self._pv_cap[j], grid
+
+    def _scenario_solve(self, inputs: Inputs):
+        """The two-stage scenario plan (:func:`planner.optimize.scenarios.solve`, every
+        compiled size kept), or None (use the plain plan) when it splits a flow pair or fails."""
+        sol = scenarios.solve(inputs, self.cfg, self.scenario_spread, self._scenario_models)
+        if sol is None:
+            self.scenario_fallbacks += 1
+        return sol
+
+    def _hedge(self, mdl, inputs: Inputs, sol) -> bool:
+        """True when a PV scenario (forecast × (1 ± hedge) after the current hour) would
+        self-consume in the first slot while the plan does not: then the first slot
+        self-consumes (deviate from the reactive rule only when every scenario agrees)."""
+        b = self.cfg.battery
+        first = intent_band(sol.battery_charge_kw[0], sol.battery_discharge_kw[0],
+                            sol.grid_import_kw[0], sol.grid_export_kw[0], b.max_charge_kw,
+                            b.max_discharge_kw)[0]
+        if first == "self_consume":
+            return False
+        k = int(round(3600 / self.series.slot_s))
+        for scale in (1.0 - self.hedge, 1.0 + self.hedge):
+            pv = inputs.pv_kw.copy()
+            pv[k:] *= scale
+            alt = mdl.solve(replace(inputs, pv_kw=pv), self.cfg)
+            self.solves += 1
+            intent = intent_band(alt.battery_charge_kw[0], alt.battery_discharge_kw[0],
+                                 alt.grid_import_kw[0], alt.grid_export_kw[0],
+                                 b.max_charge_kw, b.max_discharge_kw)[0]
+            if intent == "self_consume":
+                return True
+        return False
+
+    def stats(self) -> dict:
+        """Solve counts and times."""
+        return {"solves": self.solves, "milp_solves": self.milp_solves,
+                "fallback_solves": self.fallback_solves, "failed_solves": self.failed_solves,
+                "failures": self.failures[:10],
+                "solve_s": round(self.solve_s, 3), "max_solve_ms": round(self.max_solve_s * 1e3, 2),
+                "compiled_models": self.compiled, **self.forecast_stats()}
+
+    def forecast_stats(self) -> dict:
+        """Forecast errors seen by the planner (empty with perfect forecasts). [kW]
+
+        ``<pv|load>_mae_kw`` and ``_bias_kw`` (forecast − actual) over every slot of every
+        re-plan's horizon; ``_now_mae_kw`` and ``_now_bias_kw`` for the re-plan's first slot.
+        """
+        if self.forecast == "perfect":
+            return {}
+        out: dict = {}
+        for kind, (a_all, b_all, n_all, a_now, b_now, n_now) in self._err.items():
+            if n_all:
+                out[f"{kind}_mae_kw"] = round(float(a_all / n_all), 6)
+                out[f"{kind}_bias_kw"] = round(float(b_all / n_all), 6)
+                out[f"{kind}_now_mae_kw"] = round(float(a_now / n_now), 6)
+                out[f"{kind}_now_bias_kw"] = round(float(b_now / n_now), 6)
+        if self.real is not None:
+            out.update(self.real.stats())
+            out["compiled_sizes_min_max"] = sorted(self._models)[:1] + sorted(self._models)[-1:]
+        return out

@@ -4,7 +4,7 @@ Plans once on the built-in demo data (config.yaml: tariff, reserve, wear) for a 
 then times, each as the median of ``--repeat`` runs:
 
 * baselines  -- both baselines simulated on the plan's inputs (``planner.plan.baselines.compare``)
-* record     -- the plan as history rows (``store.record_from_result``)
+* record     -- the plan as history rows (``record.record_from_result``)
 * render     -- Jinja2 template -> one HTML string (``report.render``)
 * write      -- render + atomic write (what ``helios plan`` adds for the report)
 * save       -- one transaction into a fresh SQLite history (``Store.save``)
@@ -44,6 +44,7 @@ def main() -> None:
     from planner import config as config_mod
     from planner.history import store as store_mod
     from planner.plan import baselines, run
+    from planner.plan import record as record_mod
     from planner.report import html as report
 
     cfg = config_mod.load(ROOT / "config.yaml")
@@ -55,10 +56,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="helios-bench-"))
     out = Path(args.out) if args.out else tmp / "report.html"
     comparison = baselines.compare(result.plan, cfg)
-    record = store_mod.record_from_result(result, cfg, comparison)
+    record = record_mod.record_from_result(result, cfg, comparison)
 
     t_base = _median_ms(lambda: baselines.compare(result.plan, cfg), args.repeat)
-    t_rec = _median_ms(lambda: store_mod.record_from_result(result, cfg, comparison),
+    t_rec = _median_ms(lambda: record_mod.record_from_result(result, cfg, comparison),
                        args.repeat)
     t0 = time.perf_counter()
     html = report.render(record)  # first render: compiles the template

@@ -1,6 +1,6 @@
 """``helios backtest``: replay recorded prices, PV and load through the planner in closed loop.
 
-Registered on the ``helios`` group at the bottom of :mod:`planner.cli.main`. Exit codes as for
+Registered on the ``helios`` group by :mod:`planner.cli.main`. Exit codes as for
 ``helios plan``: 2 bad configuration or options, 3 unreadable/insufficient data, 4 the
 optimisation failed, 5 the results could not be written.
 """
@@ -10,10 +10,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
+from planner import config as config_mod
+from planner.cli.common import find_config
 from planner.core.errors import ConfigError, ConfigProblem, HeliosError
+from planner.evaluate import data as bt_data
+from planner.evaluate import summary as bt_summary
+from planner.evaluate import sweep as bt_sweep
+from planner.evaluate.loop import Options
 
 
 def _floats(ctx, param, value: str | None) -> list[float] | None:
@@ -29,25 +36,17 @@ def _floats(ctx, param, value: str | None) -> list[float] | None:
 
 
 def _when(text: str | None, tz: str, what: str):
-    from planner.evaluate.data import parse_when  # late: the backtest pulls in cvxpy
-
     if text is None:
         return None
     try:
-        return parse_when(text, tz, what)
+        return bt_data.parse_when(text, tz, what)
     except HeliosError as exc:
         raise click.BadParameter(str(exc), param_hint=what) from None
 
 
-def _load_config(path: str | None):
-    from pathlib import Path
-
-    from planner import config as config_mod
-
-    if path is None:
-        path = os.environ.get("HELIOS_CONFIG") or None
-        if path is None and Path("config.yaml").exists():
-            path = "config.yaml"
+def _load_config(path: str | None) -> config_mod.HeliosConfig:
+    """The config (as for the other verbs), else the built-in defaults, said on stderr."""
+    path = find_config(path)
     if path is None:
         click.echo("helios: no --config: using the built-in defaults (10 kWh battery, "
                    "buy = sell = spot)", err=True)
@@ -127,14 +126,6 @@ def backtest(prices_csv, pv_csv, load_csv, from_text, to_text, config_path, fore
              minute_pv_csv, out_dir, jobs, as_json, quiet) -> None:
     """Closed-loop backtest: Helios vs no battery, self-consumption, a price rule and the
     perfect-foresight optimum on recorded data (and a what-if sweep)."""
-    from pathlib import Path
-
-    # late: the backtest pulls in cvxpy and scipy, the other commands need neither
-    from planner.evaluate import data as bt_data
-    from planner.evaluate import summary as bt_summary
-    from planner.evaluate import sweep as bt_sweep
-    from planner.evaluate.loop import Options
-
     try:
         cfg = _load_config(config_path)
         tz = cfg.site.timezone

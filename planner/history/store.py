@@ -1,369 +1,62 @@
-"""Plan history in SQL: every run, every slot, measurements and a price cache.
+"""Plan history in SQL: the :class:`Store` saves and loads runs, measurements and prices.
 
 SQLite is the embedded default (``storage.url: sqlite:///helios.db``); MariaDB/MySQL work
 through ``mysql+pymysql://USER@HOST/DB`` with the password from ``secrets.yaml``
-(``storage.password: !secret NAME``). The schema is created and upgraded by Alembic
-(``planner/history/migrations``, shipped in the package): ``helios db upgrade``, and automatically
-on first use. Tables (see ``docs/storage.md`` and the README for example queries):
+(``storage.password: !secret NAME``). The schema (:mod:`planner.history.schema`; tables
+``plan_history``, ``plan_slot``, ``measurements``, ``price_cache``, view ``current_schedule``,
+see ``docs/storage.md`` and the README for example queries) is created and upgraded by
+Alembic (``planner/history/migrations``, shipped in the package): ``helios db upgrade``, and
+automatically on first use.
 
-``plan_history``
-    one row per run: when, the plan window, slot length, status, objective and expected
-    cost, the two baselines, solver and solve time, a hash of the effective configuration,
-    the input summary (provider, data window and age, degraded or not) and the violations.
-``plan_slot``
-    one row per (plan id, slot start) with every per-slot field of ``schedule.json`` plus
-    ``soc_kwh``, ``cost_eur``, ``energy_value_eur_per_kwh`` and ``spot_eur_per_kwh``. The
-    intent fields of schedule 1.1 (``intent``, ``battery_min_kw``, ``battery_max_kw``;
-    migration 0003) are NULL in rows saved before them: a 1.0 plan, whose intent the executor
-    derives from the flows.
-``measurements``
-    what the executor measured (SoC, battery/grid/PV/load power, time).
-``price_cache``
-    the last known spot price per provider and slot, so an outage can fall back to it.
-``current_schedule`` (view)
-    the slots of the newest plan.
-
-All timestamps are stored as UTC without a zone (``DATETIME``/ISO text); this module converts
-at the boundary (aware UTC ``pandas.Timestamp`` outside). Each run is saved in one
-transaction: either the run and all its slots are there, or nothing is. The database URL is
-only ever shown with its password hidden (``URL.render_as_string(hide_password=True)``), and
-secret values are redacted from every message.
+Rows go in and come out as :class:`planner.history.rows.RunRecord`; turning a plan into one
+is the plan layer's job (:mod:`planner.plan.record`), so this package stores and loads rows
+and knows nothing of plans. All timestamps are stored as UTC without a zone; each run is
+saved in one transaction: either the run and all its slots are there, or nothing is. The
+database URL is only ever shown with its password hidden
+(``URL.render_as_string(hide_password=True)``), and secret values are redacted from every
+message.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, fields, is_dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import URL, Engine, make_url
 
 from planner.core.errors import StorageError
-
-#: the newest migration (``planner/history/migrations/versions``); a test checks it is
-#: Alembic's head
-SCHEMA_REVISION = "0003"
-#: Alembic's script location: the ``migrations`` folder shipped beside this module (an absolute
-#: path, so a ``planner`` folder elsewhere on ``sys.path`` — e.g. ``tests/planner`` — cannot
-#: shadow it)
-MIGRATIONS = str(Path(__file__).resolve().parent / "migrations")
-
-# --------------------------------------------------------------------------------------------
-# schema (the migrations create exactly this; ``tests/planner/test_store.py`` compares them)
-
-#: UTC timestamps: microseconds on MariaDB (``DATETIME(6)``), ISO text on SQLite
-UtcDateTime = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-Money = sa.Double
-
-metadata = sa.MetaData()
-
-plan_history = sa.Table(
-    "plan_history", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("created_at", UtcDateTime, nullable=False, index=True,
-              comment="wall-clock time the run was saved [UTC]"),
-    sa.Column("generated_at", UtcDateTime, nullable=False,
-              comment="the plan's 'now' (schedule.json generated_at) [UTC]"),
-    sa.Column("plan_start", UtcDateTime, nullable=False, comment="first slot start [UTC]"),
-    sa.Column("plan_end", UtcDateTime, nullable=False, comment="end of the last slot [UTC]"),
-    sa.Column("valid_until", UtcDateTime, nullable=False, comment="[UTC]"),
-    sa.Column("slot_s", sa.Integer, nullable=False),
-    sa.Column("n_slots", sa.Integer, nullable=False),
-    sa.Column("status", sa.String(32), nullable=False),
-    sa.Column("objective_eur", Money, nullable=False),
-    sa.Column("expected_cost_eur", Money, nullable=False, comment="grid bill over the horizon"),
-    sa.Column("wear_cost_eur", Money, nullable=False),
-    sa.Column("terminal_value_eur_per_kwh", sa.Double, nullable=False),
-    sa.Column("net_cost_eur", Money, nullable=False,
-              comment="bill + wear - value of the change in stored energy"),
-    sa.Column("baseline_no_battery_eur", Money, nullable=False, comment="net cost"),
-    sa.Column("baseline_self_consumption_eur", Money, nullable=False, comment="net cost"),
-    sa.Column("baselines", sa.JSON, nullable=False),
-    sa.Column("solver", sa.String(32), nullable=False),
-    sa.Column("solve_s", sa.Double, nullable=False),
-    sa.Column("exact_milp", sa.Boolean, nullable=False),
-    sa.Column("soc_start_pct", sa.Double, nullable=False),
-    sa.Column("capacity_kwh", sa.Double, nullable=False),
-    sa.Column("min_soc_pct", sa.Double, nullable=False),
-    sa.Column("reserve_soc_pct", sa.Double, nullable=False),
-    sa.Column("max_soc_pct", sa.Double, nullable=False),
-    sa.Column("site_timezone", sa.String(64), nullable=False),
-    sa.Column("config_hash", sa.String(64), nullable=False,
-              comment="sha256 of the effective configuration, secrets excluded"),
-    sa.Column("helios_version", sa.String(32), nullable=False),
-    sa.Column("price_provider", sa.String(64), nullable=False),
-    sa.Column("inputs_degraded", sa.Boolean, nullable=False),
-    sa.Column("inputs_age_s", sa.Double, nullable=False,
-              comment="age of the oldest input data at plan time [s]"),
-    sa.Column("inputs", sa.JSON, nullable=False),
-    sa.Column("n_violations", sa.Integer, nullable=False),
-    sa.Column("violations", sa.JSON, nullable=False),
+from planner.history.rows import (
+    RunRecord,
+    finite,
+    from_db_time,
+    missing,
+    none_for_missing,
+    redact,
+    to_db_time,
+)
+from planner.history.schema import (
+    CURRENT_SCHEDULE_SQL,
+    INTENT_SLOT_FIELDS,
+    MIGRATIONS,
+    SCHEMA_REVISION,
+    SLOT_FIELDS,
+    measurements,
+    metadata,
+    plan_history,
+    plan_slot,
+    price_cache,
 )
 
-#: the intent fields of schedule.json 1.1 (nullable: NULL in plans saved before 0003)
-INTENT_SLOT_FIELDS = ("intent", "battery_min_kw", "battery_max_kw")
-#: the per-slot fields of schedule.json, in file order
-SCHEDULE_SLOT_FIELDS = (
-    "grid_import_kw", "grid_export_kw", "battery_charge_kw", "battery_discharge_kw",
-    "pv_kw", "pv_used_kw", "load_kw", "soc_pct", "buy_eur_per_kwh", "sell_eur_per_kwh",
-    "grid_setpoint_w", "action", "reason", *INTENT_SLOT_FIELDS,
-)
-#: per-slot fields from the plan frame beyond schedule.json
-EXTRA_SLOT_FIELDS = ("soc_kwh", "cost_eur", "energy_value_eur_per_kwh", "spot_eur_per_kwh")
-SLOT_FIELDS = SCHEDULE_SLOT_FIELDS + EXTRA_SLOT_FIELDS
-
-plan_slot = sa.Table(
-    "plan_slot", metadata,
-    sa.Column("plan_id", sa.Integer, sa.ForeignKey("plan_history.id", ondelete="CASCADE"),
-              primary_key=True),
-    sa.Column("slot_start", UtcDateTime, primary_key=True, comment="[UTC]"),
-    sa.Column("slot_end", UtcDateTime, nullable=False,
-              comment="slot_start + slot_s [UTC]; lets SQL join measurements portably"),
-    *[sa.Column(name, sa.Double, nullable=False) for name in SCHEDULE_SLOT_FIELDS[:10]],
-    sa.Column("grid_setpoint_w", sa.Integer, nullable=False, comment="+ = import"),
-    sa.Column("action", sa.String(16), nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    *[sa.Column(name, sa.Double, nullable=False) for name in EXTRA_SLOT_FIELDS],
-    # schedule 1.1 (migration 0003, hence last): NULL = a 1.0 plan without intent
-    sa.Column("intent", sa.String(16), nullable=True),
-    sa.Column("battery_min_kw", sa.Double, nullable=True, comment="+ = discharge [kW]"),
-    sa.Column("battery_max_kw", sa.Double, nullable=True, comment="+ = discharge [kW]"),
-    sa.Index("ix_plan_slot_slot_start", "slot_start"),
-)
-
-measurements = sa.Table(
-    "measurements", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("measured_at", UtcDateTime, nullable=False, index=True, comment="[UTC]"),
-    sa.Column("soc_pct", sa.Double, nullable=True),
-    sa.Column("battery_power_w", sa.Double, nullable=True, comment="+ = discharging"),
-    sa.Column("grid_power_w", sa.Double, nullable=True, comment="+ = import"),
-    sa.Column("pv_power_w", sa.Double, nullable=True),
-    sa.Column("load_power_w", sa.Double, nullable=True),
-    sa.Column("source", sa.String(64), nullable=True),
-)
-
-price_cache = sa.Table(
-    "price_cache", metadata,
-    sa.Column("provider", sa.String(64), primary_key=True),
-    sa.Column("slot_start", UtcDateTime, primary_key=True, comment="[UTC]"),
-    sa.Column("slot_s", sa.Integer, nullable=False),
-    sa.Column("spot_eur_per_kwh", sa.Double, nullable=False),
-    sa.Column("fetched_at", UtcDateTime, nullable=False, comment="[UTC]"),
-)
-
-#: the view the migrations create (same SQL on SQLite and MariaDB)
-CURRENT_SCHEDULE_SQL = (
-    "CREATE VIEW current_schedule AS "
-    "SELECT s.* FROM plan_slot s "
-    "WHERE s.plan_id = (SELECT MAX(h.id) FROM plan_history h)"
-)
-
-# --------------------------------------------------------------------------------------------
-# time and value conversion
-
-
-def to_db_time(ts: Any) -> datetime:
-    """Aware timestamp → naive UTC ``datetime`` for the database (naive input is rejected)."""
-    ts = pd.Timestamp(ts)
-    if ts.tzinfo is None:
-        raise ValueError(f"naive timestamp {ts!r}: expected UTC")
-    return ts.tz_convert("UTC").tz_localize(None).to_pydatetime()
-
-
-def from_db_time(value: Any) -> pd.Timestamp:
-    """Naive UTC value from the database → aware UTC ``pandas.Timestamp``."""
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def _missing(x: Any) -> bool:
-    """None, NaN or pd.NA: how pandas may hold a NULL (a slot without intent)."""
-    return x is None or (not isinstance(x, str) and bool(pd.isna(x)))
-
-
-def _none_for_missing(slots: pd.DataFrame) -> pd.DataFrame:
-    """The intent columns with None (not NaN) where a slot has no intent."""
-    slots = slots.copy()
-    for name in INTENT_SLOT_FIELDS:
-        values = slots[name]
-        if any(_missing(v) for v in values):
-            slots[name] = pd.Series([None if _missing(v) else v for v in values],
-                                    index=slots.index, dtype=object)
-    return slots
-
-
-def _finite(x: Any) -> float:
-    x = float(x)
-    if not math.isfinite(x):
-        raise ValueError(f"non-finite value {x!r}")
-    return x
-
-
-# --------------------------------------------------------------------------------------------
-# a run as rows
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One run as stored: the ``plan_history`` row and its slots.
-
-    ``run`` holds the ``plan_history`` columns (timestamps as aware UTC ``pd.Timestamp``);
-    ``slots`` is indexed by ``slot_start`` (UTC) with :data:`SLOT_FIELDS` as columns; the
-    :data:`INTENT_SLOT_FIELDS` are None in a slot without intent (a 1.0 plan). The
-    report renders from this, whether it comes from a fresh plan or from the database.
-    """
-
-    run: dict
-    slots: pd.DataFrame
-    plan_id: int | None = None
-
-
-def _canonical(value: Any, secrets: frozenset[str]) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _canonical(getattr(value, f.name), secrets) for f in fields(value)
-                if f.name not in ("secret_values", "source")}
-    if isinstance(value, dict):
-        return {str(k): _canonical(v, secrets) for k, v in sorted(value.items(), key=str)}
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v, secrets) for v in value]
-    if isinstance(value, str) and (value in secrets or type(value).__name__ == "_Secret"):
-        return "<secret>"
-    return value
-
-
-def config_hash(cfg: Any) -> str:
-    """sha256 (hex) of the effective configuration with secret values replaced."""
-    doc = _canonical(cfg, frozenset(getattr(cfg, "secret_values", ())))
-    text = json.dumps(doc, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _helios_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("helios-ems")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "unknown"
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Replace every secret value in ``text`` by ``***``."""
-    for value in sorted(secrets, key=len, reverse=True):
-        if value:
-            text = text.replace(value, "***")
-    return text
-
-
-def input_summary(status: Iterable[Any], now: pd.Timestamp,
-                  secrets: Iterable[str] = ()) -> list[dict]:
-    """One dict per input (prices, pv, load): provider, source, data window, age, degraded.
-
-    ``age_s`` is how old the data were at plan time: ``now - fetched_at`` when the provider
-    says when it fetched them (cached data), otherwise 0 (fetched during this run).
-    """
-    out = []
-    for st in status:
-        fetched = getattr(st, "fetched_at", None)
-        age = max(0.0, (now - pd.Timestamp(fetched)).total_seconds()) if fetched is not None \
-            else 0.0
-        out.append({
-            "kind": st.kind,
-            "provider": st.provider,
-            "source": redact(str(st.source), secrets),
-            "data_start": pd.Timestamp(st.data_start).isoformat(),
-            "data_end": pd.Timestamp(st.data_end).isoformat(),
-            "age_s": round(age, 3),
-            "degraded": bool(st.degraded),
-            "detail": redact(str(st.detail), secrets),
-        })
-    return out
-
-
-def record_from_result(result: Any, cfg: Any, comparison: Any = None,
-                       created_at: pd.Timestamp | None = None) -> RunRecord:
-    """Build the rows for a finished run (:class:`planner.plan.run.PlanResult`).
-
-    ``comparison`` is :func:`planner.plan.baselines.compare` (computed here when omitted). The
-    per-slot values are taken from the schedule, so the database holds exactly what
-    ``schedule.json`` says.
-    """
-    from planner.plan import baselines
-
-    plan, schedule = result.plan, result.schedule
-    if comparison is None:
-        comparison = baselines.compare(plan, cfg)
-    inputs, sol = plan.inputs, plan.solution
-    b = cfg.battery
-    now = pd.Timestamp(schedule.generated_at)
-    secrets = cfg.secret_values
-    summary = input_summary(inputs.status, now, secrets)
-    price = next((s for s in summary if s["kind"] == "prices"), None)
-    costs = comparison.as_dict()
-    violations = [
-        {"kind": v.kind, "amount": v.amount, "unit": v.unit, "message": v.message,
-         "first_slot": pd.Timestamp(v.first_slot).isoformat() if v.first_slot else None}
-        for v in schedule.violations
-    ]
-    run = {
-        "created_at": created_at if created_at is not None else pd.Timestamp.now(tz="UTC"),
-        "generated_at": now,
-        "plan_start": pd.Timestamp(schedule.slots[0].start),
-        "plan_end": pd.Timestamp(schedule.end),
-        "valid_until": pd.Timestamp(schedule.valid_until),
-        "slot_s": schedule.slot_s,
-        "n_slots": len(schedule.slots),
-        "status": schedule.status,
-        "objective_eur": schedule.objective_eur,
-        "expected_cost_eur": schedule.expected_cost_eur,
-        "wear_cost_eur": round(float(sol.wear_cost_eur), 6),
-        "terminal_value_eur_per_kwh": round(float(sol.terminal_value_eur_per_kwh), 6),
-        "net_cost_eur": costs["plan"]["net_cost_eur"],
-        "baseline_no_battery_eur": costs["no_battery"]["net_cost_eur"],
-        "baseline_self_consumption_eur": costs["self_consumption"]["net_cost_eur"],
-        "baselines": costs,
-        "solver": schedule.solver,
-        "solve_s": schedule.solve_s,
-        "exact_milp": bool(sol.exact_milp),
-        "soc_start_pct": round(float(inputs.soc_start_pct), 4),
-        "capacity_kwh": float(b.capacity_kwh),
-        "min_soc_pct": float(b.min_soc_pct),
-        "reserve_soc_pct": float(b.reserve_soc_pct if b.reserve_soc_pct is not None
-                                 else b.min_soc_pct),
-        "max_soc_pct": float(b.max_soc_pct),
-        "site_timezone": cfg.site.timezone,
-        "config_hash": config_hash(cfg),
-        "helios_version": _helios_version(),
-        "price_provider": price["provider"] if price else cfg.prices.type,
-        "inputs_degraded": any(s["degraded"] for s in summary),
-        "inputs_age_s": max((s["age_s"] for s in summary), default=0.0),
-        "inputs": summary,
-        "n_violations": len(violations),
-        "violations": violations,
-    }
-    rows = [asdict(s) for s in schedule.slots]
-    slots = pd.DataFrame(rows).set_index("start")
-    slots.index = pd.DatetimeIndex(slots.index).tz_convert("UTC")
-    slots.index.name = "slot_start"
-    frame = plan.frame
-    slots["soc_kwh"] = frame["soc_kwh"].to_numpy().round(6)
-    slots["cost_eur"] = frame["cost_eur"].to_numpy().round(6)
-    slots["energy_value_eur_per_kwh"] = frame["energy_value_eur_per_kwh"].to_numpy().round(6)
-    slots["spot_eur_per_kwh"] = inputs.spot_eur_per_kwh.round(6)
-    return RunRecord(run, _none_for_missing(slots[list(SLOT_FIELDS)]))
-
-
-# --------------------------------------------------------------------------------------------
-# the store
+#: re-exported: the migrations' env.py, the executor's tests and the providers that read
+#: measurements import them from here
+__all__ = ["CURRENT_SCHEDULE_SQL", "INTENT_SLOT_FIELDS", "MIGRATIONS", "SCHEMA_REVISION",
+           "SLOT_FIELDS", "RunRecord", "Store", "from_db_time", "make_engine", "make_url_safe",
+           "measurements", "metadata", "plan_history", "plan_slot", "price_cache", "redact",
+           "to_db_time"]
 
 
 def make_url_safe(url: str | URL) -> URL:
@@ -483,7 +176,7 @@ class Store:
 
     # -- schema -------------------------------------------------------------------------------
     def _alembic_config(self, connection: sa.Connection) -> Any:
-        from alembic.config import Config
+        from alembic.config import Config  # heavy (~0.2 s): only when a migration is due
 
         acfg = Config()
         acfg.set_main_option("script_location", MIGRATIONS)
@@ -508,7 +201,7 @@ class Store:
 
     def upgrade(self, revision: str = "head") -> str | None:
         """Apply migrations up to ``revision``; returns the new revision."""
-        from alembic import command
+        from alembic import command  # heavy: only when a migration is due
 
         def run() -> str | None:
             with self.engine.begin() as conn:
@@ -521,7 +214,7 @@ class Store:
 
     def downgrade(self, revision: str) -> str | None:
         """Undo migrations down to ``revision`` (``base`` removes every table)."""
-        from alembic import command
+        from alembic import command  # heavy: only when a migration is due
 
         def run() -> str | None:
             with self.engine.begin() as conn:
@@ -577,12 +270,12 @@ class Store:
             for name, value in zip(SLOT_FIELDS, values, strict=True):
                 if name == "grid_setpoint_w":
                     row[name] = int(value)
-                elif name in INTENT_SLOT_FIELDS and _missing(value):
+                elif name in INTENT_SLOT_FIELDS and missing(value):
                     row[name] = None  # a slot without intent (1.0 plan)
                 elif name in ("action", "reason", "intent"):
                     row[name] = str(value)
                 else:
-                    row[name] = _finite(value)
+                    row[name] = finite(value)
             rows.append(row)
 
         def run_tx() -> int:
@@ -750,6 +443,6 @@ class Store:
             slots["slot_start"] = pd.DatetimeIndex(
                 pd.to_datetime(slots["slot_start"])).tz_localize("UTC")
             slots = slots.set_index("slot_start")[list(SLOT_FIELDS)]
-            return RunRecord(rec, _none_for_missing(slots), pid)
+            return RunRecord(rec, none_for_missing(slots), pid)
 
         return self._guard("loading a plan", run)

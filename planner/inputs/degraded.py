@@ -23,18 +23,30 @@ degrade. A permanent problem (bad token, unknown area, a CSV file with a gap) st
 run with exit 3: planning on made-up data would hide a configuration error.
 Each degradation is logged once per process (a oneshot ``helios plan`` logs it once per run),
 and is shown in the plan summary, the report and ``plan_history.inputs_degraded``.
+This module holds the stand-ins; :mod:`planner.inputs.fallback` decides when the price
+stand-in is used (after the price cache), :mod:`planner.inputs.gather` calls
+:func:`forecast_or_fallback` for PV and load.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
 import pandas as pd
 
 from planner import providers
+from planner.config import HeliosConfig, ProviderConfig
 from planner.core import timegrid
-from planner.core.errors import ProviderError, ProviderUnavailable
+from planner.core.errors import HeliosError, ProviderError, ProviderUnavailable
+from planner.core.solar import cos_zenith, haurwitz_ghi_w_per_m2
+from planner.inputs.types import Inputs, InputStatus
+
+__all__ = ["DEFAULT_LOAD_PROFILE_KW", "FLAT_SPOT_EUR_PER_KWH", "PV_CLEARSKY_FACTOR",
+           "SELF_CONSUMPTION_HORIZON_H", "SELL_SHARE_OF_BUY", "as_self_consumption",
+           "clearsky_pv_kw", "cos_zenith", "default_load_kw", "flat_price_config",
+           "forecast_or_fallback", "is_transient_price_failure", "log_once"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +73,12 @@ def log_once(kind: str, message: str) -> None:
         log.warning("%s degraded: %s", kind, message)
 
 
+def is_transient_price_failure(error: HeliosError) -> bool:
+    """Whether ``error`` is a transient failure of the price provider (the only one the price
+    cache and the flat-price plan may stand in for: a bad token must not be hidden)."""
+    return isinstance(error, ProviderUnavailable) and str(error.provider).startswith("prices")
+
+
 def clearsky_pv_kw(site, index: pd.DatetimeIndex, peak_kw: float,
                    factor: float = PV_CLEARSKY_FACTOR) -> np.ndarray:
     """Clear-sky PV power on the slot grid, scaled down. [kW]
@@ -72,26 +90,8 @@ def clearsky_pv_kw(site, index: pd.DatetimeIndex, peak_kw: float,
     if peak_kw <= 0 or len(index) == 0:
         return np.zeros(len(index))
     step = index[1] - index[0] if len(index) > 1 else pd.Timedelta(minutes=15)
-    cos_z = cos_zenith(index + step / 2, site.latitude, site.longitude)
-    ghi = np.where(cos_z > 0, 1098.0 * cos_z * np.exp(-0.059 / np.maximum(cos_z, 1e-3)), 0.0)
+    ghi = haurwitz_ghi_w_per_m2(cos_zenith(index + step / 2, site.latitude, site.longitude))
     return np.clip(ghi / 1000.0 * peak_kw * factor, 0.0, None)
-
-
-def cos_zenith(times: pd.DatetimeIndex, latitude: float, longitude: float) -> np.ndarray:
-    """Cosine of the solar zenith angle (Spencer 1971 declination and equation of time;
-    good to a few tenths of a degree, plenty for a fallback). [-]"""
-    t = times.tz_convert("UTC")
-    doy = t.day_of_year.to_numpy()
-    hour = (t.hour + t.minute / 60.0 + t.second / 3600.0).to_numpy()
-    g = 2 * np.pi / 365.0 * (doy - 1 + (hour - 12) / 24.0)
-    decl = (0.006918 - 0.399912 * np.cos(g) + 0.070257 * np.sin(g) - 0.006758 * np.cos(2 * g)
-            + 0.000907 * np.sin(2 * g) - 0.002697 * np.cos(3 * g) + 0.00148 * np.sin(3 * g))
-    eot_min = 229.18 * (0.000075 + 0.001868 * np.cos(g) - 0.032077 * np.sin(g)
-                        - 0.014615 * np.cos(2 * g) - 0.040849 * np.sin(2 * g))
-    solar_time_h = hour + (eot_min + 4 * longitude) / 60.0
-    hour_angle = np.radians(15.0 * (solar_time_h - 12.0))
-    lat = np.radians(latitude)
-    return np.sin(lat) * np.sin(decl) + np.cos(lat) * np.cos(decl) * np.cos(hour_angle)
 
 
 def default_load_kw(site, index: pd.DatetimeIndex) -> np.ndarray:
@@ -100,7 +100,7 @@ def default_load_kw(site, index: pd.DatetimeIndex) -> np.ndarray:
 
 
 def forecast_or_fallback(kind: str, cfg, ctx, start: pd.Timestamp, index: pd.DatetimeIndex,
-                         slot_s: int):
+                         slot_s: int) -> tuple[np.ndarray, InputStatus]:
     """PV or load on the slot grid from the configured provider, else the fallback.
 
     Returns
@@ -108,8 +108,6 @@ def forecast_or_fallback(kind: str, cfg, ctx, start: pd.Timestamp, index: pd.Dat
     (numpy.ndarray, InputStatus)
         Power per slot [kW] and what was delivered (``degraded`` when the fallback was used).
     """
-    from planner.inputs.gather import InputStatus
-
     pconf = getattr(cfg, kind)
     end = index[-1] + pd.Timedelta(seconds=slot_s)
     try:
@@ -134,24 +132,21 @@ def forecast_or_fallback(kind: str, cfg, ctx, start: pd.Timestamp, index: pd.Dat
                                True, detail)
 
 
-def self_consumption_inputs(cfg, now: pd.Timestamp, error: ProviderError):
-    """Inputs for a plain self-consumption plan when no price is available (flat prices).
+def _flat_hours(cfg: HeliosConfig) -> float:
+    return min(SELF_CONSUMPTION_HORIZON_H, cfg.planning.horizon_h)
 
-    Raises ``error`` again unless it is a transient price failure.
-    """
-    import dataclasses
 
-    from planner.config import ProviderConfig
-    from planner.inputs import gather as inputs_mod
-
-    if not (isinstance(error, ProviderUnavailable) and str(error.provider).startswith("prices")):
-        raise error
-    hours = min(SELF_CONSUMPTION_HORIZON_H, cfg.planning.horizon_h)
-    start = timegrid.floor_to_slot(timegrid.to_utc(now, "now"), cfg.planning.slot_s)
+def flat_price_config(cfg: HeliosConfig) -> HeliosConfig:
+    """``cfg`` with the ``flat`` price provider at :data:`FLAT_SPOT_EUR_PER_KWH` for
+    :data:`SELF_CONSUMPTION_HORIZON_H` (at most the planning horizon)."""
     flat = providers.config_class("prices", "flat")(price_eur_per_kwh=FLAT_SPOT_EUR_PER_KWH,
-                                                    hours=hours)
-    flat_cfg = dataclasses.replace(cfg, prices=ProviderConfig("flat", flat))
-    inputs = inputs_mod.gather(flat_cfg, now)
+                                                    hours=_flat_hours(cfg))
+    return dataclasses.replace(cfg, prices=ProviderConfig("flat", flat))
+
+
+def as_self_consumption(inputs: Inputs, cfg: HeliosConfig, error: ProviderError) -> Inputs:
+    """Inputs gathered on :func:`flat_price_config` made into a plain self-consumption plan's,
+    with the prices flagged as degraded (``error`` says why there were none)."""
     # buy well above sell in every slot, whatever the tariff: storing PV surplus and using it
     # later always pays, exporting beats curtailing, and buying to store never does
     buy = np.maximum(inputs.buy_eur_per_kwh, FLAT_SPOT_EUR_PER_KWH)
@@ -159,10 +154,10 @@ def self_consumption_inputs(cfg, now: pd.Timestamp, error: ProviderError):
     sell = np.maximum(sell, 1e-3)
     inputs = dataclasses.replace(inputs, buy_eur_per_kwh=buy, sell_eur_per_kwh=sell)
     detail = (f"{error}; no cached prices: plain self-consumption plan on a flat price for "
-              f"{hours:g} h (no grid charging, no arbitrage)")
+              f"{_flat_hours(cfg):g} h (no grid charging, no arbitrage)")
     log_once("prices", detail)
     status = tuple(
-        inputs_mod.InputStatus("prices", f"{cfg.prices.type} (unavailable)", "flat price",
-                               start, inputs.end, True, detail)
+        InputStatus("prices", f"{cfg.prices.type} (unavailable)", "flat price",
+                    inputs.index[0], inputs.end, True, detail)
         if st.kind == "prices" else st for st in inputs.status)
     return dataclasses.replace(inputs, status=status)

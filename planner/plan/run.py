@@ -1,7 +1,8 @@
 """One planning run, end to end: config + now → inputs → optimum → checked plan → schedule.
 
 Kept apart from the CLI so tests, the backtest and the benchmark call exactly what
-``helios plan`` calls.
+``helios plan`` calls, including the input fallback chain (fresh → price cache → flat
+prices, :mod:`planner.inputs.fallback`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from executor import schedule as sched
 from planner.config import HeliosConfig
 from planner.core import timegrid
 from planner.core.errors import OutputError
-from planner.inputs import gather as inputs_mod
+from planner.inputs.fallback import Warn, gather_with_fallback
+from planner.inputs.types import Inputs
 from planner.optimize import model, scenarios
 from planner.plan import build as plan_mod
 
@@ -28,8 +30,10 @@ class PlanResult:
     schedule: sched.Schedule
 
 
-def plan_once(cfg: HeliosConfig, now: pd.Timestamp) -> PlanResult:
-    """Gather inputs, optimise and build the plan. Writes nothing.
+def plan_once(cfg: HeliosConfig, now: pd.Timestamp, warn: Warn | None = None) -> PlanResult:
+    """Gather inputs (with the fallback chain), optimise and build the plan. Writes nothing.
+
+    ``warn`` gets one line when the plan is made on cached or flat prices (default: logged).
 
     Raises
     ------
@@ -37,11 +41,11 @@ def plan_once(cfg: HeliosConfig, now: pd.Timestamp) -> PlanResult:
         Any provider, data or optimisation problem (see :mod:`planner.core.errors`).
     """
     now = timegrid.to_utc(now, "now")
-    inputs = inputs_mod.gather(cfg, now)
+    inputs = gather_with_fallback(cfg, now, warn)
     return plan_inputs(inputs, cfg, now)
 
 
-def plan_inputs(inputs: inputs_mod.Inputs, cfg: HeliosConfig,
+def plan_inputs(inputs: Inputs, cfg: HeliosConfig,
                 now: pd.Timestamp | None = None) -> PlanResult:
     """Optimise already-gathered inputs (backtests, tests)."""
     solution = None

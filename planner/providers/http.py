@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -52,8 +53,6 @@ DEFAULT_POLICY = RetryPolicy()
 
 def policy_for(timeout_s: float) -> RetryPolicy:
     """:data:`DEFAULT_POLICY` with a provider's own timeout (read at call time: tests patch it)."""
-    from dataclasses import replace
-
     return replace(DEFAULT_POLICY, timeout_s=timeout_s)
 
 
@@ -71,8 +70,6 @@ def _retry_after_s(response: requests.Response) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        from email.utils import parsedate_to_datetime
-
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError):

@@ -1,8 +1,7 @@
 """The static HTML report: one self-contained file that works offline.
 
-Rendered from a :class:`planner.history.store.RunRecord` — the same rows the history database
-holds —
-so ``helios plan`` (fresh plan) and ``helios report --plan ID`` (from the database) produce
+Rendered from a :class:`planner.history.rows.RunRecord` — the same rows the history database
+holds — so ``helios plan`` (fresh plan) and ``helios report --plan ID`` (from the database) produce
 the same page. Jinja2 with autoescape; the chart library (uPlot, MIT, vendored in
 ``planner/report/templates/vendor`` with its licence) and all data are inlined: no CDN, no
 network. Everything a person reads is in the site's local time (``site_timezone``).
@@ -22,12 +21,13 @@ import math
 from importlib import resources
 from zoneinfo import ZoneInfo
 
+import jinja2
 import pandas as pd
 from markupsafe import Markup
 
 from executor.schedule import atomic_write
 from planner.core.errors import OutputError
-from planner.history.store import RunRecord
+from planner.history.rows import RunRecord
 
 _VENDOR = ("uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE")
 
@@ -37,9 +37,7 @@ def _vendor(name: str) -> str:
     return path.read_text("utf-8")
 
 
-def _env():
-    import jinja2
-
+def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("planner.report", "templates"),
         autoescape=True,

@@ -19,7 +19,9 @@ from click.testing import CliRunner
 
 from planner import config as config_mod
 from planner.cli.main import main
-from planner.history import store as store_mod
+from planner.history import rows as rows_mod
+from planner.history import schema
+from planner.plan import record as record_mod
 from planner.plan import run
 from planner.report import html as report
 
@@ -28,10 +30,10 @@ CHROMIUM = "/usr/bin/chromium"
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "report-screenshot.png"
 
 
-def _record(site_dir, **config) -> tuple[store_mod.RunRecord, config_mod.HeliosConfig]:
+def _record(site_dir, **config) -> tuple[rows_mod.RunRecord, config_mod.HeliosConfig]:
     cfg = config_mod.load(site_dir(config=config or None))
     result = run.plan_once(cfg, pd.Timestamp(NOW))
-    return store_mod.record_from_result(result, cfg), cfg
+    return record_mod.record_from_result(result, cfg), cfg
 
 
 def test_report_is_one_self_contained_file(site_dir):
@@ -73,7 +75,7 @@ def test_report_escapes_everything(site_dir):
     slots.iloc[0, slots.columns.get_loc("reason")] = "<script>alert(1)</script> & co"
     run_row = dict(rec.run)
     run_row["inputs"] = [dict(run_row["inputs"][0], source="</script><b>x</b>")]
-    html = report.render(store_mod.RunRecord(run_row, slots, 7))
+    html = report.render(rows_mod.RunRecord(run_row, slots, 7))
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in html
     assert "</script><b>x</b>" not in html
@@ -128,9 +130,9 @@ def test_band_text():
 def test_report_of_a_plan_without_intents(site_dir):
     rec, _ = _record(site_dir)
     slots = rec.slots.copy()
-    for name in store_mod.INTENT_SLOT_FIELDS:  # a plan saved before schedule 1.1
+    for name in schema.INTENT_SLOT_FIELDS:  # a plan saved before schedule 1.1
         slots[name] = pd.Series([None] * len(slots), index=slots.index, dtype=object)
-    html = report.render(store_mod.RunRecord(rec.run, slots, 3))
+    html = report.render(rows_mod.RunRecord(rec.run, slots, 3))
     assert {row[2] for row in _slot_cells(html)} == {"—"}
     assert "derives each slot's intent from its flows" in html
 
@@ -138,7 +140,7 @@ def test_report_of_a_plan_without_intents(site_dir):
 def test_dst_autumn_day_shows_both_offsets(site_dir):
     cfg = config_mod.load(site_dir(start="2026-10-24T00:00:00Z", hours=72))
     result = run.plan_once(cfg, pd.Timestamp("2026-10-24T22:00:00Z"))
-    html = report.render(store_mod.record_from_result(result, cfg))
+    html = report.render(record_mod.record_from_result(result, cfg))
     assert "<small>CEST</small>" in html and "<small>CET</small>" in html
     # the repeated local hour 02:00-03:00 appears twice, once per offset
     assert html.count(">Sun 02:00 <small>") == 2
@@ -260,7 +262,7 @@ def test_report_renders_in_headless_chromium(site_dir, chromium, tmp_path):
     # the solve time is the one number that changes from run to run; fixing it keeps the
     # screenshot in docs/ byte-identical across test runs (no dirty work tree)
     run_row = {**rec.run, "solve_s": 0.025}
-    report.write(store_mod.RunRecord(run_row, rec.slots, 1), str(page))
+    report.write(rows_mod.RunRecord(run_row, rec.slots, 1), str(page))
     cdp = chromium
     cdp.call("Runtime.enable")
     cdp.call("Log.enable")

@@ -21,8 +21,10 @@ from executor import schedule as sched
 from planner import config as config_mod
 from planner.cli.main import main
 from planner.core.errors import StorageError
-from planner.history import store as store_mod
+from planner.history import rows as rows_mod
+from planner.history import schema
 from planner.history.store import Store
+from planner.plan import record as record_mod
 from planner.plan import run
 
 NOW = "2026-05-01T10:07:00Z"
@@ -97,9 +99,9 @@ def test_schema_revision_constant_is_alembics_head():
     from alembic.script import ScriptDirectory
 
     acfg = Config()
-    acfg.set_main_option("script_location", store_mod.MIGRATIONS)
+    acfg.set_main_option("script_location", schema.MIGRATIONS)
     acfg.set_main_option("path_separator", "os")
-    assert ScriptDirectory.from_config(acfg).get_current_head() == store_mod.SCHEMA_REVISION
+    assert ScriptDirectory.from_config(acfg).get_current_head() == schema.SCHEMA_REVISION
 
 
 def test_migrations_up_and_down(store):
@@ -108,7 +110,7 @@ def test_migrations_up_and_down(store):
     assert _tables(store) >= TABLES | {"current_schedule", "alembic_version"}
     assert store.downgrade("0002") == "0002"
     assert "current_schedule" in _tables(store)
-    assert not set(store_mod.INTENT_SLOT_FIELDS) & _columns(store, "plan_slot")
+    assert not set(schema.INTENT_SLOT_FIELDS) & _columns(store, "plan_slot")
     assert store.downgrade("0001") == "0001"
     tables = _tables(store)
     assert "current_schedule" not in tables and tables >= TABLES
@@ -117,8 +119,8 @@ def test_migrations_up_and_down(store):
     assert store.upgrade("0001") == "0001"
     assert store.upgrade() == "0003"
     assert "current_schedule" in _tables(store)
-    assert set(store_mod.INTENT_SLOT_FIELDS) <= _columns(store, "plan_slot")
-    assert set(store_mod.INTENT_SLOT_FIELDS) <= _columns(store, "current_schedule")
+    assert set(schema.INTENT_SLOT_FIELDS) <= _columns(store, "plan_slot")
+    assert set(schema.INTENT_SLOT_FIELDS) <= _columns(store, "current_schedule")
 
 
 def test_migrated_schema_equals_the_models(store):
@@ -128,28 +130,28 @@ def test_migrated_schema_equals_the_models(store):
     store.upgrade()
     with store.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-        diff = compare_metadata(ctx, store_mod.metadata)
+        diff = compare_metadata(ctx, schema.metadata)
     assert diff == []
 
 
-def _insert_as_0002(store: Store, record: store_mod.RunRecord) -> int:
+def _insert_as_0002(store: Store, record: rows_mod.RunRecord) -> int:
     """Save ``record`` the way a Helios at revision 0002 did: no intent columns exist."""
     meta = sa.MetaData()
     with store.engine.begin() as conn:
-        history = store_mod.plan_history  # unchanged by 0003 (reflection loses JSON types)
+        history = schema.plan_history  # unchanged by 0003 (reflection loses JSON types)
         slot = sa.Table("plan_slot", meta, autoload_with=conn)
-        assert not set(store_mod.INTENT_SLOT_FIELDS) & set(slot.c.keys())
-        run = {k: (store_mod.to_db_time(v) if isinstance(v, pd.Timestamp) else v)
+        assert not set(schema.INTENT_SLOT_FIELDS) & set(slot.c.keys())
+        run = {k: (rows_mod.to_db_time(v) if isinstance(v, pd.Timestamp) else v)
                for k, v in record.run.items()}
         plan_id = int(conn.execute(history.insert().values(**run)).inserted_primary_key[0])
         step = pd.Timedelta(seconds=int(run["slot_s"]))
         rows = []
         for ts, r in record.slots.iterrows():
-            row = {k: r[k] for k in store_mod.SLOT_FIELDS
-                   if k not in store_mod.INTENT_SLOT_FIELDS}
+            row = {k: r[k] for k in schema.SLOT_FIELDS
+                   if k not in schema.INTENT_SLOT_FIELDS}
             row["grid_setpoint_w"] = int(row["grid_setpoint_w"])
-            rows.append({"plan_id": plan_id, "slot_start": store_mod.to_db_time(ts),
-                         "slot_end": store_mod.to_db_time(ts + step), **row})
+            rows.append({"plan_id": plan_id, "slot_start": rows_mod.to_db_time(ts),
+                         "slot_end": rows_mod.to_db_time(ts + step), **row})
         conn.execute(slot.insert(), rows)
     return plan_id
 
@@ -167,7 +169,7 @@ def _sql_plan(url: str):
 
 def test_upgrade_from_0002_keeps_rows_as_10_plans(store, site_dir):
     result, cfg = _result(site_dir)
-    record = store_mod.record_from_result(result, cfg)
+    record = record_mod.record_from_result(result, cfg)
     assert {s.intent for s in result.schedule.slots} <= set(sched.INTENTS)
     store.upgrade("0002")
     old_id = _insert_as_0002(store, record)
@@ -176,10 +178,10 @@ def test_upgrade_from_0002_keeps_rows_as_10_plans(store, site_dir):
     assert old.version_minor == 0 and {s.intent for s in old.slots} == {None}
     fresh = Store(store.url)
     loaded = fresh.load(old_id)  # upgrades to the head by itself
-    assert fresh.revision() == store_mod.SCHEMA_REVISION == "0003"
-    for name in store_mod.INTENT_SLOT_FIELDS:  # old rows: NULL, read back as None
+    assert fresh.revision() == schema.SCHEMA_REVISION == "0003"
+    for name in schema.INTENT_SLOT_FIELDS:  # old rows: NULL, read back as None
         assert list(loaded.slots[name]) == [None] * len(record.slots), name
-    others = [n for n in store_mod.SLOT_FIELDS if n not in store_mod.INTENT_SLOT_FIELDS]
+    others = [n for n in schema.SLOT_FIELDS if n not in schema.INTENT_SLOT_FIELDS]
     pd.testing.assert_frame_equal(loaded.slots[others], record.slots[others],
                                   check_dtype=False, check_freq=False)
     with fresh.engine.connect() as conn:
@@ -206,11 +208,11 @@ def test_upgrade_from_0002_keeps_rows_as_10_plans(store, site_dir):
 
 def test_downgrade_to_0002_keeps_rows_without_intents(store, site_dir):
     result, cfg = _result(site_dir)
-    record = store_mod.record_from_result(result, cfg)
+    record = record_mod.record_from_result(result, cfg)
     plan_id = store.save(record)
     assert store.downgrade("0002") == "0002"
-    assert not set(store_mod.INTENT_SLOT_FIELDS) & _columns(store, "plan_slot")
-    assert not set(store_mod.INTENT_SLOT_FIELDS) & _columns(store, "current_schedule")
+    assert not set(schema.INTENT_SLOT_FIELDS) & _columns(store, "plan_slot")
+    assert not set(schema.INTENT_SLOT_FIELDS) & _columns(store, "current_schedule")
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM plan_slot")).scalar() == \
             len(record.slots)
@@ -230,14 +232,14 @@ def test_downgrade_to_0002_keeps_rows_without_intents(store, site_dir):
 
 def test_slots_without_intent_are_saved_as_null(store, site_dir):
     result, cfg = _result(site_dir)
-    record = store_mod.record_from_result(result, cfg)
+    record = record_mod.record_from_result(result, cfg)
     slots = record.slots.copy()
-    for name in store_mod.INTENT_SLOT_FIELDS:  # a 1.0 plan's slots (None or NaN: both NULL)
+    for name in schema.INTENT_SLOT_FIELDS:  # a 1.0 plan's slots (None or NaN: both NULL)
         slots[name] = pd.Series([None] * len(slots), index=slots.index, dtype=object)
     slots.iloc[0, slots.columns.get_loc("battery_min_kw")] = float("nan")
-    plan_id = store.save(store_mod.RunRecord(record.run, slots))
+    plan_id = store.save(rows_mod.RunRecord(record.run, slots))
     loaded = store.load(plan_id)
-    for name in store_mod.INTENT_SLOT_FIELDS:
+    for name in schema.INTENT_SLOT_FIELDS:
         assert list(loaded.slots[name]) == [None] * len(slots), name
     plan = _sql_plan(store.url.render_as_string(hide_password=False))
     assert plan.version_minor == 0 and {s.intent for s in plan.slots} == {None}
@@ -261,9 +263,9 @@ def test_save_creates_schema_and_round_trips_exactly(store, site_dir, tmp_path):
     result, cfg = _result(site_dir, battery={"reserve_soc_pct": 30})
     path = tmp_path / "schedule.json"
     run.write_schedule(result.schedule, str(path))
-    record = store_mod.record_from_result(result, cfg)
+    record = record_mod.record_from_result(result, cfg)
     plan_id = store.save(record)  # creates the schema on first use
-    assert store.revision() == store_mod.SCHEMA_REVISION
+    assert store.revision() == schema.SCHEMA_REVISION
     loaded = store.load(plan_id)
     assert loaded.plan_id == plan_id
     # every per-slot field equals what schedule.json says, value for value
@@ -271,7 +273,7 @@ def test_save_creates_schema_and_round_trips_exactly(store, site_dir, tmp_path):
     assert len(loaded.slots) == len(written.slots)
     for slot, (ts, row) in zip(written.slots, loaded.slots.iterrows(), strict=True):
         assert ts == pd.Timestamp(slot.start)
-        for name in store_mod.SCHEDULE_SLOT_FIELDS:  # the intent fields too
+        for name in schema.SCHEDULE_SLOT_FIELDS:  # the intent fields too
             assert row[name] == getattr(slot, name), name
         assert slot.intent in sched.INTENTS
     pd.testing.assert_frame_equal(loaded.slots, record.slots, check_dtype=False,
@@ -292,8 +294,8 @@ def test_save_creates_schema_and_round_trips_exactly(store, site_dir, tmp_path):
 
 def test_current_schedule_view_is_the_newest_plan(store, site_dir):
     result, cfg = _result(site_dir)
-    first = store.save(store_mod.record_from_result(result, cfg))
-    second = store.save(store_mod.record_from_result(result, cfg))
+    first = store.save(record_mod.record_from_result(result, cfg))
+    second = store.save(record_mod.record_from_result(result, cfg))
     assert second == first + 1
     with store.engine.connect() as conn:
         ids = conn.execute(sa.text("SELECT DISTINCT plan_id FROM current_schedule")).scalars()
@@ -306,14 +308,14 @@ def test_current_schedule_view_is_the_newest_plan(store, site_dir):
 
 def test_one_transaction_nothing_saved_when_a_slot_fails(store, site_dir):
     result, cfg = _result(site_dir)
-    record = store_mod.record_from_result(result, cfg)
+    record = record_mod.record_from_result(result, cfg)
     store.save(record)
     bad = record.slots.copy()
     starts = list(bad.index)
     starts[5] = starts[4]  # a duplicate slot_start: the 6th slot row violates the primary key
     bad.index = pd.DatetimeIndex(starts, name="slot_start")
     with pytest.raises(StorageError, match="saving the plan failed"):
-        store.save(store_mod.RunRecord(record.run, bad))
+        store.save(rows_mod.RunRecord(record.run, bad))
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM plan_history")).scalar() == 1
         assert conn.execute(sa.text("SELECT COUNT(*) FROM plan_slot")).scalar() == len(bad)
@@ -321,7 +323,7 @@ def test_one_transaction_nothing_saved_when_a_slot_fails(store, site_dir):
 
 def test_price_cache_and_measurements(store, site_dir):
     result, cfg = _result(site_dir)
-    store.save(store_mod.record_from_result(result, cfg), cache_provider="csv")
+    store.save(record_mod.record_from_result(result, cfg), cache_provider="csv")
     idx = result.plan.inputs.index
     cached = store.cached_prices("csv", idx[0], idx[-1] + pd.Timedelta(minutes=15))
     assert list(cached.index) == list(idx)
@@ -329,7 +331,7 @@ def test_price_cache_and_measurements(store, site_dir):
             == result.plan.inputs.spot_eur_per_kwh.round(6)).all()
     assert store.cached_prices("other", idx[0], idx[-1]).empty
     # saving again over the same slots replaces, never duplicates
-    store.save(store_mod.record_from_result(result, cfg), cache_provider="csv")
+    store.save(record_mod.record_from_result(result, cfg), cache_provider="csv")
     assert len(store.cached_prices("csv", idx[0], idx[-1] + pd.Timedelta(minutes=15))) == len(idx)
     n = store.add_measurements([
         {"measured_at": idx[0] + pd.Timedelta(minutes=m), "soc_pct": 50.0 - m / 10,
@@ -341,8 +343,8 @@ def test_price_cache_and_measurements(store, site_dir):
 def test_prune_keeps_recent_rows(store, site_dir):
     result, cfg = _result(site_dir)
     now = pd.Timestamp("2026-05-01T12:00:00Z")
-    old = store_mod.record_from_result(result, cfg, created_at=now - pd.Timedelta(days=40))
-    new = store_mod.record_from_result(result, cfg, created_at=now - pd.Timedelta(days=1))
+    old = record_mod.record_from_result(result, cfg, created_at=now - pd.Timedelta(days=40))
+    new = record_mod.record_from_result(result, cfg, created_at=now - pd.Timedelta(days=1))
     old_id = store.save(old)
     new_id = store.save(new, cache_provider="csv")
     store.add_measurements([{"measured_at": now - pd.Timedelta(days=d), "soc_pct": 50.0}
@@ -371,7 +373,7 @@ def _readme_sql() -> list[str]:
 
 def test_readme_queries_run(store, site_dir):
     result, cfg = _result(site_dir)
-    store.save(store_mod.record_from_result(result, cfg))
+    store.save(record_mod.record_from_result(result, cfg))
     queries = _readme_sql()
     assert len(queries) == 3
     with store.engine.connect() as conn:
@@ -383,7 +385,7 @@ def test_readme_queries_run(store, site_dir):
 
 def test_documented_example_queries_run(store, site_dir):
     result, cfg = _result(site_dir)
-    store.save(store_mod.record_from_result(result, cfg))
+    store.save(record_mod.record_from_result(result, cfg))
     idx = result.plan.inputs.index
     store.add_measurements([{"measured_at": idx[1] + pd.Timedelta(minutes=m), "soc_pct": 40.0}
                             for m in (1, 6, 11)])
@@ -511,7 +513,7 @@ def test_mariadb_privileges_revoked_mid_life(site_dir, mariadb_admin, monkeypatc
 def test_mariadb_connection_killed_mid_transaction(db_url, site_dir, mariadb_admin):
     """The server drops the connection between the run row and its slots: nothing is saved."""
     result, cfg = _result(site_dir)
-    record = store_mod.record_from_result(result, cfg)
+    record = record_mod.record_from_result(result, cfg)
     with Store(db_url) as store:
         store.ensure_schema()
         killed = []
@@ -586,13 +588,13 @@ def test_config_hash_ignores_secrets_and_follows_settings(tmp_path):
     (tmp_path / "secrets.yaml").write_text("pw: one\n")
     (tmp_path / "config.yaml").write_text(
         "storage:\n  url: mysql+pymysql://u@h/db\n  password: !secret pw\n")
-    first = store_mod.config_hash(config_mod.load(tmp_path / "config.yaml"))
+    first = record_mod.config_hash(config_mod.load(tmp_path / "config.yaml"))
     (tmp_path / "secrets.yaml").write_text("pw: two\n")
-    assert store_mod.config_hash(config_mod.load(tmp_path / "config.yaml")) == first
+    assert record_mod.config_hash(config_mod.load(tmp_path / "config.yaml")) == first
     (tmp_path / "config.yaml").write_text(
         "storage:\n  url: mysql+pymysql://u@h/db\n  password: !secret pw\n"
         "battery:\n  capacity_kwh: 12\n")
-    assert store_mod.config_hash(config_mod.load(tmp_path / "config.yaml")) != first
+    assert record_mod.config_hash(config_mod.load(tmp_path / "config.yaml")) != first
     with Store("mysql+pymysql://u@h/db", password="two", secrets={"two"}) as s:
         assert "two" not in s.safe_url and s.safe_url.startswith("mysql+pymysql://u:***@h/db")
         assert "two" not in str(s.error("x", RuntimeError("auth two failed")))

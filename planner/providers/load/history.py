@@ -25,9 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 from planner.config import opt
-from planner.core.errors import DataError, ProviderConfigError, ProviderUnavailable
+from planner.core.errors import DataError, ProviderConfigError, ProviderUnavailable, StorageError
+from planner.history.store import Store, from_db_time, measurements, to_db_time
 from planner.providers import register
 from planner.providers.base import ProviderContext, TimeSeries
 
@@ -149,11 +151,6 @@ def read_csv_history(path: str, column: str) -> pd.Series:
 
 def read_measured_history(cfg, since: pd.Timestamp) -> pd.Series:
     """``measurements.load_power_w`` since ``since`` → load [kW] (UTC)."""
-    import sqlalchemy as sa
-
-    from planner.core.errors import StorageError
-    from planner.history.store import Store, from_db_time, measurements, to_db_time
-
     try:
         with Store.from_config(cfg) as store:
             store.ensure_schema()

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from executor import errors as ex_errors
+from executor.live import read_measurement
 from planner.config import opt
 from planner.core.errors import ProviderConfigError, ProviderUnavailable, StorageError
+from planner.history.store import Store
 from planner.providers import register
 from planner.providers.base import ProviderContext
 
@@ -48,9 +51,6 @@ class GxState:
         ProviderConfigError
             The driver options are invalid.
         """
-        from executor import errors as ex_errors
-        from executor.live import read_measurement
-
         try:
             m = read_measurement(self.driver_type, self.options)
         except ex_errors.ConfigError as exc:
@@ -76,8 +76,6 @@ class MeasuredState:
 
     def read(self, now: pd.Timestamp) -> float:
         """The newest stored SoC, if recent enough. [%]"""
-        from planner.history.store import Store
-
         try:
             with Store.from_config(self.cfg) as store:
                 latest = store.latest_soc(now)

@@ -1,0 +1,33 @@
+"""``helios check-config``: validate the configuration, or explain every key (``--explain``)."""
+
+from __future__ import annotations
+
+import click
+
+from planner import config as config_mod
+from planner.cli.common import fail, load_config
+from planner.core.errors import HeliosError
+
+
+@click.command("check-config")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Config file (default: ./config.yaml or $HELIOS_CONFIG).")
+@click.option("--explain", is_flag=True, help="List every key with default, unit and meaning.")
+def check_config(config_path: str | None, explain: bool) -> None:
+    """Validate the configuration; report every problem with its key path."""
+    if explain:
+        for key, default, unit, text in config_mod.explain():
+            unit_text = f" [{unit}]" if unit else ""
+            click.echo(f"{key} = {default}{unit_text}\n    {text}")
+        return
+    try:
+        cfg = load_config(config_path, demo=False)
+    except HeliosError as exc:
+        fail(exc)
+    b = cfg.battery
+    click.echo(f"config OK: {cfg.source}")
+    click.echo(f"  battery {b.capacity_kwh:g} kWh, {b.max_charge_kw:g}/{b.max_discharge_kw:g} kW, "
+               f"SoC {b.min_soc_pct:g}-{b.max_soc_pct:g} %, wear "
+               f"{b.wear_cost_eur_per_kwh:.4f} EUR/kWh")
+    click.echo(f"  providers: prices={cfg.prices.type} pv={cfg.pv.type} load={cfg.load.type} "
+               f"state={cfg.state.type}")

@@ -57,12 +57,15 @@ def test_executor_keys_override_and_json_works(tmp_path):
 
 
 @pytest.mark.parametrize(("executor", "message"), [
-    ({"interval_s": "ten"}, "executor.interval_s: expected a number [s], got 'ten'"),
-    ({"interval_s": 0.5}, "executor.interval_s: expected a number >= 1 [s], got 0.5"),
-    ({"bogus": 1}, "executor.bogus: expected one of the keys"),
-    ({"driver": {"type": "fronius"}}, "executor.driver.type: expected one of simulated, "
-                                      "dry_run, victron_dbus, victron_modbus, got 'fronius'"),
-    ({"limits": {"min_soc_pct": 120}}, "executor.limits.min_soc_pct: expected a number <= 100"),
+    ({"interval_s": "ten"},
+     "executor.interval_s: expected a number >= 1 and <= 3600 [s], got 'ten' (str)"),
+    ({"interval_s": 0.5},
+     "executor.interval_s: expected a number >= 1 and <= 3600 [s], got 0.5 (float)"),
+    ({"bogus": 1}, "executor.bogus: expected one of the known keys"),
+    ({"driver": {"type": "fronius"}}, "executor.driver.type: expected one of dry_run, "
+                                      "simulated, victron_dbus, victron_modbus, got 'fronius'"),
+    ({"limits": {"min_soc_pct": 120}},
+     "executor.limits.min_soc_pct: expected a number >= 0 and <= 100 [%], got 120 (int)"),
     ({"limits": {"min_soc_pct": 60, "max_soc_pct": 50}},
      "executor.limits.min_soc_pct: expected a value <= max_soc_pct (50), got 60.0"),
     ({"limits": {"export_enabled": "no"}}, "executor.limits.export_enabled: expected true or "
@@ -91,9 +94,11 @@ def test_all_problems_reported_together(tmp_path):
 def test_driver_options_are_validated_by_the_driver(tmp_path):
     from executor import drivers
 
-    with pytest.raises(ConfigError, match=r"executor.driver.soc_pct: expected a number <= 100"):
+    with pytest.raises(ConfigError, match=r"executor.driver.soc_pct: expected a number >= 0 "
+                                          r"and <= 100 \[%\], got 150 \(int\)"):
         drivers.create("simulated", {"soc_pct": 150}, clock=lambda: None)
-    with pytest.raises(ConfigError, match=r"executor.driver.colour: expected one of the keys"):
+    with pytest.raises(ConfigError,
+                       match=r"executor.driver.colour: expected one of the known keys"):
         drivers.create("dry_run", {"colour": "red"}, clock=lambda: None)
 
 
@@ -265,7 +270,17 @@ def _assert_read_back(got: Any, value: Any, kind: type, key: str) -> None:
 
 
 def _shown(value: Any) -> str:
-    return {dict: "a mapping", list: "a list"}.get(type(value), repr(value))
+    """How a wrong value is shown: its repr and type (the same text as ``helios``)."""
+    if value is None:
+        return "nothing (null)"
+    return {dict: "a mapping", list: "a list"}.get(type(value),
+                                                   f"{value!r} ({type(value).__name__})")
+
+
+def _bounds(meta: Any) -> str:
+    parts = [f"{sym} {meta[k]:g}" for k, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"),
+                                                ("le", "<=")) if meta.get(k) is not None]
+    return " " + " and ".join(parts) if parts else ""
 
 
 def _assert_type_error(exc: ConfigError, key: str, f: Any, kind: type, value: Any) -> None:
@@ -275,7 +290,7 @@ def _assert_type_error(exc: ConfigError, key: str, f: Any, kind: type, value: An
     if f.metadata["choices"]:
         expected = f"one of {', '.join(f.metadata['choices'])}"
     else:
-        unit = f" [{f.metadata['unit']}]" if f.metadata["unit"] else ""
+        unit = _bounds(f.metadata) + (f" [{f.metadata['unit']}]" if f.metadata["unit"] else "")
         expected = {bool: "true or false", float: "a number" + unit,
                     int: "a whole number" + unit, str: "a non-empty string"}[kind]
     assert str(problem) == f"{key}: expected {expected}, got {_shown(value)}"
@@ -316,14 +331,14 @@ def test_every_section_is_validated_under_its_key(section):
         config.from_mapping({"executor": {section: {"nope": 1}}})
     names = ", ".join(sorted(f.name for f in fields(config.SECTIONS[section])))
     assert [str(p) for p in info.value.problems] == [
-        f"executor.{section}.nope: expected one of the keys {names}, got an unknown key"]
+        f"executor.{section}.nope: expected one of the known keys {names}, got an unknown key"]
 
 
 def test_unknown_top_level_key_lists_every_key():
     with pytest.raises(ConfigError) as info:
         config.from_mapping({"executor": {"nope": 1}})
     assert str(info.value.problems[0]) == (
-        "executor.nope: expected one of the keys correction, driver, interval_s, limits, "
+        "executor.nope: expected one of the known keys correction, driver, interval_s, limits, "
         "log_level, pause_file, plan, state_dir, telemetry, got an unknown key")
 
 
@@ -404,9 +419,9 @@ def test_the_type_comes_from_the_annotation():
     assert problems == [] and built == _Declared(True, 3, "x")
     assert config.build(_Declared, {"count": None}, "t", problems) == _Declared()
     config.build(_Declared, {"flag": 1, "count": True, "name": 2}, "t", problems)
-    assert [str(p) for p in problems] == ["t.flag: expected true or false, got 1",
-                                          "t.count: expected a whole number, got True",
-                                          "t.name: expected a non-empty string, got 2"]
+    assert [str(p) for p in problems] == ["t.flag: expected true or false, got 1 (int)",
+                                          "t.count: expected a whole number, got True (bool)",
+                                          "t.name: expected a non-empty string, got 2 (int)"]
 
 
 def test_real_type_annotations_work_too():
@@ -420,8 +435,8 @@ def test_real_type_annotations_work_too():
     ("bool", config.opt(False, kind=float), "kind=float but annotated 'bool'"),
     ("int | None", config.opt(None, optional=False), "optional=False but annotated"),
     ("str", config.opt("a", optional=True), "optional=True but annotated 'str'"),
-    ("list[int]", config.opt(None), "unsupported annotation 'list[int]'"),
-    ("int | float", config.opt(1), "unsupported annotation"),
+    ("set[int]", config.opt(None), "unsupported annotation 'set[int]'"),
+    ("tuple[int, int]", config.opt(1), "unsupported annotation"),
 ])
 def test_a_declaration_that_contradicts_its_annotation_is_a_programming_error(
         annotation, declaration, message):

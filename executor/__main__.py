@@ -69,9 +69,7 @@ def build(cfg: cfgmod.ExecutorConfig, *, dry_run: bool = False, clock=utc_now) -
     """Wire driver, plan source and telemetry from a validated config."""
     driver = drivers.create(cfg.driver_type, cfg.driver_options, clock=clock, limits=cfg.limits)
     if dry_run and cfg.driver_type != "dry_run":
-        from executor.drivers.dry_run import DryRunDriver
-
-        driver = DryRunDriver(clock=clock, inner=driver)
+        driver = drivers.get("dry_run")(clock=clock, inner=driver)
     source = make_source(cfg.plan.source, cfg.plan.path, cfg.plan.url or "", cfg.plan.timeout_s)
     telemetry = None
     if cfg.telemetry.enabled:

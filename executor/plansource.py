@@ -18,6 +18,7 @@ from typing import Any
 
 from executor import schedule as sched
 from executor.schedule import Schedule, ScheduleError
+from executor.telemetry import require_sqlite_file
 
 log = logging.getLogger("helios.executor.plan")
 
@@ -149,11 +150,9 @@ class SqlSource:
         ------
         PlanGone, Unchanged, ScheduleError, OSError (database unreachable)
         """
-        import sqlalchemy as sa
+        import sqlalchemy as sa  # optional dependency, only for source: sql (absent on a GX)
 
-        from executor.telemetry import _require_sqlite_file
-
-        _require_sqlite_file(self.url)
+        require_sqlite_file(self.url)
         try:
             with self._connect().connect() as conn:
                 head = conn.execute(sa.text(

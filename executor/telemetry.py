@@ -28,7 +28,7 @@ log = logging.getLogger("helios.executor.telemetry")
 POWER_FIELDS = ("battery_power_w", "grid_power_w", "pv_power_w", "load_power_w")
 
 
-def _require_sqlite_file(url: str) -> None:
+def require_sqlite_file(url: str) -> None:
     """Refuse to let SQLite create an empty database file: the planner's store owns it."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and url != prefix + ":memory:":
@@ -48,9 +48,9 @@ class SqlSink:
 
     def write(self, rows: list) -> None:
         """Insert ``rows``; raises ``OSError`` when the database cannot take them."""
-        import sqlalchemy as sa
+        import sqlalchemy as sa  # optional: absent on a GX (the JSONL buffer is the store)
 
-        _require_sqlite_file(self.url)
+        require_sqlite_file(self.url)
         try:
             if self._engine is None:
                 args = {"connect_args": {"timeout": self.timeout_s}} \

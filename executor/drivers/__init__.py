@@ -1,18 +1,34 @@
 """Driver registry: ``type:`` name → driver class (same shape as ``planner/providers``).
 
-Driver modules are imported lazily by :func:`create`, so a GX without pymodbus can still run
-``victron_dbus`` and a remote host without D-Bus can run ``victron_modbus``.
+A driver is one module in this package that decorates its class with ``@register("name")``,
+``name`` being the module's name: the registry finds the built-in drivers by listing the
+package (every public module except :mod:`executor.drivers.base`, the interface), so a new
+driver is a new file and nothing else. Driver modules are imported on demand by :func:`get`,
+so a GX without pymodbus can still run ``victron_dbus`` and a remote host without D-Bus can run
+``victron_modbus``. A driver defined elsewhere (a test, a plugin) is available once the module
+that registers it has been imported.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable
 
+from executor.configspec import build
 from executor.errors import ConfigError, ConfigProblem
 
-#: every driver shipped with Helios: name = module name = ``type:`` value
-BUILTIN = ("simulated", "dry_run", "victron_dbus", "victron_modbus")
+#: modules of this package that are not drivers (private helpers start with ``_``)
+_NOT_DRIVERS = frozenset({"base"})
+
+
+def _discover() -> tuple[str, ...]:
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
+                        if not m.name.startswith("_") and m.name not in _NOT_DRIVERS))
+
+
+#: every driver shipped with Helios: name = module name = ``type:`` value (found, not listed)
+BUILTIN = _discover()
 
 _REGISTRY: dict[str, type] = {}
 
@@ -37,20 +53,20 @@ def get(name: str) -> type:
     """
     if name not in _REGISTRY and name in BUILTIN:
         try:
-            importlib.import_module(f"executor.drivers.{name}")
+            importlib.import_module(f"{__name__}.{name}")
         except ImportError as exc:
             raise ConfigError(ConfigProblem(
                 "executor.driver.type", f"a driver whose library is installed ({name} needs "
                 f"{exc.name or exc})", repr(name))) from exc
     if name not in _REGISTRY:
         raise ConfigError(ConfigProblem("executor.driver.type",
-                                        f"one of {', '.join(BUILTIN)}", repr(name)))
+                                        f"one of {', '.join(available())}", repr(name)))
     return _REGISTRY[name]
 
 
-def available() -> tuple:
-    """Names of the built-in drivers."""
-    return BUILTIN
+def available() -> tuple[str, ...]:
+    """Names of the drivers: the built-in ones and any registered from elsewhere, sorted."""
+    return tuple(sorted(set(BUILTIN) | set(_REGISTRY)))
 
 
 def create(name: str, options: dict, *, clock, limits=None, key_path: str = "executor.driver"):
@@ -72,8 +88,6 @@ def create(name: str, options: dict, *, clock, limits=None, key_path: str = "exe
     ConfigError
         Unknown driver or invalid options, naming ``executor.driver.<key>``.
     """
-    from executor.config import build
-
     cls = get(name)
     problems: list = []
     defaults = cls.config_defaults(limits) \

@@ -68,7 +68,7 @@ class JeepneyBus:
     """Blocking jeepney connection. ``address``: 'SYSTEM', 'SESSION' or a bus address."""
 
     def __init__(self, address: str = "SYSTEM", timeout_s: float = 2.0):
-        from jeepney.io.blocking import open_dbus_connection
+        from jeepney.io.blocking import open_dbus_connection  # optional: jeepney or dbus-python
 
         self.timeout_s = timeout_s
         try:
@@ -79,7 +79,7 @@ class JeepneyBus:
     def call(self, service: str, path: str, member: str, signature: str | None = None,
              body: tuple = (), interface: str = IFACE) -> tuple:
         """One method call; returns the reply body."""
-        from jeepney import DBusAddress, HeaderFields, MessageType, new_method_call
+        from jeepney import DBusAddress, HeaderFields, MessageType, new_method_call  # optional
 
         msg = new_method_call(DBusAddress(path, bus_name=service, interface=interface), member,
                               signature, body)
@@ -126,7 +126,7 @@ class DbusPythonBus:
     """dbus-python (what Venus OS ships); blocking calls without introspection."""
 
     def __init__(self, address: str = "SYSTEM", timeout_s: float = 2.0):
-        import dbus
+        import dbus  # optional: ships with Venus OS, absent elsewhere
 
         self.dbus = dbus
         self.timeout_s = timeout_s

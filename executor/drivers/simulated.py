@@ -1,13 +1,15 @@
-"""An in-process battery + home model, for the demo, tests, the emulated GX and the backtest.
+"""An in-process battery + home model, for the demo, tests and the emulated GX.
 
-:class:`Plant` is the physics shared by the ``simulated`` driver and the emulated GX in
-``tests/gx_emulator``: the inverter holds the grid at its setpoint by moving the battery
+:class:`Plant` is the ``simulated`` driver's battery + inverter + home, in W and %: every step
+(at most 10 s) runs :func:`executor.plant.step`, the home physics the backtest and the
+planner's baselines run too. The inverter holds the grid at its setpoint by moving the battery
 (``battery = load − pv − setpoint``, + = discharge), within its power limits, the live BMS
 limits and the ESS minimum SoC; SoC integrates battery power with the charge and discharge
-efficiencies. Released (no setpoint) it does what a Victron ESS does on its own: self-
-consumption, i.e. setpoint 0. A Dynamic-ESS-style window instead steers the battery to a
-target SoC by the window's end. Time only moves when :meth:`Plant.advance` is called with a
-later ``now`` (injected clock, faster than real time).
+efficiencies; the grid takes the rest (no grid limit, no outage). Released (no setpoint) it
+does what a Victron ESS does on its own: self-consumption, i.e. setpoint 0. A
+Dynamic-ESS-style window instead steers the battery to a target SoC by the window's end. Time
+only moves when :meth:`Plant.advance` is called with a later ``now`` (injected clock, faster
+than real time).
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from executor.config import opt
 from executor.drivers import register
 from executor.drivers.base import Measurement, Setpoint
+from executor.plant import PlantLimits, step
 
 
 def demo_profile(now: datetime) -> tuple:
@@ -89,64 +92,62 @@ class Plant:
             discharge = min(discharge, self.bms_max_discharge_w)
         return charge, discharge
 
-    def _battery_request_w(self, now: datetime, net_load_w: float) -> float:
+    def _window_request_w(self, now: datetime) -> float | None:
+        """The battery power a Dynamic-ESS window asks for now, or None (no window). [W]"""
         window = self.window
-        if window is not None and window.start <= now < window.end:
-            left_h = max((window.end - now).total_seconds() / 3600.0, 1.0 / 60.0)
-            gap_kwh = (window.target_soc_pct - self.soc_pct) / 100.0 * self.capacity_kwh
-            if gap_kwh >= 0:
-                return -1000.0 * gap_kwh / self.charge_efficiency / left_h
-            return -1000.0 * gap_kwh * self.discharge_efficiency / left_h
-        setpoint = 0.0 if self.grid_setpoint_w is None else self.grid_setpoint_w
-        return net_load_w - setpoint
+        if window is None or not window.start <= now < window.end:
+            return None
+        left_h = max((window.end - now).total_seconds() / 3600.0, 1.0 / 60.0)
+        gap_kwh = (window.target_soc_pct - self.soc_pct) / 100.0 * self.capacity_kwh
+        if gap_kwh >= 0:
+            return -1000.0 * gap_kwh / self.charge_efficiency / left_h
+        return -1000.0 * gap_kwh * self.discharge_efficiency / left_h
+
+    def limits(self) -> PlantLimits:
+        """The plant's limits now (ESS floor, max SoC, inverter and BMS power; no grid
+        limit) for :func:`executor.plant.step`."""
+        charge_w, discharge_w = self._limits()
+        cap = self.capacity_kwh
+        return PlantLimits(min_kwh=self.min_soc_pct / 100.0 * cap,
+                           max_kwh=self.max_soc_pct / 100.0 * cap,
+                           max_charge_kw=charge_w / 1000.0, max_discharge_kw=discharge_w / 1000.0,
+                           charge_efficiency=self.charge_efficiency,
+                           discharge_efficiency=self.discharge_efficiency)
 
     def advance(self, now: datetime, max_step_s: float = 10.0) -> None:
         """Integrate from the last call to ``now`` in steps of at most ``max_step_s``."""
         while self.now < now:
             step_s = min((now - self.now).total_seconds(), max_step_s)
             self._step(step_s)
-            self.now = min(now, self.now + _seconds(step_s))
+            self.now = min(now, self.now + timedelta(seconds=step_s))
 
     def _step(self, dt_s: float) -> None:
         pv_w, load_w = self.profile(self.now)
-        net_load_w = load_w - pv_w
-        battery_w = self._battery_request_w(self.now, net_load_w)
-        charge_w, discharge_w = self._limits()
-        battery_w = min(max(battery_w, -charge_w), discharge_w)
+        request_w = self._window_request_w(self.now)
         dt_h = dt_s / 3600.0
-        cap_wh = self.capacity_kwh * 1000.0
-        if battery_w > 0:  # discharge, not below the ESS floor
-            room_wh = max(self.soc_pct - self.min_soc_pct, 0.0) / 100.0 * cap_wh \
-                * self.discharge_efficiency
-            battery_w = min(battery_w, room_wh / dt_h)
-            self.soc_pct -= battery_w * dt_h / self.discharge_efficiency / cap_wh * 100.0
-            self.energy_out_wh += battery_w * dt_h
-        elif battery_w < 0:  # charge, not above max
-            room_wh = max(self.max_soc_pct - self.soc_pct, 0.0) / 100.0 * cap_wh \
-                / self.charge_efficiency
-            battery_w = max(battery_w, -room_wh / dt_h)
-            self.soc_pct -= battery_w * dt_h * self.charge_efficiency / cap_wh * 100.0
-            self.energy_in_wh -= battery_w * dt_h
-        self.soc_pct = min(max(self.soc_pct, 0.0), 100.0)
-        self.battery_power_w = battery_w
+        cap = self.capacity_kwh
+        if request_w is None:  # the inverter holds the grid at the setpoint (released: 0)
+            setpoint_w = 0.0 if self.grid_setpoint_w is None else self.grid_setpoint_w
+            flows = step(self.limits(), self.soc_pct / 100.0 * cap, dt_h, pv_w / 1000.0,
+                         load_w / 1000.0, grid_kw=setpoint_w / 1000.0)
+        else:
+            flows = step(self.limits(), self.soc_pct / 100.0 * cap, dt_h, pv_w / 1000.0,
+                         load_w / 1000.0, battery_kw=request_w / 1000.0)
+        self.soc_pct = min(max(flows.soc_kwh / cap * 100.0, 0.0), 100.0)
+        self.energy_in_wh += flows.battery_charge_kw * 1000.0 * dt_h
+        self.energy_out_wh += flows.battery_discharge_kw * 1000.0 * dt_h
+        self.battery_power_w = (flows.battery_discharge_kw - flows.battery_charge_kw) * 1000.0
         self.pv_power_w, self.load_power_w = pv_w, load_w
-        self.grid_power_w = net_load_w - battery_w
+        self.grid_power_w = (flows.grid_import_kw - flows.grid_export_kw) * 1000.0
 
     def measurement(self, now: datetime) -> Measurement:
         """The current state as a :class:`Measurement` (after ``advance(now)``)."""
-        charge_w, discharge_w = self._limits()
         return Measurement(
             at=now, soc_pct=round(self.soc_pct, 3), battery_power_w=self.battery_power_w,
             grid_power_w=self.grid_power_w, pv_power_w=self.pv_power_w,
             load_power_w=self.load_power_w,
             max_charge_w=self.bms_max_charge_w, max_discharge_w=self.bms_max_discharge_w,
         )
-
-
-def _seconds(s: float):
-    from datetime import timedelta
-
-    return timedelta(seconds=s)
 
 
 @register("simulated")

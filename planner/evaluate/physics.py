@@ -7,21 +7,15 @@ simulator (:func:`simulate`) runs it slot by slot against the **actual** PV and 
 :mod:`planner.evaluate.mpc`) decides, at the start of each slot, a battery setpoint (and,
 optionally, a PV curtailment cap).
 
-Physics of one slot (:func:`step`), all powers AC side, ``P`` = battery power (+ discharge,
-− charge), ``need = load − pv_used``::
-
-    grid = need − P − unserved          (> 0 import, < 0 export; never both)
-    soc' = soc + (eta_c·charge − discharge/eta_d)·dt
-
-The setpoint is clamped to the power limits and to what the SoC allows (hard
-``[min_soc, max_soc]``, widened to the current SoC when it is outside). When the grid
-cannot take the rest (import/export limit, export switched off, export at a negative sell
-price, an outage) the battery deviates from its setpoint the way a backup/ESS inverter does:
-it discharges more to cover the load (what it cannot cover is *unserved*) or charges more
-from surplus PV (what it cannot take is curtailed). PV is also curtailed when the strategy
-says so (the plan curtails in that slot). Energy is conserved exactly::
+Physics of one slot (:func:`step`): :func:`executor.plant.step`, the one implementation of
+the home on the AC bus that the planner's baselines and the executor's simulated plant run too
+(setpoint clamped to the power and SoC limits; import/export limits, export switch, export at
+a negative sell price, outages; unserved load and curtailment; energy conserved exactly)::
 
     Σ (pv + import + unserved)·dt = Σ (load + export + curtailed)·dt + Δsoc + losses
+
+:func:`step` adds the executor's control laws (grid setpoint, guard, intent) that turn a plan
+slot into the battery command on the actual PV and load.
 """
 
 from __future__ import annotations
@@ -34,9 +28,11 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import pandas as pd
 
+from executor import plant
 from executor.control import guard_battery, intent_battery, power_to_target
 from planner.config import HeliosConfig
 from planner.core.errors import DataError
+from planner.core.site import SiteSpec
 
 #: flows below this count as zero (exclusivity, "at min SoC") [kW or kWh]
 TOL = 1e-6
@@ -50,7 +46,10 @@ AT_MIN_TOL_KWH = 0.01
 
 @dataclass(frozen=True)
 class Home:
-    """Physical limits of the simulated site (from the config; AC-side figures)."""
+    """Physical limits of the simulated site (from the config; AC-side figures).
+
+    It is the :class:`executor.plant.Limits` of :func:`executor.plant.step` (same field names).
+    """
 
     slot_s: int
     capacity_kwh: float
@@ -73,22 +72,24 @@ class Home:
     @classmethod
     def from_config(cls, cfg: HeliosConfig) -> Home:
         """The home described by ``cfg`` (battery, grid, slot length)."""
-        b, g = cfg.battery, cfg.grid
-        cap = b.capacity_kwh
-        reserve_pct = b.reserve_soc_pct if b.reserve_soc_pct is not None else b.min_soc_pct
+        return cls.from_spec(SiteSpec.from_config(cfg))
+
+    @classmethod
+    def from_spec(cls, spec: SiteSpec) -> Home:
+        """The physical part of a :class:`planner.core.site.SiteSpec`."""
         return cls(
-            slot_s=cfg.planning.slot_s,
-            capacity_kwh=cap,
-            min_kwh=b.min_soc_pct / 100 * cap,
-            max_kwh=b.max_soc_pct / 100 * cap,
-            reserve_kwh=max(reserve_pct, b.min_soc_pct) / 100 * cap,
-            max_charge_kw=b.max_charge_kw,
-            max_discharge_kw=b.max_discharge_kw,
-            charge_efficiency=b.charge_efficiency,
-            discharge_efficiency=b.discharge_efficiency,
-            max_import_kw=g.max_import_kw,
-            max_export_kw=g.max_export_kw if g.export_enabled else 0.0,
-            wear_eur_per_kwh=b.wear_cost_eur_per_kwh,
+            slot_s=spec.slot_s,
+            capacity_kwh=spec.capacity_kwh,
+            min_kwh=spec.min_kwh,
+            max_kwh=spec.max_kwh,
+            reserve_kwh=spec.reserve_kwh,
+            max_charge_kw=spec.max_charge_kw,
+            max_discharge_kw=spec.max_discharge_kw,
+            charge_efficiency=spec.charge_efficiency,
+            discharge_efficiency=spec.discharge_efficiency,
+            max_import_kw=spec.max_import_kw,
+            max_export_kw=spec.max_export_kw,
+            wear_eur_per_kwh=spec.wear_eur_per_kwh,
         )
 
     def without_battery(self) -> Home:
@@ -175,8 +176,11 @@ class PlanIntent(NamedTuple):
 def step(home: Home, soc_kwh: float, setpoint_kw: float, pv_cap_kw: float, pv_kw: float,
          load_kw: float, grid_ok: bool, sell_eur_per_kwh: float,
          grid_setpoint_kw: float | None = None, guard: bool = False,
-         intent: tuple | None = None) -> tuple[float, ...]:
+         intent: tuple | None = None) -> plant.Flows:
     """Run one slot: the battery follows ``setpoint_kw`` as far as the physics allow.
+
+    The physics are :func:`executor.plant.step` (``home`` is its limits); this adds the
+    executor's control laws that turn a plan slot into a battery command on the actual data.
 
     Parameters
     ----------
@@ -209,51 +213,24 @@ def step(home: Home, soc_kwh: float, setpoint_kw: float, pv_cap_kw: float, pv_kw
 
     Returns
     -------
-    (import_kw, export_kw, charge_kw, discharge_kw, pv_used_kw, unserved_kw, soc_end_kwh)
+    :class:`executor.plant.Flows`: (import_kw, export_kw, charge_kw, discharge_kw,
+    pv_used_kw, unserved_kw, soc_end_kwh)
     """
     dt = home.slot_s / 3600.0
-    eta_c, eta_d = home.charge_efficiency, home.discharge_efficiency
-    floor = min(home.min_kwh, soc_kwh)
-    ceiling = max(home.max_kwh, soc_kwh)
-    dis_max = min(home.max_discharge_kw, max(soc_kwh - floor, 0.0) * eta_d / dt)
-    ch_max = min(home.max_charge_kw, max(ceiling - soc_kwh, 0.0) / (eta_c * dt))
-    imp_max = home.max_import_kw if grid_ok else 0.0
-    exp_max = home.max_export_kw if (grid_ok and sell_eur_per_kwh >= 0.0) else 0.0
-    pv_used = min(pv_kw, pv_cap_kw) if pv_cap_kw < pv_kw else pv_kw
-    unserved = 0.0
-    need = load_kw - pv_used
-    if intent is not None:
-        to_target = power_to_target(soc_kwh, intent[3], dt, eta_c, eta_d)
-        grid_plan = intent.grid_kw if isinstance(intent, PlanIntent) else None
-        setpoint_kw = intent_battery(intent[0], intent[1], intent[2], need, to_target, 0.0,
-                                     grid_plan)
-    elif grid_setpoint_kw is not None:
-        wanted = need - grid_setpoint_kw
-        setpoint_kw = guard_battery(wanted, setpoint_kw, need) if guard else wanted
-    if need - imp_max > dis_max and pv_used < pv_kw:  # curtailing would leave load unserved
-        pv_used = min(pv_kw, pv_used + (need - imp_max - dis_max))
-        need = load_kw - pv_used
-    if need - imp_max > dis_max:  # short even with the battery at full discharge
-        power = dis_max
-    elif need + exp_max < -ch_max:  # surplus the grid and the battery cannot take
-        power = -ch_max
-        pv_used = max(0.0, pv_used + need + exp_max + ch_max)
-        need = load_kw - pv_used
-    else:
-        power = min(max(setpoint_kw, -ch_max, need - imp_max), dis_max, need + exp_max)
-    grid = need - power
-    if grid > imp_max:  # what neither the grid nor the battery can supply
-        unserved = grid - imp_max
-        grid = imp_max
-    elif grid < -exp_max:  # rounding only: the limits hold exactly
-        grid = -exp_max
-    imp = grid if grid > 0.0 else 0.0
-    exp = -grid if grid < 0.0 else 0.0
-    ch = -power if power < 0.0 else 0.0
-    dis = power if power > 0.0 else 0.0
-    soc = soc_kwh + (eta_c * ch - dis / eta_d) * dt
-    soc = min(max(soc, floor), ceiling)  # rounding only: the clamps above keep it inside
-    return imp, exp, ch, dis, pv_used, unserved, soc
+    if intent is not None or (guard and grid_setpoint_kw is not None):
+        # the executor's control law on the slot's actual net load (after the plan's PV cap)
+        need = load_kw - (pv_cap_kw if pv_cap_kw < pv_kw else pv_kw)
+        if intent is not None:
+            to_target = power_to_target(soc_kwh, intent[3], dt, home.charge_efficiency,
+                                        home.discharge_efficiency)
+            grid_plan = intent.grid_kw if isinstance(intent, PlanIntent) else None
+            setpoint_kw = intent_battery(intent[0], intent[1], intent[2], need, to_target, 0.0,
+                                         grid_plan)
+        else:
+            setpoint_kw = guard_battery(need - grid_setpoint_kw, setpoint_kw, need)
+        grid_setpoint_kw = None
+    return plant.step(home, soc_kwh, dt, pv_kw, load_kw, setpoint_kw, pv_cap_kw, grid_ok,
+                      sell_eur_per_kwh >= 0.0, grid_setpoint_kw)
 
 
 # ============================================================================================

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from executor import plant
 from planner.evaluate.physics import Home, Series
 
 
@@ -37,15 +38,11 @@ class SelfConsumption:
         self.net = (series.load_kw - series.pv_kw).tolist()
 
     def decide(self, t: int, soc_kwh: float) -> tuple[float, float, float | None]:
-        """Setpoint = load − PV (the battery takes or gives the difference)."""
-        want = self.net[t]
-        if want > 0.0:
-            want = min(want, _above_reserve_kw(self.home, soc_kwh))
-        return want, math.inf, None
-
-
-def _above_reserve_kw(home: Home, soc_kwh: float) -> float:
-    return max(soc_kwh - home.reserve_kwh, 0.0) * home.discharge_efficiency / home.dt_h
+        """Setpoint = load − PV (the battery takes or gives the difference), discharging no
+        deeper than the reserve (:func:`executor.plant.self_consumption_kw`)."""
+        h = self.home
+        return (plant.self_consumption_kw(self.net[t], soc_kwh, h.reserve_kwh,
+                                          h.discharge_efficiency, h.dt_h), math.inf, None)
 
 
 class PriceRule:
@@ -97,7 +94,9 @@ class PriceRule:
         if want <= 0.0:
             return want, math.inf, None
         if self.dear[t]:
-            return min(want, _above_reserve_kw(self.home, soc_kwh)), math.inf, None
+            h = self.home
+            return (plant.self_consumption_kw(want, soc_kwh, h.reserve_kwh,
+                                              h.discharge_efficiency, h.dt_h), math.inf, None)
         return 0.0, math.inf, None
 
 

@@ -5,10 +5,13 @@
   surplus, discharge to cover the load, within the power and SoC limits and with the same
   efficiencies; it never charges from the grid and never discharges into it.
 
-Both use the same slots, prices (after the tariff), forecasts, start SoC, grid limits and
-export switch as the plan. Like the plan, they curtail PV rather than export it at a negative
-sell price (PV could be curtailed without a battery too, so the savings shown are what the
-battery and the planning earn, not what curtailment earns).
+Both are the plan's slots run through the home's one physics (:func:`executor.plant.step`, the
+same code as the backtest and the executor's simulated plant) with the inverter holding the
+grid at 0, as a battery inverter does by itself. Both use the same slots, prices (after the
+tariff), forecasts, start SoC, grid limits and export switch as the plan. Like the plan, they
+curtail PV rather than export it at a negative sell price (PV could be curtailed without a
+battery too, so the savings shown are what the battery and the planning earn, not what
+curtailment earns).
 
 Costs are compared as *net cost* = grid bill + battery wear − value of the change in stored
 energy, with the change valued like the planner values energy left at the horizon end
@@ -18,15 +21,15 @@ end would look cheaper than one that keeps it full.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from executor import plant
 from planner.config import HeliosConfig
+from planner.core.site import SiteSpec
 from planner.inputs.gather import Inputs
-
-#: below this a flow is treated as zero [kW]
-_TOL_KW = 1e-9
 
 
 @dataclass(frozen=True)
@@ -95,20 +98,36 @@ class Comparison:
         }
 
 
-def _grid(inputs: Inputs, cfg: HeliosConfig, net_kw: np.ndarray, pv_spill_kw: np.ndarray
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Grid flows for a residual demand ``net_kw`` (>0 import) and PV ``pv_spill_kw`` left over.
+def _run(inputs: Inputs, spec: SiteSpec, limits: plant.PlantLimits) -> tuple:
+    """The plan's slots through :func:`executor.plant.step` with the inverter holding the grid
+    at 0 (plain self-consumption; with a battery of 0 kW the home alone).
 
-    Returns (import, export, curtailed PV, unserved load), all [kW] per slot.
+    Returns the flows [kW] per slot as arrays, the SoC at each slot end [kWh] and the start.
     """
-    g = cfg.grid
-    max_export = g.max_export_kw if g.export_enabled else 0.0
-    imp = np.minimum(np.maximum(net_kw, 0.0), g.max_import_kw)
-    unserved = np.maximum(net_kw, 0.0) - imp
-    sell_ok = inputs.sell_eur_per_kwh >= 0.0
-    exp = np.where(sell_ok, np.minimum(pv_spill_kw, max_export), 0.0)
-    curtailed = pv_spill_kw - exp
-    return imp, exp, curtailed, unserved
+    n, dt = inputs.n, inputs.dt_h
+    soc0 = inputs.soc_start_pct / 100.0 * spec.capacity_kwh
+    pv, load = inputs.pv_kw.tolist(), inputs.load_kw.tolist()
+    export_ok = (inputs.sell_eur_per_kwh >= 0.0).tolist()
+    rows = []
+    e = soc0
+    for t in range(n):
+        row = plant.step(limits, e, dt, pv[t], load[t], 0.0, math.inf, True, export_ok[t], 0.0)
+        rows.append(row)
+        e = row.soc_kwh
+    cols = np.array(rows, dtype=float).reshape(n, len(plant.Flows._fields)).T
+    return (*(np.ascontiguousarray(c) for c in cols), soc0)
+
+
+def _limits(spec: SiteSpec, battery: bool) -> plant.PlantLimits:
+    """The site's limits; the battery's floor is the reserve (self-consumption never goes
+    deeper), and without a battery it takes no power."""
+    return plant.PlantLimits(
+        min_kwh=spec.reserve_kwh, max_kwh=spec.max_kwh,
+        max_charge_kw=spec.max_charge_kw if battery else 0.0,
+        max_discharge_kw=spec.max_discharge_kw if battery else 0.0,
+        charge_efficiency=spec.charge_efficiency,
+        discharge_efficiency=spec.discharge_efficiency,
+        max_import_kw=spec.max_import_kw, max_export_kw=spec.max_export_kw)
 
 
 def _costs(inputs: Inputs, imp: np.ndarray, exp: np.ndarray) -> float:
@@ -118,14 +137,10 @@ def _costs(inputs: Inputs, imp: np.ndarray, exp: np.ndarray) -> float:
 
 def no_battery(inputs: Inputs, cfg: HeliosConfig) -> Baseline:
     """The home without a battery: PV → load → grid, surplus exported (or curtailed)."""
-    n = inputs.n
-    pv, load = inputs.pv_kw, inputs.load_kw
-    direct = np.minimum(pv, load)
-    imp, exp, curtailed, unserved = _grid(inputs, cfg, load - direct, pv - direct)
-    soc0 = inputs.soc_start_pct / 100.0 * cfg.battery.capacity_kwh
-    zeros = np.zeros(n)
-    return Baseline("no_battery", imp, exp, zeros, zeros.copy(), pv - curtailed, unserved,
-                    np.full(n, soc0), soc0, _costs(inputs, imp, exp), 0.0, 0.0)
+    spec = SiteSpec.from_config(cfg)
+    imp, exp, ch, dis, used, unserved, soc, soc0 = _run(inputs, spec, _limits(spec, False))
+    return Baseline("no_battery", imp, exp, ch, dis, used, unserved, soc, soc0,
+                    _costs(inputs, imp, exp), 0.0, 0.0)
 
 
 def self_consumption(inputs: Inputs, cfg: HeliosConfig,
@@ -136,48 +151,24 @@ def self_consumption(inputs: Inputs, cfg: HeliosConfig,
     is covered by discharging (up to ``max_discharge_kw`` and down to the reserve SoC, or
     ``min_soc_pct`` when no reserve is set); what is left goes to or comes from the grid.
     """
-    b = cfg.battery
+    spec = SiteSpec.from_config(cfg)
+    imp, exp, ch, dis, used, unserved, soc, soc0 = _run(inputs, spec, _limits(spec, True))
     n, dt = inputs.n, inputs.dt_h
-    cap = b.capacity_kwh
-    eta_c, eta_d = b.charge_efficiency, b.discharge_efficiency
-    soc0 = inputs.soc_start_pct / 100.0 * cap
-    floor = (b.reserve_soc_pct if b.reserve_soc_pct is not None else b.min_soc_pct) / 100 * cap
-    ceiling = b.max_soc_pct / 100.0 * cap
-    pv, load = inputs.pv_kw, inputs.load_kw
-    charge = np.zeros(n)
-    discharge = np.zeros(n)
-    soc = np.zeros(n)
-    e = soc0
-    for t in range(n):
-        surplus = pv[t] - load[t]
-        if surplus > _TOL_KW:
-            room_kw = max(ceiling - e, 0.0) / (eta_c * dt)
-            charge[t] = min(surplus, b.max_charge_kw, room_kw)
-            e += eta_c * charge[t] * dt
-        elif surplus < -_TOL_KW:
-            avail_kw = max(e - floor, 0.0) * eta_d / dt
-            discharge[t] = min(-surplus, b.max_discharge_kw, avail_kw)
-            e -= discharge[t] / eta_d * dt
-        soc[t] = e
-    direct = np.minimum(pv, load)
-    net = load - direct - discharge
-    spill = pv - direct - charge
-    imp, exp, curtailed, unserved = _grid(inputs, cfg, net, spill)
-    wear = float(b.wear_cost_eur_per_kwh * np.sum(charge + discharge) * dt)
+    wear = float(spec.wear_eur_per_kwh * np.sum(ch + dis) * dt)
     stored = terminal_value_eur_per_kwh * (soc[-1] - soc0) if n else 0.0
-    return Baseline("self_consumption", imp, exp, charge, discharge, pv - curtailed, unserved,
-                    soc, soc0, _costs(inputs, imp, exp), wear, float(stored))
+    return Baseline("self_consumption", imp, exp, ch, dis, used, unserved, soc, soc0,
+                    _costs(inputs, imp, exp), wear, float(stored))
 
 
 def stored_energy_value(inputs: Inputs, cfg: HeliosConfig) -> float:
     """Value of one kWh left in the battery at the horizon end. [EUR/kWh]
 
-    The planner's own terminal value: discharge efficiency × the configured quantile of the
-    horizon's buy prices, never negative. Used even when ``battery.final_soc_pct`` replaces it
-    in the optimisation, so that every run is compared the same way.
+    The planner's own terminal value (:meth:`planner.core.site.SiteSpec.stored_energy_value`:
+    discharge efficiency × the configured quantile of the horizon's buy prices, never
+    negative). Used even when ``battery.final_soc_pct`` replaces it in the optimisation, so
+    that every run is compared the same way.
     """
-    q = float(np.quantile(inputs.buy_eur_per_kwh, cfg.planning.terminal_value_quantile))
-    return max(0.0, cfg.battery.discharge_efficiency * q)
+    return SiteSpec.from_config(cfg).stored_energy_value(inputs.buy_eur_per_kwh)
 
 
 def compare(plan, cfg: HeliosConfig) -> Comparison:

@@ -17,6 +17,7 @@ from planner.config import HeliosConfig
 from planner.evaluate.physics import Series
 from planner.inputs import degraded
 from planner.providers.load import history
+from planner.providers.pv.openmeteo import OpenMeteoPv, PvArray, clearsky_power_kw
 
 
 def ar1(rng: np.random.Generator, n: int, slot_s: int, tau_s: float = 3 * 3600) -> np.ndarray:
@@ -80,9 +81,6 @@ class RealForecaster:
     """
 
     def __init__(self, cfg: HeliosConfig, series: Series):
-        # late: the Open-Meteo provider pulls in requests, needed only for --forecast real
-        from planner.providers.pv.openmeteo import OpenMeteoPv, PvArray, clearsky_power_kw
-
         self.cfg = cfg
         self.series = series
         s = series

@@ -571,13 +571,22 @@ def build(cls: type, raw: Any, key_path: str, problems: list[ConfigProblem],
     return cls(**values)
 
 
-def explain(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
-    """``(key path, default, unit, help)`` of every key of section ``cls`` and its sections."""
+def explain(cls: type, prefix: str = "",
+            expand: Callable[[Any, str], list | None] | None = None,
+            ) -> list[tuple[str, str, str, str]]:
+    """``(key path, default, unit, help)`` of every key of section ``cls`` and its sections.
+
+    ``expand(field, key_path)`` may return the rows of a key itself (None: the usual rows).
+    """
     rows: list[tuple[str, str, str, str]] = []
     for f in fields(cls):
         if not f.init or f.metadata.get("internal"):
             continue
         spec, key = field_spec(cls, f), join(prefix, f.name)
+        own = expand(f, key) if expand is not None else None
+        if own is not None:
+            rows.extend(own)
+            continue
         if spec.kind == "section":
             rows.extend(explain(spec.args[0], key))
             continue

@@ -21,25 +21,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from executor.errors import ConfigProblem  # one class for both programs (executor.configspec)
 
 
 class HeliosError(Exception):
     """Base class of every error the planner reports to the user (no traceback)."""
 
     exit_code = 1
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One problem in the configuration: where, what was expected, what was found."""
-
-    key_path: str
-    expected: str
-    got: str
-
-    def __str__(self) -> str:
-        return f"{self.key_path}: expected {self.expected}, got {self.got}"
 
 
 class ConfigError(HeliosError):

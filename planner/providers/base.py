@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from planner.config import SiteConfig
+from planner.core.siteconfig import SiteConfig
 
 
 @dataclass(frozen=True)

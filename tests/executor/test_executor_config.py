@@ -454,3 +454,42 @@ def test_dess_window_must_outlive_the_tick():
         in str(err.value)
     doc["executor"]["driver"]["dess_window_s"] = 30
     assert config.from_mapping(doc).driver_options["dess_window_s"] == 30
+
+
+def test_driver_type_comes_from_the_registry_at_validation_time():
+    from executor import drivers
+
+    with pytest.raises(ConfigError, match="executor.driver.type: expected one of dry_run, "):
+        config.from_mapping({"executor": {"driver": {"type": "toy_inverter"}}})
+
+    @drivers.register("toy_inverter")
+    class Toy:
+        pass
+
+    try:
+        cfg = config.from_mapping({"executor": {"driver": {"type": "toy_inverter", "x": 1}}})
+        assert (cfg.driver_type, cfg.driver_options) == ("toy_inverter", {"x": 1})
+    finally:
+        drivers._REGISTRY.pop("toy_inverter")
+
+
+def test_secrets_inside_the_executor_section_are_resolved(tmp_path):
+    """``plan.url: !secret`` used to reach the type check unresolved (never valid)."""
+    (tmp_path / "secrets.yaml").write_text("plan_url: http://gx.local/schedule.json\n")
+    (tmp_path / "config.yaml").write_text(
+        "prices:\n  type: tibber\n  token: !secret not_for_the_executor\n"
+        "executor:\n  plan:\n    source: http\n    url: !secret plan_url\n")
+    cfg = config.load(str(tmp_path / "config.yaml"))
+    assert cfg.plan.url == "http://gx.local/schedule.json"
+    (tmp_path / "config.yaml").write_text("executor:\n  plan:\n    url: !secret nope\n")
+    with pytest.raises(ConfigError) as err:
+        config.load(str(tmp_path / "config.yaml"))
+    assert [p.key_path for p in err.value.problems] == ["executor.plan.url"]
+    assert "expected secret 'nope' in" in str(err.value)
+
+
+def test_explain_lists_the_executor_keys():
+    rows = {r[0]: r for r in config.explain()}
+    assert rows["executor.limits.max_charge_w"][1:3] == ("5000.0", "W")
+    assert "executor.driver.type" in rows and "executor.correction.guard_forecast_error" in rows
+    assert all(r[3] for r in rows.values())

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import yaml
 
+from executor import config as executor_config
+from executor import configspec
+from executor.errors import ConfigError as ExecutorConfigError
 from planner import config
+from planner.core import siteconfig
 from planner.core.errors import ConfigError
 
 # (config mapping, key path that must be named, fragment of "expected ...", fragment of "got")
@@ -97,8 +105,6 @@ def test_defaults_are_valid_and_documented():
 
 
 def test_repo_config_yaml_is_valid():
-    from pathlib import Path
-
     cfg = config.load(Path(__file__).parents[2] / "config.yaml")
     assert cfg.battery.reserve_soc_pct == 20
     assert cfg.tariff.buy == "(price + 0.15) * 1.19"
@@ -159,3 +165,60 @@ def test_relative_paths_resolve_against_config_dir(tmp_path):
     cfg = config.load(tmp_path / "config.yaml")
     assert cfg.prices.options.path == str(tmp_path / "sub" / "p.csv")
     assert cfg.output.schedule_path == str(tmp_path / "s.json")
+
+
+# --- one engine for helios and helios-executor ------------------------------------------------
+
+
+@pytest.mark.parametrize(("planner_key", "executor_key", "value"), [
+    ("grid.export_enabled", "executor.limits.export_enabled", "yes"),
+    ("battery.capacity_kwh", "executor.limits.capacity_kwh", "ten"),
+    ("battery.capacity_kwh", "executor.limits.capacity_kwh", -1),
+    ("battery.min_soc_pct", "executor.limits.min_soc_pct", 101),
+    ("battery.charge_efficiency", "executor.limits.charge_efficiency", None),
+    ("battery.capacity_kw", "executor.limits.capacity_kw", 10),  # unknown, did you mean
+])
+def test_planner_and_executor_word_the_same_mistake_the_same(planner_key, executor_key,
+                                                            value):
+    def nested(key: str) -> dict:
+        *path, last = key.split(".")
+        doc: dict = {last: value}
+        for part in reversed(path):
+            doc = {part: doc}
+        return doc
+
+    with pytest.raises(ConfigError) as planner_err:
+        config.from_mapping(nested(planner_key))
+    with pytest.raises(ExecutorConfigError) as executor_err:
+        executor_config.from_mapping(nested(executor_key))
+    mine = [str(p) for p in planner_err.value.problems if p.key_path == planner_key]
+    theirs = [str(p) for p in executor_err.value.problems if p.key_path == executor_key]
+    assert len(mine) == len(theirs) == 1
+    text = mine[0].removeprefix(planner_key)
+    if "unknown key" in text:  # the lists of known keys differ; the wording does not
+        assert "(did you mean 'capacity_kwh'?), got an unknown key" in text
+        assert theirs[0].startswith(f"{executor_key}: expected one of the known keys ")
+        assert theirs[0].endswith("(did you mean 'capacity_kwh'?), got an unknown key")
+    else:
+        assert theirs[0] == executor_key + text
+
+
+def test_both_programs_declare_keys_with_the_same_engine():
+    assert config.opt is executor_config.opt is configspec.opt
+    assert config.ConfigProblem is executor_config.ConfigProblem
+    assert config.SiteConfig is siteconfig.SiteConfig
+
+
+def test_providers_do_not_import_the_config_package():
+    """The circle config -> providers -> providers.base -> config is gone."""
+    code = ("import sys, planner.providers as p\n"
+            "for kind in p.KINDS:\n"
+            "    for name in p.available(kind):\n"
+            "        try:\n"
+            "            p.config_class(kind, name)\n"
+            "        except ImportError:\n"
+            "            pass\n"
+            "print('planner.config' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parents[2])
+    assert out.stdout.strip() == "False"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planner.config import opt
+from executor.configspec import opt
 from planner.core.errors import DataError, NaiveTimestampError, ProviderConfigError
 from planner.providers import register
 from planner.providers.base import ProviderContext, TimeSeries

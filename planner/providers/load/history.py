@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from planner.config import opt
+from executor.configspec import opt
 from planner.core.errors import DataError, ProviderConfigError, ProviderUnavailable, StorageError
 from planner.history.store import Store, from_db_time, measurements, to_db_time
 from planner.providers import register

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from planner.config import opt
+from executor.configspec import opt
 from planner.core.errors import ProviderConfigError, ProviderUnavailable
 from planner.providers import register
 from planner.providers.base import ProviderContext, TimeSeries

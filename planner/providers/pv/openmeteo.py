@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from planner.config import opt
+from executor.configspec import opt
 from planner.core.errors import ConfigError, ConfigProblem, HeliosError, ProviderUnavailable
 from planner.core.solar import cos_zenith, haurwitz_ghi_w_per_m2
 from planner.history.store import Store, from_db_time, measurements, to_db_time

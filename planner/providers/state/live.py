@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from executor import errors as ex_errors
+from executor.configspec import opt
 from executor.live import read_measurement
-from planner.config import opt
 from planner.core.errors import ProviderConfigError, ProviderUnavailable, StorageError
 from planner.history.store import Store
 from planner.providers import register

@@ -1,0 +1,121 @@
+"""Reading config.yaml: YAML + ``!secret`` → validated :class:`HeliosConfig`.
+
+Secrets live in ``secrets.yaml`` next to the config file and are referenced as
+``token: !secret tibber_token``. Their values are remembered in ``HeliosConfig.secret_values``
+so log filters can redact them; they never appear in problem texts. Relative paths
+(``opt(path=True)`` keys, a ``sqlite:///`` URL) are resolved against the config file's
+directory. Validation goes through :mod:`executor.configspec`, the engine the executor uses
+for its own section, so every problem is reported at once, in the same words.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+from executor.configspec import DocumentError, Secrets, build, describe, read_document
+from executor.configspec import explain as explain_section
+from planner import providers
+from planner.config.checks import consistency, resolve_storage_url
+from planner.config.sections import DEFAULT_PROVIDERS, HeliosConfig, ProviderConfig
+from planner.core.errors import ConfigError, ConfigProblem
+
+__all__ = ["default", "explain", "from_mapping", "load", "with_demo_providers"]
+
+
+def _build_provider(kind: str, data: Any, problems: list[ConfigProblem],
+                    base_dir: Path | None) -> ProviderConfig | None:
+    """``prices:`` etc.: ``type`` from the provider registry, the rest by that provider's
+    ``Config`` dataclass."""
+    if not isinstance(data, dict):
+        problems.append(ConfigProblem(kind, "a mapping with a 'type' key", describe(data)))
+        return None
+    available = providers.available(kind)
+    typ = data.get("type")
+    if typ not in available:
+        problems.append(ConfigProblem(f"{kind}.type", f"one of {', '.join(available)}",
+                                      describe(typ)))
+        return None
+    rest = {k: v for k, v in data.items() if k != "type"}
+    options = build(providers.config_class(kind, typ), rest, kind, problems, base_dir=base_dir)
+    return None if options is None else ProviderConfig(typ, options)
+
+
+def from_mapping(data: Any, base_dir: Path | None = None, source: str = "",
+                 secret_values: frozenset[str] = frozenset()) -> HeliosConfig:
+    """Validate an already-parsed mapping (secrets resolved) into a :class:`HeliosConfig`.
+
+    Raises
+    ------
+    ConfigError
+        With every problem found (not just the first).
+    """
+    problems: list[ConfigProblem] = []
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(ConfigProblem("(top level)", "a mapping of sections", describe(data)),
+                          source)
+    data = dict(data)
+    provider_data = {kind: data.pop(kind, DEFAULT_PROVIDERS[kind]) for kind in DEFAULT_PROVIDERS}
+    cfg = build(HeliosConfig, data, "", problems, base_dir=base_dir,
+                ignore=tuple(provider_data))
+    built = {kind: _build_provider(kind, value, problems, base_dir)
+             for kind, value in provider_data.items()}
+    if cfg is None or any(v is None for v in built.values()):
+        raise ConfigError(problems, source)
+    cfg = replace(cfg, **built, secret_values=secret_values, source=source or None)
+    cfg = resolve_storage_url(cfg, base_dir)
+    consistency(cfg, problems)
+    if problems:
+        raise ConfigError(problems, source)
+    return cfg
+
+
+def load(path: str | os.PathLike, secrets_path: str | os.PathLike | None = None) -> HeliosConfig:
+    """Load and validate ``config.yaml`` (and ``secrets.yaml`` beside it, when referenced).
+
+    Raises
+    ------
+    ConfigError
+        Naming every offending key (exit code 2 in the CLI).
+    """
+    path = Path(path)
+    secrets = Secrets(path.parent, secrets_path)
+    problems: list[ConfigProblem] = []
+    try:
+        data = secrets.resolve(read_document(path), "", problems)
+    except DocumentError as exc:
+        raise ConfigError(exc.problem) from None
+    if problems:
+        raise ConfigError(problems, str(path))
+    return from_mapping(data, path.parent.resolve(), str(path), frozenset(secrets.found))
+
+
+def default() -> HeliosConfig:
+    """The built-in configuration (demo providers, defaults everywhere)."""
+    return from_mapping({}, Path.cwd(), "built-in defaults")
+
+
+def with_demo_providers(cfg: HeliosConfig) -> HeliosConfig:
+    """Replace the price, PV and load providers by the built-in demo data (``--demo``)."""
+    demo = from_mapping({k: v for k, v in DEFAULT_PROVIDERS.items() if k != "state"})
+    return replace(cfg, prices=demo.prices, pv=demo.pv, load=demo.load)
+
+
+def _provider_rows(kind: str) -> list[tuple[str, str, str, str]]:
+    help_text = next(f.metadata.get("help", "") for f in fields(HeliosConfig) if f.name == kind)
+    names = providers.available(kind)
+    rows = [(f"{kind}.type", repr(DEFAULT_PROVIDERS[kind]["type"]), "",
+             f"{help_text}; one of {', '.join(names)}")]
+    for name in names:
+        rows += explain_section(providers.config_class(kind, name), f"{kind} (type {name})")
+    return rows
+
+
+def explain() -> list[tuple[str, str, str, str]]:
+    """(key path, default, unit, help) for every documented key, for ``check-config --explain``."""
+    return explain_section(HeliosConfig, expand=lambda f, key: _provider_rows(f.name)
+                           if f.name in DEFAULT_PROVIDERS else None)

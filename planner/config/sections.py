@@ -1,0 +1,198 @@
+"""The sections of config.yaml as frozen dataclasses: every key declared once with its unit,
+default, range and help (``helios check-config --explain`` prints them).
+
+Keys are declared with :func:`executor.configspec.opt`, the engine the executor's own section
+uses too; the provider sections (``prices:``, ``pv:``, ``load:``, ``state:``) are a ``type``
+plus that provider's ``Config`` from the registry (:mod:`planner.config.loading`), and
+``executor:`` is carried through untouched for ``helios-executor`` (:mod:`executor.config`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from executor.configspec import internal, opt, section
+from planner.core.siteconfig import SiteConfig
+
+__all__ = ["DEFAULT_PROVIDERS", "BatteryConfig", "GridConfig", "HeliosConfig", "OutputConfig",
+           "PlanningConfig", "ProviderConfig", "ReportConfig", "SiteConfig", "StorageConfig",
+           "TariffConfig", "TariffParts"]
+
+
+@dataclass(frozen=True)
+class PlanningConfig:
+    """How the plan is computed."""
+
+    slot_s: int = opt(900, "Slot length; must divide one hour", "s", ge=60, le=3600)
+    horizon_h: float = opt(48.0, "Planning horizon (shortened to the last known price)", "h",
+                           gt=0, le=336)
+    recalc_interval_s: int = opt(300, "How often `helios plan` runs (systemd timer)", "s", gt=0)
+    plan_valid_s: int = opt(3600, "The executor treats a plan older than this as stale", "s",
+                            gt=0)
+    terminal_value_quantile: float = opt(
+        0.5, "Energy left at the horizon end is valued at discharge efficiency x this quantile "
+        "of the horizon's buy prices (ignored when battery.final_soc_pct is set)", "", ge=0, le=1)
+    soft_penalty_eur_per_kwh: float = opt(
+        10.0, "Penalty per kWh (per slot) for missing a soft target (reserve, final SoC)",
+        "EUR/kWh", gt=0)
+    unserved_penalty_eur_per_kwh: float = opt(
+        100.0, "Penalty per kWh of load the plan cannot supply (grid limit too low)",
+        "EUR/kWh", gt=0)
+    solver: str = opt("highs", "LP solver; the others are fallbacks", "",
+                      choices=("highs", "clarabel", "ecos"))
+    grid_hurdle_eur_per_kwh: float = opt(
+        0.03, "Extra cost per kWh imported, exported or curtailed in the current slot, "
+        "falling linearly to 0 over grid_hurdle_h: of two near-equal plans the one that uses "
+        "the battery for self-consumption now and trades with the grid later wins, because a "
+        "later decision is made on a better forecast (0 = plain optimum)", "EUR/kWh", ge=0)
+    scenario_pv_spread: float = opt(
+        0.0, "Plan the current slot for three PV scenarios at once (the forecast x (1 - s), "
+        "x 1 and x (1 + s) after the current hour, weights 1/4, 1/2, 1/4; optimize/scenarios.py)"
+        ": the first slot's decision is good whichever way the PV forecast turns out. 0 = "
+        "one deterministic plan (3x faster)", "", ge=0, le=0.9)
+    grid_hurdle_h: float = opt(6.0, "Lead time over which grid_hurdle_eur_per_kwh falls to 0",
+                               "h", gt=0)
+
+
+@dataclass(frozen=True)
+class BatteryConfig:
+    """The home battery (AC-side figures)."""
+
+    capacity_kwh: float = opt(10.0, "Usable energy capacity at 100 % SoC", "kWh", gt=0)
+    max_charge_kw: float = opt(5.0, "Maximum charge power", "kW", ge=0)
+    max_discharge_kw: float = opt(5.0, "Maximum discharge power", "kW", ge=0)
+    charge_efficiency: float = opt(0.95, "AC→battery efficiency", "", gt=0, le=1)
+    discharge_efficiency: float = opt(0.95, "Battery→AC efficiency", "", gt=0, le=1)
+    min_soc_pct: float = opt(10.0, "Hard lower SoC bound", "%", ge=0, le=100)
+    max_soc_pct: float = opt(100.0, "Hard upper SoC bound", "%", ge=0, le=100)
+    reserve_soc_pct: float | None = opt(
+        None, "Soft lower bound kept for outages (default: min_soc_pct)", "%", ge=0, le=100)
+    final_soc_pct: float | None = opt(
+        None, "Soft SoC target at the horizon end (default: value stored energy instead)", "%",
+        ge=0, le=100)
+    cycle_cost_eur_per_kwh: float | None = opt(
+        None, "Wear cost per kWh charged or discharged (default 0, or derived from cost_eur "
+        "and cycle_life)", "EUR/kWh", ge=0)
+    cost_eur: float | None = opt(None, "Battery price, to derive the cycle cost", "EUR", ge=0)
+    cycle_life: int | None = opt(None, "Full cycles until end of life, to derive the cycle cost",
+                                 "cycles", gt=0)
+
+    @property
+    def wear_cost_eur_per_kwh(self) -> float:
+        """Cost per kWh of charge or discharge throughput. [EUR/kWh]
+
+        Derived as ``cost_eur / (2 * cycle_life * capacity_kwh)`` when given that way: one full
+        cycle moves ``capacity_kwh`` in and ``capacity_kwh`` out.
+        """
+        if self.cycle_cost_eur_per_kwh is not None:
+            return self.cycle_cost_eur_per_kwh
+        if self.cost_eur is not None and self.cycle_life:
+            return self.cost_eur / (2.0 * self.cycle_life * self.capacity_kwh)
+        return 0.0
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """The grid connection."""
+
+    max_import_kw: float = opt(17.0, "Maximum import power (fuse / contract)", "kW", ge=0)
+    max_export_kw: float = opt(10.0, "Maximum export power (feed-in limit)", "kW", ge=0)
+    export_enabled: bool = opt(True, "Whether feeding energy into the grid is allowed")
+
+
+@dataclass(frozen=True)
+class TariffParts:
+    """Retail price = (spot × multiplier + fixed_eur_per_kwh) × (1 + vat_pct / 100)."""
+
+    multiplier: float = opt(1.0, "Factor applied to the spot price", "")
+    fixed_eur_per_kwh: float = opt(0.0, "Fixed adder (grid fee, taxes, margin)", "EUR/kWh")
+    vat_pct: float = opt(0.0, "VAT applied on top", "%", ge=0, le=100)
+
+
+_TARIFF_FORMS = "a formula string or a mapping (multiplier, fixed_eur_per_kwh, vat_pct)"
+
+
+@dataclass(frozen=True)
+class TariffConfig:
+    """Buy and sell prices from the spot price: parts or a formula string in `price`."""
+
+    buy: TariffParts | str = opt(TariffParts(), "Buy tariff: {multiplier, fixed_eur_per_kwh, "
+                                 "vat_pct} or a formula like \"(price * 1.21) + 0.15\"",
+                                 expected=_TARIFF_FORMS)
+    sell: TariffParts | str = opt(TariffParts(), "Sell (feed-in) tariff, same forms as buy",
+                                  expected=_TARIFF_FORMS)
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """A provider choice: ``type`` plus that provider's own validated options."""
+
+    type: str
+    options: Any  # the provider's frozen Config dataclass instance
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where results are written."""
+
+    schedule_path: str = opt("schedule.json", "Where the plan is written (atomically)",
+                             path=True)
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """Plan history in SQL: every run, its slots, measurements and a price cache."""
+
+    enabled: bool = opt(True, "Save every plan to the database (see docs/storage.md)")
+    url: str = opt("sqlite:///helios.db",
+                   "SQLAlchemy URL: sqlite:///FILE (relative to this file's directory) or "
+                   "mysql+pymysql://USER@HOST/DB for MariaDB")
+    password: str | None = opt(None, "Database password; use !secret (never put it in url)",
+                               secret=True)
+    required: bool = opt(True, "A database failure makes `helios plan` exit 6 (false: warn, "
+                         "exit 0); schedule.json is written before and never touched")
+    keep_days: int = opt(365, "Plans, measurements and cached prices older than this are "
+                         "pruned (`helios db prune`, and after each plan)", "d", gt=0)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The static HTML report (one self-contained file, works offline)."""
+
+    enabled: bool = opt(True, "Write the report after each `helios plan` (needs report.path)")
+    path: str | None = opt(None, "Where `helios plan` writes report.html (default: none)",
+                           path=True)
+
+
+DEFAULT_PROVIDERS = {
+    "prices": {"type": "demo"},
+    "pv": {"type": "demo"},
+    "load": {"type": "demo"},
+    "state": {"type": "static", "soc_pct": 50.0},
+}
+
+
+@dataclass(frozen=True)
+class HeliosConfig:
+    """The whole validated configuration."""
+
+    site: SiteConfig = section(SiteConfig)
+    planning: PlanningConfig = section(PlanningConfig)
+    battery: BatteryConfig = section(BatteryConfig)
+    grid: GridConfig = section(GridConfig)
+    tariff: TariffConfig = section(TariffConfig)
+    prices: ProviderConfig = opt(None, "Price provider: {type: csv | demo, ...}")
+    pv: ProviderConfig = opt(None, "PV forecast provider: {type: csv | demo | none, ...}")
+    load: ProviderConfig = opt(None, "Load forecast provider: {type: csv | demo | constant, ...}")
+    state: ProviderConfig = opt(None, "Current state source: {type: static, soc_pct}")
+    output: OutputConfig = section(OutputConfig)
+    storage: StorageConfig = section(StorageConfig)
+    report: ReportConfig = section(ReportConfig)
+    #: the executor's own section: validated by ``executor/config.py`` (stdlib only), carried
+    #: through untouched here so one config.yaml serves both programs
+    executor: dict = opt({}, "helios-executor settings (validated by the executor)")
+    #: values read through ``!secret`` (for log redaction); never printed
+    secret_values: frozenset[str] = internal(frozenset(), repr=False, compare=False)
+    #: the config file this came from (None for built-in defaults)
+    source: str | None = internal(None, compare=False)

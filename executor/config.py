@@ -30,16 +30,8 @@ from typing import Any
 from urllib.parse import quote
 
 from executor import drivers
-from executor.configspec import (
-    Choices,
-    DocumentError,
-    Secrets,
-    build,
-    describe,
-    key_type,
-    opt,
-    read_document,
-)
+from executor.configfile import DocumentError, Secrets, read_document
+from executor.configspec import Choices, build, describe, key_type, opt
 from executor.configspec import explain as explain_section
 from executor.control import Limits
 from executor.errors import ConfigError, ConfigProblem

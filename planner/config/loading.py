@@ -15,7 +15,9 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from executor.configspec import DocumentError, Secrets, build, describe, read_document
+from executor import config as executor_config
+from executor.configfile import DocumentError, Secrets, read_document
+from executor.configspec import build, describe
 from executor.configspec import explain as explain_section
 from planner import providers
 from planner.config.checks import consistency, resolve_storage_url
@@ -115,7 +117,15 @@ def _provider_rows(kind: str) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _expand(f: Any, key: str) -> list[tuple[str, str, str, str]] | None:
+    if f.name in DEFAULT_PROVIDERS:
+        return _provider_rows(f.name)
+    if f.name == "executor":  # helios-executor's keys, declared in executor/config.py
+        return [(key, "{}", "", f.metadata.get("help", "")), *executor_config.explain()]
+    return None
+
+
 def explain() -> list[tuple[str, str, str, str]]:
-    """(key path, default, unit, help) for every documented key, for ``check-config --explain``."""
-    return explain_section(HeliosConfig, expand=lambda f, key: _provider_rows(f.name)
-                           if f.name in DEFAULT_PROVIDERS else None)
+    """(key path, default, unit, help) for every documented key, for ``check-config --explain``
+    (``executor:`` too; the options of each driver are in docs/executor.md)."""
+    return explain_section(HeliosConfig, expand=_expand)

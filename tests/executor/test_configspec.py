@@ -1,4 +1,4 @@
-"""The config-validation engine itself (executor/configspec.py), on toy sections.
+"""The config-validation engine itself (executor/configspec.py, configfile.py), on toy sections.
 
 Types come from the annotations; every problem is collected with its dotted key path, what
 was expected and what was found. helios and helios-executor both validate through it
@@ -13,6 +13,7 @@ from typing import Literal, Optional
 
 import pytest
 
+from executor import configfile
 from executor import configspec as spec
 from executor.configspec import Choices, Secret, SecretRef, build, opt, section
 
@@ -195,19 +196,19 @@ def test_explain_lists_every_key_with_default_unit_and_help():
 
 def test_documents_yaml_json_duplicates_and_secrets(tmp_path):
     (tmp_path / "c.yaml").write_text("a: !secret tok\nb: [1, !secret n]\n")
-    doc = spec.read_document(tmp_path / "c.yaml")
+    doc = configfile.read_document(tmp_path / "c.yaml")
     assert isinstance(doc["a"], SecretRef) and doc["a"].name == "tok"
     (tmp_path / "secrets.yaml").write_text("tok: abc\nn: 5\n")
-    secrets, problems = spec.Secrets(tmp_path), []
+    secrets, problems = configfile.Secrets(tmp_path), []
     assert secrets.resolve(doc, "", problems) == {"a": "abc", "b": [1, "5"]}
     assert problems == [] and secrets.found == {"abc", "5"}
     assert secrets.resolve(SecretRef("gone"), "x.y", problems) is None
     assert [str(p) for p in problems] == [
         f"x.y: expected secret 'gone' in {tmp_path / 'secrets.yaml'}, got no such name there"]
     (tmp_path / "c.json").write_text(json.dumps({"a": 1}))
-    assert spec.read_document(tmp_path / "c.json") == {"a": 1}
+    assert configfile.read_document(tmp_path / "c.json") == {"a": 1}
     (tmp_path / "d.yaml").write_text("a: 1\na: 2\n")
-    with pytest.raises(spec.DocumentError, match="duplicate key 'a'"):
-        spec.read_document(tmp_path / "d.yaml")
-    with pytest.raises(spec.DocumentError, match="no such file"):
-        spec.read_document(tmp_path / "missing.yaml")
+    with pytest.raises(configfile.DocumentError, match="duplicate key 'a'"):
+        configfile.read_document(tmp_path / "d.yaml")
+    with pytest.raises(configfile.DocumentError, match="no such file"):
+        configfile.read_document(tmp_path / "missing.yaml")

@@ -222,3 +222,10 @@ def test_providers_do_not_import_the_config_package():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).parents[2])
     assert out.stdout.strip() == "False"
+
+
+def test_explain_covers_the_executor_section_too():
+    rows = {r[0]: r for r in config.explain()}
+    assert rows["executor.limits.max_charge_w"][1:3] == ("5000.0", "W")
+    assert rows["executor.correction.guard_forecast_error"][1] == "False"
+    assert {r[0] for r in executor_config.explain()} <= set(rows)

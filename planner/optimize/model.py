@@ -1,4 +1,4 @@
-r"""The optimisation: a linear program over the horizon, compiled once, re-solved fast.
+r"""The planner's optimisation: the house's components in one LP, compiled once, re-solved fast.
 
 Per slot :math:`t` (length :math:`\Delta t` h) the decision variables are grid import/export,
 battery charge/discharge (AC side), used PV (curtailment allowed) and the state of charge.
@@ -14,18 +14,24 @@ battery charge/discharge (AC side), used PV (curtailment allowed) and the state 
 
     lo_t \le e_t \le hi_t,\quad e_t + r_t \ge reserve,\quad e_T + f \ge final
 
-with power bounds on every flow, :math:`0 \le pv^{used}_t \le pv_t`. ``r`` (reserve
-shortfall), ``f`` (final-SoC shortfall) and ``u`` (unserved load) are slacks with explicit
-penalties, so a plan always exists; the plan reports them as violations. Without a final SoC
-target, energy left at the end is valued at :math:`v = \eta_d \cdot q` (a quantile of the
-horizon's buy prices), so the plan neither dumps nor hoards it.
+with per-slot power limits on every flow (grid limits 0 in an outage, live battery limits),
+:math:`0 \le pv^{used}_t \le pv_t`. ``r`` (reserve shortfall), ``f`` (final-SoC shortfall)
+and ``u`` (unserved load) are slacks with explicit penalties, so a plan always exists; the
+plan reports them as violations. Without a final SoC target, energy left at the end is valued
+at :math:`v = \eta_d \cdot q` (a quantile of the buy prices of the slots with grid), so the
+plan neither dumps nor hoards it.
 
-Speed: the problem is built once per :class:`ModelSpec` (shape, battery, grid) with
-``cp.Parameter`` data (DPP), so cvxpy compiles it once and later solves only refill the
-numbers. Constant power limits are variable *bounds* (column bounds for HiGHS, not rows);
-the data-dependent bounds use an affine change of variables (``pv_used = pv * x``,
-``soc = lo + (hi - lo) * z`` with ``x, z`` in [0, 1]) which keeps the problem DPP while
-keeping rows out of the LP — that is what brings a 48 h × 15 min re-solve under 10 ms.
+Each device is a component (:mod:`planner.optimize.components`: :class:`Grid`, :class:`Pv`,
+:class:`FixedLoad`, :class:`Battery`) and :class:`planner.optimize.problem.Problem` sums them;
+this module is the planner's façade: :class:`ModelSpec` (what fixes the structure),
+:class:`Model` (the compiled problem for one spec, plus any extra components),
+:class:`Solution` and :func:`solve`.
+
+Speed: the problem is built once per :class:`ModelSpec` with ``cp.Parameter`` data (DPP), so
+cvxpy compiles it once and later solves only refill the numbers. Every limit is a column
+bound through an affine change of variables (``flow = limit ⊙ x``, ``soc = lo + width ⊙ z``
+with ``x, z`` in [0, 1]), which keeps the problem DPP while keeping rows out of the LP — that
+is what brings a 48 h × 15 min re-solve to ≈5 ms.
 
 Simultaneous charge and discharge (or import and export) is physically meaningless but can be
 optimal for the LP when prices are negative (it burns energy in losses or buys and sells at
@@ -36,27 +42,38 @@ slot and flow pair (HiGHS), so no returned plan ever does it.
 from __future__ import annotations
 
 import time
-import warnings
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from planner.config import HeliosConfig
-from planner.core.errors import InfeasibleError, SolverFailedError, UnboundedError
-from planner.inputs.gather import Inputs
-from planner.optimize._cvxpy import cp
+from planner.core.site import SiteSpec
+from planner.inputs.types import Inputs
+from planner.optimize.components import (
+    EXCLUSIVE_TOL_KW,
+    Battery,
+    Component,
+    Context,
+    FixedLoad,
+    Grid,
+    Pv,
+    SlotLimits,
+)
+from planner.optimize.problem import MILP_TIME_LIMIT_S, Outcome, Problem, solver_order
 
-#: flows below this are treated as zero when checking exclusivity [kW]
-EXCLUSIVE_TOL_KW = 1e-6
-#: the exact re-solve stops here and keeps its best exclusive plan (1.5 s seen at worst on
-#: 48 h x 15 min with a fixed feed-in tariff and -500 EUR/MWh prices)
-MILP_TIME_LIMIT_S = 20.0
-_SOLVERS = {"highs": cp.HIGHS, "clarabel": cp.CLARABEL, "ecos": cp.ECOS}
+__all__ = ["EXCLUSIVE_TOL_KW", "MILP_TIME_LIMIT_S", "Model", "ModelSpec", "SlotLimits",
+           "Solution", "context", "default_components", "get_model", "solve"]
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything that fixes the problem's structure; one compiled problem per spec."""
+    """Everything that fixes the problem's structure; one compiled problem per spec.
+
+    The power maxima are column bounds; per-slot limits below them (:class:`SlotLimits`:
+    outages, live battery limits) are Parameters. The capacity is a Parameter value too
+    (refilled from the config at every solve) and stays here for the callers."""
 
     n: int
     dt_h: float
@@ -75,18 +92,18 @@ class ModelSpec:
     def from_config(cls, cfg: HeliosConfig, n: int, slot_s: int,
                     soc_start_pct: float = 0.0) -> ModelSpec:
         """The spec for ``n`` slots of ``slot_s`` seconds at the configured site."""
-        b, g = cfg.battery, cfg.grid
+        site = SiteSpec.from_config(cfg)
         return cls(
-            start_above_max=soc_start_pct > b.max_soc_pct + 1e-9,
+            start_above_max=soc_start_pct > site.max_kwh / site.capacity_kwh * 100 + 1e-9,
             n=n,
             dt_h=slot_s / 3600.0,
-            capacity_kwh=b.capacity_kwh,
-            max_charge_kw=b.max_charge_kw,
-            max_discharge_kw=b.max_discharge_kw,
-            charge_efficiency=b.charge_efficiency,
-            discharge_efficiency=b.discharge_efficiency,
-            max_import_kw=g.max_import_kw,
-            max_export_kw=g.max_export_kw if g.export_enabled else 0.0,
+            capacity_kwh=site.capacity_kwh,
+            max_charge_kw=site.max_charge_kw,
+            max_discharge_kw=site.max_discharge_kw,
+            charge_efficiency=site.charge_efficiency,
+            discharge_efficiency=site.discharge_efficiency,
+            max_import_kw=site.max_import_kw,
+            max_export_kw=site.max_export_kw,
         )
 
 
@@ -113,176 +130,111 @@ class Solution:
     solver: str
     solve_s: float
     exact_milp: bool  # True when the LP split flows and the MILP re-solve was used
+    #: every component's named outputs (``grid_import_kw``, ``heater_kw``, ...)
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_outcome(cls, o: Outcome) -> Solution:
+        """The planner's fields from the standard components' outputs."""
+        out = o.outputs
+        return cls(
+            grid_import_kw=out["grid_import_kw"],
+            grid_export_kw=out["grid_export_kw"],
+            battery_charge_kw=out["battery_charge_kw"],
+            battery_discharge_kw=out["battery_discharge_kw"],
+            pv_used_kw=out["pv_used_kw"],
+            unserved_kw=out["load_unserved_kw"],
+            soc_kwh=out["battery_soc_kwh"],
+            soc_start_kwh=out["battery_soc_start_kwh"],
+            reserve_shortfall_kwh=out["battery_reserve_shortfall_kwh"],
+            overshoot_kwh=out["battery_overshoot_kwh"],
+            final_shortfall_kwh=out["battery_final_shortfall_kwh"],
+            energy_value_eur_per_kwh=out["battery_energy_value_eur_per_kwh"],
+            terminal_value_eur_per_kwh=out["battery_terminal_value_eur_per_kwh"],
+            objective_eur=o.objective_eur,
+            energy_cost_eur=out["grid_energy_cost_eur"],
+            wear_cost_eur=out["battery_wear_cost_eur"],
+            solver=o.solver,
+            solve_s=o.solve_s,
+            exact_milp=o.exact_milp,
+            outputs=out,
+        )
+
+
+def default_components(spec: ModelSpec) -> list[Component]:
+    """The house of a :class:`ModelSpec`: grid, PV, the fixed load and one battery."""
+    return [Grid(spec.max_import_kw, spec.max_export_kw), Pv(), FixedLoad(),
+            Battery(spec.charge_efficiency, spec.discharge_efficiency, spec.max_charge_kw,
+                    spec.max_discharge_kw, spec.start_above_max)]
+
+
+def context(inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None,
+            extra: Mapping[str, Any] | None = None) -> Context:
+    """What one solve knows: ``inputs``, the site of ``cfg`` and the per-slot ``limits``.
+
+    The terminal value is taken from the buy prices of the slots with grid: a slot whose
+    import limit is cut to 0 (an outage) has no price to value energy at.
+    """
+    site = SiteSpec.from_config(cfg)
+    n, dt = inputs.n, inputs.dt_h
+    lim = (limits or SlotLimits()).resolve(n, site)
+    pl = cfg.planning
+    lead_h = np.arange(n) * dt
+    hurdle = pl.grid_hurdle_eur_per_kwh * np.clip(1.0 - lead_h / pl.grid_hurdle_h, 0.0, 1.0)
+    buy = inputs.buy_eur_per_kwh
+    if site.max_import_kw > 0 and (lim["import_kw"] == 0).any():
+        value = site.terminal_value(buy[lim["import_kw"] > 0])
+    else:
+        value = site.terminal_value(buy)
+    soc0 = float(np.clip(inputs.soc_start_pct, 0.0, 100.0)) / 100 * site.capacity_kwh
+    return Context(dt_h=dt, buy_eur_per_kwh=buy, sell_eur_per_kwh=inputs.sell_eur_per_kwh,
+                   pv_kw=inputs.pv_kw, load_kw=inputs.load_kw, soc_start_kwh=soc0, site=site,
+                   hurdle_eur_per_kwh=hurdle, terminal_value_eur_per_kwh=value,
+                   extra=extra or {}, **lim)
 
 
 class Model:
-    """The compiled problem for one :class:`ModelSpec`; call :meth:`solve` repeatedly."""
+    """The compiled problem for one :class:`ModelSpec`; call :meth:`solve` repeatedly.
 
-    def __init__(self, spec: ModelSpec):
+    ``extra`` components join the standard house (their outputs land in
+    :attr:`Solution.outputs`). ``problem`` is the :class:`Problem`; ``vars``, ``lp``,
+    ``objective``, ``constraints`` and ``dynamics`` are views of it for callers that tie
+    several models together (:mod:`planner.optimize.scenarios`).
+    """
+
+    def __init__(self, spec: ModelSpec, extra: Sequence[Component] = ()):
         self.spec = spec
-        n, dt = spec.n, spec.dt_h
-        eta_c, eta_d = spec.charge_efficiency, spec.discharge_efficiency
-        p = self.params = {
-            "buy": cp.Parameter(n, name="buy"),
-            "sell": cp.Parameter(n, name="sell"),
-            "pv": cp.Parameter(n, nonneg=True, name="pv"),
-            "load": cp.Parameter(n, name="load"),
-            "soc0": cp.Parameter(name="soc0"),
-            "lo": cp.Parameter(n, name="soc_lo"),
-            "width": cp.Parameter(n, nonneg=True, name="soc_width"),
-            "reserve": cp.Parameter(n, name="reserve"),
-            "wear": cp.Parameter(nonneg=True, name="wear"),
-            "penalty": cp.Parameter(nonneg=True, name="penalty"),
-            "unserved_penalty": cp.Parameter(nonneg=True, name="unserved_penalty"),
-            "end_value": cp.Parameter(nonneg=True, name="end_value"),
-            "final": cp.Parameter(name="final"),
-            "final_weight": cp.Parameter(nonneg=True, name="final_weight"),
-            "max_kwh": cp.Parameter(name="max_kwh"),
-            "hurdle": cp.Parameter(n, nonneg=True, name="grid_hurdle"),
-            # hurdle x pv forecast: curtailment pv - pv_used = pv (1 - x) costs the hurdle too
-            # (one Parameter, since hurdle * pv * x would not be DPP)
-            "hurdle_pv": cp.Parameter(n, nonneg=True, name="grid_hurdle_pv"),
-        }
-        v = self.vars = {
-            "imp": cp.Variable(n, bounds=[0, spec.max_import_kw], name="grid_import_kw"),
-            "exp": cp.Variable(n, bounds=[0, spec.max_export_kw], name="grid_export_kw"),
-            "ch": cp.Variable(n, bounds=[0, spec.max_charge_kw], name="battery_charge_kw"),
-            "dis": cp.Variable(n, bounds=[0, spec.max_discharge_kw], name="battery_discharge_kw"),
-            "x": cp.Variable(n, bounds=[0, 1], name="pv_fraction"),
-            "z": cp.Variable(n, bounds=[0, 1], name="soc_position"),
-            "short": cp.Variable(n, bounds=[0, None], name="reserve_shortfall_kwh"),
-            "unserved": cp.Variable(n, bounds=[0, None], name="unserved_kw"),
-            "end": cp.Variable(name="soc_end_kwh"),
-            "final_short": cp.Variable(bounds=[0, None], name="final_shortfall_kwh"),
-        }
-        self.pv_used = cp.multiply(p["pv"], v["x"])
-        self.soc = p["lo"] + cp.multiply(p["width"], v["z"])
-        previous = cp.hstack([cp.reshape(p["soc0"], (1,), order="C"), self.soc[:-1]])
-        self.balance = (self.pv_used + v["imp"] + v["dis"] + v["unserved"] - v["ch"] - v["exp"]
-                        == p["load"])
-        self.dynamics = self.soc - previous == (eta_c * v["ch"] - v["dis"] / eta_d) * dt
-        constraints = [
-            self.balance,
-            self.dynamics,
-            self.soc + v["short"] >= p["reserve"],
-            v["end"] == self.soc[n - 1],
-            v["end"] + v["final_short"] >= p["final"],
-        ]
-        self.overshoot = None
-        if spec.start_above_max:
-            # after a start above max_soc_pct the hard bound is the start SoC; coming back
-            # down is wanted, so staying or going above max_soc_pct costs like the reserve
-            self.overshoot = cp.Variable(n, bounds=[0, None], name="overshoot_kwh")
-            constraints.append(self.soc - self.overshoot <= p["max_kwh"])
-        self.energy_cost = dt * (p["buy"] @ v["imp"] - p["sell"] @ v["exp"])
-        objective = (self.energy_cost
-                     + dt * p["wear"] * cp.sum(v["ch"] + v["dis"])
-                     + dt * p["penalty"] * cp.sum(v["short"])
-                     + dt * p["unserved_penalty"] * cp.sum(v["unserved"])
-                     + p["final_weight"] * v["final_short"]
-                     - p["end_value"] * v["end"]
-                     + dt * (p["hurdle"] @ (v["imp"] + v["exp"]) + cp.sum(p["hurdle_pv"])
-                             - p["hurdle_pv"] @ v["x"]))
-        if self.overshoot is not None:
-            objective = objective + dt * p["penalty"] * cp.sum(self.overshoot)
-        self.objective = cp.Minimize(objective)
-        self.constraints = constraints
-        self.lp = cp.Problem(self.objective, constraints)
-        self._milp: dict[bool, cp.Problem] = {}
+        self.problem = Problem(default_components(spec) + list(extra), spec.n, spec.dt_h)
+        grid, pv, load, battery = (self.problem[k] for k in ("grid", "pv", "load", "battery"))
+        self.vars = {"imp": grid.imp.kw, "exp": grid.exp.kw, "ch": battery.ch.kw,
+                     "dis": battery.dis.kw, "x": pv.used.x, "z": battery.z,
+                     "short": battery.short, "unserved": load.unserved, "end": battery.end,
+                     "final_short": battery.final_short}
+        self.dynamics = battery.dynamics
+        self.balance = self.problem.balance
+        self.objective = self.problem.objective
+        self.constraints = self.problem.constraints
+        self.lp = self.problem.lp
 
-    # ----------------------------------------------------------------------------------------
-    def milp(self, grid_binaries: bool) -> cp.Problem:
-        """The same problem with the flow pairs made exclusive by binaries (compiled lazily).
+    def milp(self, grid_binaries: bool) -> Any:
+        """The problem with the flow pairs made exclusive by binaries (compiled lazily).
 
         Charge/discharge always gets one binary per slot; import/export only when some slot
         sells dearer than it buys (``grid_binaries``) — otherwise import/export ties are
-        netted exactly afterwards (see :meth:`_net_grid_ties`), and the MILP with half the
-        binaries solves ≈ 30 % faster.
+        netted exactly, and the MILP with half the binaries solves ≈ 30 % faster.
         """
-        if grid_binaries not in self._milp:
-            s, v, n = self.spec, self.vars, self.spec.n
-            charging = cp.Variable(n, boolean=True, name="charging")
-            extra = [v["ch"] <= s.max_charge_kw * charging,
-                     v["dis"] <= s.max_discharge_kw * (1 - charging)]
-            if grid_binaries:
-                importing = cp.Variable(n, boolean=True, name="importing")
-                extra += [v["imp"] <= s.max_import_kw * importing,
-                          v["exp"] <= s.max_export_kw * (1 - importing)]
-            self._milp[grid_binaries] = cp.Problem(self.objective, self.constraints + extra)
-        return self._milp[grid_binaries]
+        pairs = {p.name for p in self.problem.pairs if p.nettable is None}
+        if grid_binaries:
+            pairs |= {p.name for p in self.problem.pairs}
+        return self.problem.milp(frozenset(pairs))
 
-    def set_inputs(self, inputs: Inputs, cfg: HeliosConfig) -> None:
-        """Fill the Parameters from the inputs and the battery/planning settings."""
-        s, b, pl = self.spec, cfg.battery, cfg.planning
-        cap = s.capacity_kwh
-        min_kwh = b.min_soc_pct / 100 * cap
-        max_kwh = b.max_soc_pct / 100 * cap
-        soc0 = float(np.clip(inputs.soc_start_pct, 0.0, 100.0)) / 100 * cap
-        # Hard bounds; a start outside [min, max] widens them just enough to stay feasible
-        # ("never drain further"); the reserve slack then pulls the SoC back above min.
-        lo = min(min_kwh, soc0)
-        hi = max(max_kwh, soc0)
-        reserve_pct = b.reserve_soc_pct if b.reserve_soc_pct is not None else b.min_soc_pct
-        p = self.params
-        p["buy"].value = inputs.buy_eur_per_kwh
-        p["sell"].value = inputs.sell_eur_per_kwh
-        p["pv"].value = inputs.pv_kw
-        p["load"].value = inputs.load_kw
-        p["soc0"].value = soc0
-        p["lo"].value = np.full(s.n, lo)
-        p["width"].value = np.full(s.n, hi - lo)
-        p["reserve"].value = np.full(s.n, max(reserve_pct / 100 * cap, min_kwh))
-        p["max_kwh"].value = max_kwh
-        p["wear"].value = b.wear_cost_eur_per_kwh
-        p["penalty"].value = pl.soft_penalty_eur_per_kwh
-        lead_h = np.arange(s.n) * s.dt_h
-        p["hurdle"].value = pl.grid_hurdle_eur_per_kwh * np.clip(1.0 - lead_h / pl.grid_hurdle_h,
-                                                                  0.0, 1.0)
-        p["hurdle_pv"].value = p["hurdle"].value * inputs.pv_kw
-        p["unserved_penalty"].value = pl.unserved_penalty_eur_per_kwh
-        if b.final_soc_pct is not None:
-            p["end_value"].value = 0.0
-            p["final"].value = b.final_soc_pct / 100 * cap
-            p["final_weight"].value = pl.soft_penalty_eur_per_kwh
-        else:
-            q = float(np.quantile(inputs.buy_eur_per_kwh, pl.terminal_value_quantile))
-            p["end_value"].value = max(0.0, s.discharge_efficiency * q)
-            p["final"].value = 0.0
-            p["final_weight"].value = 0.0
+    def set_inputs(self, inputs: Inputs, cfg: HeliosConfig,
+                   limits: SlotLimits | None = None) -> None:
+        """Fill every component's Parameters from the inputs, the site and the limits."""
+        self.problem.set_inputs(context(inputs, cfg, limits))
 
-    # ----------------------------------------------------------------------------------------
-    def _run(self, problem: cp.Problem, solver_order: list[str], mip: bool) -> str:
-        errors = []
-        for name in solver_order:
-            if mip and name != "highs":
-                continue  # only HiGHS solves the MILP here
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    # no MILP warm start: HiGHS (1.16) takes the previous re-solve's
-                    # solution as an incumbent and can stop short of the optimum
-                    problem.solve(solver=_SOLVERS[name], warm_start=not mip,
-                                  **_solver_options(name, mip))
-            except (cp.error.SolverError, ValueError) as exc:
-                # ValueError: cvxpy cannot unpack a solution a solver reported as UNKNOWN
-                errors.append(f"{name}: {exc}")
-                continue
-            status = problem.status
-            if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-                return name.upper()
-            if mip and status == cp.USER_LIMIT and self.vars["ch"].value is not None:
-                # time limit hit with a feasible, exclusive incumbent: better than no plan
-                return f"{name.upper()} (time limit {MILP_TIME_LIMIT_S:g} s)"
-            if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
-                raise InfeasibleError(
-                    "the plan's hard limits cannot all be met (power limits, SoC bounds); "
-                    "check battery and grid limits against the load")
-            if status in (cp.UNBOUNDED, cp.UNBOUNDED_INACCURATE):
-                raise UnboundedError("the optimisation is unbounded; this is a modelling bug")
-            errors.append(f"{name}: status {status}")
-        raise SolverFailedError("every solver failed: " + "; ".join(errors))
-
-    def solve(self, inputs: Inputs, cfg: HeliosConfig) -> Solution:
+    def solve(self, inputs: Inputs, cfg: HeliosConfig,
+              limits: SlotLimits | None = None) -> Solution:
         """Solve for these inputs; exact (MILP) re-solve when the LP splits a flow pair.
 
         Raises
@@ -290,97 +242,9 @@ class Model:
         InfeasibleError, UnboundedError, SolverFailedError
         """
         t0 = time.perf_counter()
-        self.set_inputs(inputs, cfg)
-        first = cfg.planning.solver
-        order = [first] + [s for s in ("highs", "clarabel", "ecos") if s != first]
-        solver = self._run(self.lp, order, mip=False)
-        duals = self.dynamics.dual_value
-        value = (np.asarray(duals, dtype=float) if duals is not None
-                 else np.full(self.spec.n, np.nan))
-        objective = float(self.lp.value)
-        exact = False
-        self._net_grid_ties()
-        if self._splits():
-            grid_binaries = bool(np.any(self.params["sell"].value > self.params["buy"].value))
-            problem = self.milp(grid_binaries)
-            used = self._run(problem, ["highs"], mip=True)
-            solver = "HIGHS (MILP)" if used == "HIGHS" else "HIGHS (MILP, stopped at time limit)"
-            self._net_grid_ties()
-            if self._splits():  # cannot happen: binaries or netting cover every pair
-                raise SolverFailedError("the exact re-solve still splits a flow pair")
-            objective = float(problem.value)
-            exact = True
-        return self._solution(solver, time.perf_counter() - t0, value, exact, objective)
-
-    def _net_grid_ties(self) -> None:
-        """Net simultaneous import and export where that costs nothing extra.
-
-        Where ``sell <= buy`` replacing (imp, exp) by their net keeps the balance and cannot
-        raise the cost, so an optimal LP solution stays optimal: this resolves ties (e.g. a
-        flat tariff with buy == sell) exactly without the MILP. Where ``sell > buy`` the LP
-        is exploiting an arbitrage that no meter allows; the MILP handles that.
-        """
-        imp, exp = self.vars["imp"], self.vars["exp"]
-        both = np.minimum(imp.value, exp.value)
-        fixable = (both > 0) & (self.params["sell"].value <= self.params["buy"].value)
-        if fixable.any():
-            net = np.where(fixable, both, 0.0)
-            imp.value = imp.value - net
-            exp.value = exp.value - net
-
-    def _splits(self) -> bool:
-        v = self.vars
-        both_battery = np.minimum(v["ch"].value, v["dis"].value) > EXCLUSIVE_TOL_KW
-        both_grid = np.minimum(v["imp"].value, v["exp"].value) > EXCLUSIVE_TOL_KW
-        return bool(both_battery.any() or both_grid.any())
-
-    def _solution(self, solver: str, solve_s: float, value: np.ndarray,
-                  exact: bool, objective: float) -> Solution:
-        v, p, s = self.vars, self.params, self.spec
-
-        def arr(expr, lo: float | None = 0.0, hi: float | None = None) -> np.ndarray:
-            a = np.asarray(expr.value, dtype=float).reshape(-1).copy()
-            return np.clip(a, lo, hi)
-
-        imp = arr(v["imp"], 0, s.max_import_kw)
-        exp = arr(v["exp"], 0, s.max_export_kw)
-        ch = arr(v["ch"], 0, s.max_charge_kw)
-        dis = arr(v["dis"], 0, s.max_discharge_kw)
-        pv_used = np.minimum(arr(self.pv_used), p["pv"].value)
-        soc = arr(self.soc, p["lo"].value[0], p["lo"].value[0] + p["width"].value[0])
-        dt = s.dt_h
-        energy_cost = float(dt * (p["buy"].value @ imp - p["sell"].value @ exp))
-        wear = float(dt * p["wear"].value * np.sum(ch + dis))
-        return Solution(
-            grid_import_kw=imp,
-            grid_export_kw=exp,
-            battery_charge_kw=ch,
-            battery_discharge_kw=dis,
-            pv_used_kw=pv_used,
-            unserved_kw=arr(v["unserved"]),
-            soc_kwh=soc,
-            soc_start_kwh=float(p["soc0"].value),
-            reserve_shortfall_kwh=arr(v["short"]),
-            overshoot_kwh=(arr(self.overshoot) if self.overshoot is not None
-                           else np.zeros(s.n)),
-            final_shortfall_kwh=float(max(0.0, v["final_short"].value)),
-            energy_value_eur_per_kwh=value,
-            terminal_value_eur_per_kwh=float(p["end_value"].value),
-            objective_eur=objective,
-            energy_cost_eur=energy_cost,
-            wear_cost_eur=wear,
-            solver=solver,
-            solve_s=solve_s,
-            exact_milp=exact,
-        )
-
-
-def _solver_options(name: str, mip: bool) -> dict:
-    if name == "highs":
-        # optimal to 1e-6 EUR: the golden tests compare with an independent MILP to 1e-4
-        return ({"highs_options": {"mip_rel_gap": 0.0, "mip_abs_gap": 1e-6,
-                                   "time_limit": MILP_TIME_LIMIT_S}} if mip else {})
-    return {}
+        ctx = context(inputs, cfg, limits)
+        return Solution.from_outcome(self.problem.solve(ctx, solver_order(cfg.planning.solver),
+                                                        t0))
 
 
 _CACHE: dict[ModelSpec, Model] = {}
@@ -396,7 +260,9 @@ def get_model(spec: ModelSpec) -> Model:
     return model
 
 
-def solve(inputs: Inputs, cfg: HeliosConfig) -> Solution:
-    """Optimise the plan for ``inputs`` under ``cfg`` (compiled model reused across calls)."""
+def solve(inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None) -> Solution:
+    """Optimise the plan for ``inputs`` under ``cfg`` (compiled model reused across calls).
+
+    ``limits``: per-slot grid and battery power limits (outages, live BMS limits)."""
     spec = ModelSpec.from_config(cfg, inputs.n, inputs.slot_s, inputs.soc_start_pct)
-    return get_model(spec).solve(inputs, cfg)
+    return get_model(spec).solve(inputs, cfg, limits)

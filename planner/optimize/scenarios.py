@@ -23,12 +23,10 @@ import numpy as np
 
 from planner.config import HeliosConfig
 from planner.core.errors import SolverFailedError
-from planner.inputs.gather import Inputs
+from planner.inputs.types import Inputs
 from planner.optimize._cvxpy import cp
 from planner.optimize.model import Model, ModelSpec, Solution
-
-#: the shared first-slot decision
-_FIRST = ("imp", "exp", "ch", "dis", "x")
+from planner.optimize.problem import Outcome
 
 
 def pv_scenarios(inputs: Inputs, spread: float, lead_slots: int) -> tuple[list[Inputs], list]:
@@ -58,8 +56,9 @@ class ScenarioModel:
         for i, m in enumerate(self.models):
             if i == central:
                 continue
-            for name in _FIRST:
-                constraints.append(m.vars[name][0] == base.vars[name][0])
+            # every component's flows in the first slot: the decision executed now
+            for mine, shared in zip(m.problem.flows, base.problem.flows, strict=True):
+                constraints.append(mine.kw[0] == shared.kw[0])
         self.problem = cp.Problem(cp.Minimize(objective), constraints)
 
     def solve(self, scenarios: list[Inputs], cfg: HeliosConfig) -> Solution:
@@ -73,15 +72,12 @@ class ScenarioModel:
             raise SolverFailedError(f"scenario LP: {exc}") from None
         if self.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             raise SolverFailedError(f"scenario LP: status {self.problem.status}")
-        base = self.models[self.central]
-        base._net_grid_ties()
-        duals = base.dynamics.dual_value
-        value = (np.asarray(duals, dtype=float) / self.weights[self.central]
-                 if duals is not None else np.full(self.spec.n, np.nan))
-        if base._splits():  # an exclusive plan needs the exact single-scenario solve
+        base = self.models[self.central].problem
+        base.capture_duals(scale=self.weights[self.central])
+        if base.read().any():  # an exclusive plan needs the exact single-scenario solve
             raise SolverFailedError("scenario LP split a flow pair")
-        return base._solution("HIGHS (scenarios)", time.perf_counter() - t0, value, False,
-                              float(self.problem.value))
+        return Solution.from_outcome(Outcome(float(self.problem.value), "HIGHS (scenarios)",
+                                             False, base.outputs(), time.perf_counter() - t0))
 
 
 _CACHE: dict = {}

@@ -5,7 +5,7 @@ Reads the recorded CSVs (the planner's own CSV format,
 powers averaged, :func:`planner.core.timegrid.to_slot_grid`), applies the configured tariff
 and marks outage slots (:func:`load_data`); a :class:`Scenario` is one what-if of a sweep
 (battery size × PV scale). Recorded 1-minute CSVs are read by
-:func:`planner.evaluate.minute.read_minute_csv`.
+:func:`planner.evaluate.minute_truth.read_minute_csv`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from planner.config import HeliosConfig
 from planner.core import timegrid
 from planner.core.errors import DataError, MissingSlotsError
 from planner.core.tariff import compile_tariff
-from planner.evaluate import minute as minute_mod
+from planner.evaluate.minute_truth import read_minute_csv
 from planner.evaluate.physics import Series
 from planner.providers.files.csv import read_series
 
@@ -127,7 +127,7 @@ def load_data(cfg: HeliosConfig, prices_csv: str, pv_csv: str, load_csv: str,
     Without ``start``/``end`` the period is everything the three files cover together.
     The planner may look past ``end`` (up to its horizon) where the files go on.
     ``minute_pv_csv``/``minute_load_csv``: recorded 1-minute truth for the period
-    (:func:`planner.evaluate.minute.read_minute_csv`; it must cover every minute of it).
+    (:func:`planner.evaluate.minute_truth.read_minute_csv`; it must cover every minute of it).
 
     Raises
     ------
@@ -170,7 +170,7 @@ def load_data(cfg: HeliosConfig, prices_csv: str, pv_csv: str, load_csv: str,
     if minute_pv_csv or minute_load_csv:
         minute = {"sources": {}}
         for name, path in (("pv", minute_pv_csv), ("load", minute_load_csv)):
-            minute[name] = (None if not path else minute_mod.read_minute_csv(
+            minute[name] = (None if not path else read_minute_csv(
                 path, f"{name}_kw", index[:stop], slot_s))
             if path:
                 minute["sources"][name] = f"recorded ({path})"

@@ -11,8 +11,9 @@ import pandas as pd
 
 from planner.config import HeliosConfig
 from planner.core.errors import DataError
-from planner.evaluate import minute as minute_mod
 from planner.evaluate.metrics import compare, metrics
+from planner.evaluate.minute import judge
+from planner.evaluate.minute_truth import minute_data
 from planner.evaluate.mpc import MpcStrategy
 from planner.evaluate.perfect import Terms, perfect_foresight
 from planner.evaluate.physics import Home, Series, Trace, simulate
@@ -59,9 +60,10 @@ def run_backtest(cfg: HeliosConfig, series: Series, start: int, stop: int,
     """Helios in closed loop, the three baselines and the perfect-foresight limit.
 
     ``progress`` receives slot counts of the Helios run(s) (the long part). With
-    ``options.minute`` (``synthetic``, or ``minute``: a :class:`planner.evaluate.minute.MinuteData`)
-    every strategy is also judged at 1-minute truth (:func:`planner.evaluate.minute.judge`; the slot
-    series is first conformed to the minute means): ``info["minute"]`` holds that
+    ``options.minute`` (``synthetic``, or ``minute``: a
+    :class:`planner.evaluate.minute_truth.MinuteData`) every strategy is also judged at
+    1-minute truth (:func:`planner.evaluate.minute.judge`; the slot series is first conformed
+    to the minute means): ``info["minute"]`` holds that
     :class:`planner.evaluate.minute.MinuteResult`.
     """
     t_all = time.perf_counter()
@@ -70,7 +72,7 @@ def run_backtest(cfg: HeliosConfig, series: Series, start: int, stop: int,
         raise DataError(f"series slot {series.slot_s} s differs from planning.slot_s "
                         f"{home.slot_s} s")
     if minute is None and options.minute == "synthetic":
-        minute = minute_mod.minute_data(series, start, stop, options.minute_seed)
+        minute = minute_data(series, start, stop, options.minute_seed)
     elif minute is None and options.minute != "off":
         raise ValueError(f"minute: {options.minute!r} needs the minute data")
     if minute is not None:
@@ -105,7 +107,7 @@ def run_backtest(cfg: HeliosConfig, series: Series, start: int, stop: int,
             "slot_s": series.slot_s, "start": series.index[start].isoformat(),
             "end": (series.index[stop - 1] + pd.Timedelta(seconds=series.slot_s)).isoformat()}
     if minute is not None:
-        info["minute"] = minute_mod.judge(home, series, start, stop, soc0, terms, traces,
+        info["minute"] = judge(home, series, start, stop, soc0, terms, traces,
                                           minute, lambda: mpc(options.forecast),
                                           cfg.site.timezone, progress)
         info["run_s"] = round(time.perf_counter() - t_all, 3)

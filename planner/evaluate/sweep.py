@@ -18,9 +18,9 @@ from pathlib import Path
 
 from planner.config import HeliosConfig
 from planner.core.errors import OutputError
-from planner.evaluate import minute as minute_mod
 from planner.evaluate.data import Data, Scenario
 from planner.evaluate.loop import Options, run_backtest
+from planner.evaluate.minute_truth import minute_data
 from planner.evaluate.report import write_outputs
 from planner.evaluate.summary import make_summary, sweep_rows
 
@@ -38,7 +38,7 @@ def run_scenario(cfg: HeliosConfig, data: Data, scenario: Scenario, options: Opt
         rec = data.minute or {}
         fill = "synthetic" if options.minute == "synthetic" else None  # else: held flat
         pv, load = rec.get("pv"), rec.get("load")
-        minute = minute_mod.minute_data(
+        minute = minute_data(
             series, data.start, data.stop, options.minute_seed,
             pv=fill if pv is None else pv * scenario.pv_scale,
             load=fill if load is None else load, sources=rec.get("sources"))

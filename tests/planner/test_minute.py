@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from planner import config
 from planner.cli.main import main
-from planner.evaluate import minute
+from planner.evaluate import minute, minute_truth
 from planner.evaluate.loop import Options, run_backtest
 from planner.evaluate.metrics import energy_residual_kwh
 from planner.evaluate.physics import Home, simulate, step
@@ -44,7 +44,7 @@ def series():
 
 @pytest.fixture(scope="module")
 def data(series):
-    return minute.minute_data(series, 0, SLOTS, seed=3)
+    return minute_truth.minute_data(series, 0, SLOTS, seed=3)
 
 
 # --------------------------------------------------------------------------------------------
@@ -58,9 +58,9 @@ def test_synthetic_minutes_keep_every_slot_mean_and_the_pv_cap(series, data):
     assert (data.load_kw >= 0).all() and (data.pv_kw >= 0).all()
     assert (data.pv_kw[series.pv_kw[:SLOTS] == 0] == 0).all()  # no PV at night
     # the cap: never above the clear-sky-like envelope (the data's own best days)
-    cap = minute.minute_pv_cap(series.pv_kw[:SLOTS], series.index[:SLOTS], 3600)
+    cap = minute_truth.minute_pv_cap(series.pv_kw[:SLOTS], series.index[:SLOTS], 3600)
     assert np.all(data.pv_kw <= cap * (1 + 1e-9))
-    envelope = minute._clear_cap(series.pv_kw[:SLOTS], series.index[:SLOTS], 3600)
+    envelope = minute_truth._clear_cap(series.pv_kw[:SLOTS], series.index[:SLOTS], 3600)
     assert cap.max() <= 1.02 * envelope.max()
     # appliance pulses: minutes well above the slot mean, and kettle-sized ones
     assert (data.load_kw.max(axis=1) > 1.5 * series.load_kw[:SLOTS]).sum() > SLOTS // 3
@@ -69,10 +69,10 @@ def test_synthetic_minutes_keep_every_slot_mean_and_the_pv_cap(series, data):
     day = series.pv_kw[:SLOTS] > 0.5
     assert (data.pv_kw[day].std(axis=1) > 0.05).any()
     # seeded
-    again = minute.minute_data(series, 0, SLOTS, seed=3)
+    again = minute_truth.minute_data(series, 0, SLOTS, seed=3)
     np.testing.assert_array_equal(again.load_kw, data.load_kw)
     np.testing.assert_array_equal(again.pv_kw, data.pv_kw)
-    assert not np.array_equal(minute.minute_data(series, 0, SLOTS, seed=4).load_kw,
+    assert not np.array_equal(minute_truth.minute_data(series, 0, SLOTS, seed=4).load_kw,
                               data.load_kw)
 
 
@@ -81,10 +81,10 @@ def test_recorded_minute_csv_is_read_onto_the_slots(tmp_path, series, data):
     path = tmp_path / "load_1min.csv"
     pd.DataFrame({"ts_utc": index.strftime("%Y-%m-%dT%H:%M:%SZ"),
                   "load_kw": data.load_kw.ravel()}).to_csv(path, index=False)
-    got = minute.read_minute_csv(str(path), "load_kw", series.index[:SLOTS], 3600)
+    got = minute_truth.read_minute_csv(str(path), "load_kw", series.index[:SLOTS], 3600)
     np.testing.assert_allclose(got, data.load_kw)
     with pytest.raises(Exception, match="minute load"):  # does not cover the slots
-        minute.read_minute_csv(str(path), "load_kw", series.index[:SLOTS + 1], 3600)
+        minute_truth.read_minute_csv(str(path), "load_kw", series.index[:SLOTS + 1], 3600)
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,7 +158,7 @@ def test_self_consumption_per_minute_never_moves_battery_energy_to_or_from_the_g
 
 
 def test_flat_minutes_reproduce_the_slot_level_backtest(series):
-    flat = minute.minute_data(series, 0, SLOTS, pv=None, load=None)
+    flat = minute_truth.minute_data(series, 0, SLOTS, pv=None, load=None)
     r = run_backtest(_cfg(), series, 0, SLOTS, Options(minute="recorded"),
                               minute=flat)
     fine = r.info["minute"]
@@ -176,7 +176,7 @@ def test_flat_minutes_reproduce_the_slot_level_backtest(series):
 
 def test_intent_targets_are_reached_per_minute_and_held(series):
     home = Home.from_config(_cfg())
-    flat = minute.minute_data(series, 0, SLOTS, pv=None, load=None)
+    flat = minute_truth.minute_data(series, 0, SLOTS, pv=None, load=None)
     steps = minute.MinuteSteps(flat, series, record=True)
     # charge from the grid at up to 5 kW towards 6 kWh: reached after ~42 min, then held
     out = steps.step_slot(0, home, 3.0, 0.0, np.inf, None, False,

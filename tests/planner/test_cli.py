@@ -111,6 +111,16 @@ def test_no_config_without_demo_is_exit_2(runner, tmp_path, monkeypatch):
     assert "--config: expected a config file" in result.output
 
 
+def test_every_verb_is_on_the_group(runner):
+    """planner/cli/main.py adds one command per verb module; --help lists them all."""
+    res = runner.invoke(main, ["--help"])
+    assert res.exit_code == 0
+    listed = {line.split()[0] for line in res.output.split("Commands:")[1].splitlines()
+              if line.strip()}
+    assert listed == {"backtest", "check-config", "db", "forecast", "plan", "prices", "report"}
+    assert runner.invoke(main, ["db", "--help"]).output.count("upgrade") >= 1
+
+
 def test_check_config(runner, site_dir):
     ok = runner.invoke(main, ["check-config", "--config", str(site_dir())])
     assert ok.exit_code == 0 and "config OK" in ok.output

@@ -6,15 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner import config
+from planner import config, providers
 from planner.core import timegrid
 from planner.core.errors import (
     DataError,
     MissingSlotsError,
     NaiveTimestampError,
     ProviderConfigError,
+    ProviderUnavailable,
 )
+from planner.history.store import Store
+from planner.inputs import fallback
 from planner.inputs import gather as inputs
+from planner.plan import record, run
 from planner.providers.files.csv import read_series
 
 
@@ -151,3 +155,71 @@ def test_tariff_applied_to_spot(site_dir):
     got = inputs.gather(cfg, pd.Timestamp("2026-05-01T00:00Z"))
     np.testing.assert_allclose(got.buy_eur_per_kwh, (got.spot_eur_per_kwh + 0.1) * 1.2)
     np.testing.assert_allclose(got.sell_eur_per_kwh, got.spot_eur_per_kwh * 0.5)
+
+
+# -- the fallback chain of every run (planner.inputs.fallback, used by run.plan_once) ---------
+
+NOW = pd.Timestamp("2026-05-01T10:07:00Z")
+
+
+def _prices_fail(monkeypatch, error: Exception) -> None:
+    """The site's csv price provider raises ``error``; every other provider still works."""
+    real = providers.create
+
+    class Down:
+        def fetch(self, start, end):
+            raise error
+
+    monkeypatch.setattr(providers, "create", lambda kind, conf, ctx: Down()
+                        if kind == "prices" and conf.type == "csv" else real(kind, conf, ctx))
+
+
+def test_plan_once_without_prices_or_cache_plans_flagged_self_consumption(site_dir,
+                                                                          monkeypatch):
+    cfg = config.load(site_dir(config={"storage": {"enabled": False}}))
+    _prices_fail(monkeypatch, ProviderUnavailable("prices (csv)", "HTTP 503"))
+    warnings: list[str] = []
+    result = run.plan_once(cfg, NOW, warn=warnings.append)
+    st = next(s for s in result.plan.inputs.status if s.kind == "prices")
+    assert st.degraded and st.provider == "csv (unavailable)" and st.source == "flat price"
+    assert warnings == ["prices (csv): HTTP 503; no cached prices: planning plain "
+                        "self-consumption (flat price), flagged as degraded"]
+    assert result.plan.inputs.end - result.plan.inputs.index[0] == pd.Timedelta(hours=24)
+    f = result.plan.frame
+    assert (f.sell_eur_per_kwh < f.buy_eur_per_kwh).all()
+    assert "charge_grid" not in set(f.action)
+
+
+def test_plan_once_falls_back_to_the_price_cache(site_dir, tmp_path, monkeypatch):
+    cfg = config.load(site_dir(config={"storage": {"url": f"sqlite:///{tmp_path}/h.db"}}))
+    first = run.plan_once(cfg, NOW)
+    with Store.from_config(cfg) as store:
+        store.save(record.record_from_result(first, cfg), cache_provider="csv")
+    _prices_fail(monkeypatch, ProviderUnavailable("prices (csv)", "HTTP 503"))
+    warnings: list[str] = []
+    later = NOW + pd.Timedelta(hours=1)
+    got = run.plan_once(cfg, later, warn=warnings.append).plan.inputs
+    st = next(s for s in got.status if s.kind == "prices")
+    assert st.degraded and st.provider == "csv (cached)" and st.source == "price_cache table"
+    assert st.fetched_at == NOW and "HTTP 503; planned on prices fetched" in st.detail
+    assert warnings == ["prices (csv): HTTP 503; planning on cached prices until "
+                        "2026-05-03 02:00 CEST"]
+    # the cached slots from the current one on, exactly as the first plan had them
+    cached = first.plan.inputs
+    assert got.index[0] == pd.Timestamp("2026-05-01T11:00Z") and got.end == cached.end
+    np.testing.assert_array_equal(got.spot_eur_per_kwh, cached.spot_eur_per_kwh[4:])
+    assert not next(s for s in got.status if s.kind == "pv").degraded
+
+
+def test_a_permanent_price_error_is_never_hidden(site_dir, tmp_path, monkeypatch, caplog):
+    cfg = config.load(site_dir(config={"storage": {"url": f"sqlite:///{tmp_path}/h.db"}}))
+    _prices_fail(monkeypatch, ProviderConfigError("prices (csv)", "HTTP 401: bad token"))
+    with pytest.raises(ProviderConfigError, match="bad token"):
+        fallback.gather_with_fallback(cfg, NOW)
+    # a transient one without a cache: the default warning goes to the log
+    _prices_fail(monkeypatch, ProviderUnavailable("prices (csv)", "timeout"))
+    got = fallback.gather_with_fallback(cfg, NOW)
+    assert next(s for s in got.status if s.kind == "prices").source == "flat price"
+    assert any("no cached prices: planning plain self-consumption" in r.getMessage()
+               for r in caplog.records if r.name == "planner.inputs.fallback")
+

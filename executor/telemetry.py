@@ -7,10 +7,11 @@ buffer is emptied. When the database is unreachable the rows stay in the buffer 
 on a later flush, so nothing is lost across outages or restarts. On a GX (no SQLAlchemy) the
 JSONL file *is* the store; it is rotated at ``max_file_bytes`` (one ``.1`` generation kept).
 
-The ``measurements`` table is owned by the planner's store (``planner/history/store.py``, created by
-``helios db upgrade``); the executor only inserts ``measured_at`` (naive UTC, the start of the
-averaging window), ``soc_pct``, ``battery_power_w`` (+ = discharging), ``grid_power_w``
-(+ = import), ``pv_power_w``, ``load_power_w`` and ``source``. SQLAlchemy is imported lazily.
+The ``measurements`` table is owned by the planner's history (``planner/history/schema.py``,
+created by ``helios db upgrade``); the executor only inserts ``measured_at`` (naive UTC, the
+start of the averaging window), ``soc_pct``, ``battery_power_w`` (+ = discharging),
+``grid_power_w`` (+ = import), ``pv_power_w``, ``load_power_w`` and ``source``. SQLAlchemy is
+imported lazily.
 """
 
 from __future__ import annotations

@@ -17,14 +17,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("planner", "executor")
 
-#: the only packages a function may import, each with why it is not imported at the top.
-#: ``where``: the path prefixes (relative to the repository) allowed to import it late.
+#: the only packages a function may import, each with why it is not imported at the top, and
+#: the path prefixes (relative to the repository) allowed to import it late. Keep it short: a
+#: new entry needs a reason a reviewer accepts (optional on a GX, or heavy at start-up).
 ALLOWED_LATE = {
     "alembic": ("~0.2 s to import; only when the schema is behind", ("planner/history/",)),
     "pvlib": ("~0.5 s to import; only when the Open-Meteo PV provider forecasts",
               ("planner/providers/pv/",)),
-    "scipy": ("heavy; only the backtest's perfect-foresight LP (and cvxpy's scipy.stats, "
-              "stubbed at start-up)", ("planner/evaluate/", "planner/optimize/_cvxpy.py")),
+    "scipy": ("cvxpy imports scipy.stats for one atom Helios does not use: stubbed at start-up, "
+              "imported on first use", ("planner/optimize/_cvxpy.py",)),
     "cvxpy": ("imported once with scipy.stats stubbed (start-up time)",
               ("planner/optimize/_cvxpy.py",)),
     "highspy": ("HiGHS' banner is silenced when its first object is made",
@@ -38,9 +39,6 @@ ALLOWED_LATE = {
     "urllib.request": ("pulls in ssl (~8 MB RSS) on a GX; only for plan.source: http",
                        ("executor/plansource.py",)),
     "urllib.error": ("as urllib.request", ("executor/plansource.py",)),
-    "requests": ("HTTP stack (start-up time); only for the web providers",
-                 ("planner/providers/",)),
-    "nordpool": ("only for the Nord Pool price provider", ("planner/providers/prices/",)),
 }
 
 

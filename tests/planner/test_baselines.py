@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from executor import plant
 from planner import config as config_mod
+from planner.evaluate.physics import Home, step
 from planner.inputs import gather as inputs
 from planner.plan import baselines, run
 
@@ -99,3 +103,37 @@ def test_plan_never_costs_more_than_self_consumption(site_dir):
                                                       abs=1e-5)
         _balanced(comp.self_consumption, result.plan.inputs)
         _balanced(comp.no_battery, result.plan.inputs)
+
+
+def test_self_consumption_keeps_the_reserve_even_when_the_import_limit_is_short():
+    # 2 kW import limit, 5 kW load: the battery covers 3 kW only down to the reserve (4 kWh)
+    cfg = _cfg(battery={"reserve_soc_pct": 40, "min_soc_pct": 10}, grid={"max_import_kw": 2})
+    inp = _inputs(cfg, pv=[0] * 4, load=[5] * 4, buy=[0.3] * 4, soc_pct=70)
+    b = baselines.self_consumption(inp, cfg)
+    np.testing.assert_allclose(b.battery_discharge_kw, [(7.0 - 4.0) * 0.95, 0, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(b.soc_kwh, [4.0] * 4)
+    np.testing.assert_allclose(b.grid_import_kw, [2.0] * 4)
+    np.testing.assert_allclose(b.unserved_kw, [5 - 2 - 2.85, 3, 3, 3])
+    _balanced(b, inp)
+
+
+def test_baselines_and_the_backtest_step_run_the_executor_plant():
+    # one physics: the backtest's step with a battery command is executor.plant.step on the
+    # same limits, and the baselines are the plan's slots through it holding the grid at 0
+    cfg = _cfg(grid={"max_export_kw": 2})
+    home = Home.from_config(cfg)
+    for e, setpoint, pv, load, ok, sell in ((5.0, 3.0, 1.0, 4.0, True, 0.1),
+                                            (9.0, -4.0, 6.0, 0.5, True, -0.01),
+                                            (2.0, 1.0, 0.0, 9.0, False, 0.1)):
+        assert tuple(step(home, e, setpoint, math.inf, pv, load, ok, sell)) == tuple(
+            plant.step(home, e, home.dt_h, pv, load, setpoint, math.inf, ok, sell >= 0))
+    inp = _inputs(cfg, pv=[6, 6, 0, 0], load=[1, 1, 3, 3], buy=[0.3] * 4,
+                  sell=[0.1, -0.1, 0.1, 0.1])
+    b = baselines.self_consumption(inp, cfg)
+    soc = 5.0
+    for t in range(4):
+        f = plant.step(home, soc, 1.0, inp.pv_kw[t], inp.load_kw[t], 0.0, math.inf, True,
+                       inp.sell_eur_per_kwh[t] >= 0, grid_kw=0.0)
+        assert (b.grid_import_kw[t], b.grid_export_kw[t], b.soc_kwh[t]) == pytest.approx(
+            (f.grid_import_kw, f.grid_export_kw, f.soc_kwh))
+        soc = f.soc_kwh

@@ -148,3 +148,22 @@ def test_demo_runs_as_a_real_process(tmp_path):
     assert "expected cost" in proc.stdout
     # stdout is the summary only (no solver banner or log lines in the middle of it)
     assert proc.stdout.startswith("Helios plan "), proc.stdout[:200]
+
+
+def test_plan_does_not_load_the_other_verbs():
+    """`helios plan` runs every 5 minutes on small machines: its start must not import the
+    backtest, the report or the forecast-check verbs (the group loads verbs on first use)."""
+    code = ("import sys\n"
+            "from planner.cli.main import main\n"
+            "try:\n"
+            "    main(['plan', '--help'])\n"
+            "except SystemExit:\n"
+            "    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('planner.cli.')\n"
+            "             or m.startswith('planner.evaluate')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    loaded = out.stdout.strip().splitlines()[-1]
+    assert "planner.cli.plan" in loaded
+    for other in ("planner.cli.backtest", "planner.cli.forecast", "planner.evaluate"):
+        assert other not in loaded, loaded

@@ -15,9 +15,8 @@ verb                          module
 A verb module defines a click command and imports only :mod:`planner.cli.common` and the
 layers below the CLI; this module names each in :data:`VERBS` and imports it on first use.
 Exit codes (:mod:`planner.cli.common`): 0 success; 2 bad configuration or usage; 3 input
-data/provider
-problems; 4 optimisation failed; 5 output could not be written; 6 the plan history database
-failed (schedule.json already written and intact); 1 a bug (traceback).
+data/provider problems; 4 optimisation failed; 5 output could not be written; 6 the plan history
+database failed (schedule.json already written and intact); 1 a bug (traceback).
 """
 
 from __future__ import annotations

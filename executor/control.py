@@ -267,7 +267,7 @@ def grid_bounds_w(limits: Limits) -> tuple:
 def guard_battery(battery: float, planned_battery: float, net_load: float) -> float:
     """``battery`` kept between the plan's battery power and self-consumption (``net_load``).
 
-    The forecast guard, shared with the backtest (``planner.evaluate.simulate.step``, ``--control
+    The forecast guard, shared with the backtest (``planner.evaluate.physics.step``, ``--control
     hybrid``) so both apply the same rule. Any unit, + = discharge.
     """
     return min(max(battery, min(planned_battery, net_load)), max(planned_battery, net_load))
@@ -292,7 +292,7 @@ def intent_battery(intent: str, low: float, high: float, net_load: float,
                    grid_plan: float | None = None) -> float:
     """The battery power a slot's intent asks for now. Any one power unit, + = discharge.
 
-    The control law of the executor and of the backtest (``planner.evaluate.simulate``):
+    The control law of the executor and of the backtest (``planner.evaluate.physics``):
 
     * ``self_consume``, ``hold``, ``limit_charge``, ``idle``: plain self-consumption
       (``battery = net_load = load − pv``) kept inside the intent's band ``[low, high]``;

@@ -54,5 +54,5 @@ def test_a_driver_defined_elsewhere_registers_and_is_validated(monkeypatch):
     with pytest.raises(ConfigError, match=r"executor.driver.power_w: expected a number >= 0"):
         drivers.create("toy", {"power_w": -1}, clock=lambda: None)
     with pytest.raises(ConfigError, match=r"executor.driver.type: expected one of dry_run, "
-                                          r"simulated, toy, victron_dbus, victron_modbus"):
+                                          r"(\w+, )*simulated, toy, victron_dbus, victron_modbus"):
         drivers.get("fronius")

@@ -62,8 +62,9 @@ def test_executor_keys_override_and_json_works(tmp_path):
     ({"interval_s": 0.5},
      "executor.interval_s: expected a number >= 1 and <= 3600 [s], got 0.5 (float)"),
     ({"bogus": 1}, "executor.bogus: expected one of the known keys"),
-    ({"driver": {"type": "fronius"}}, "executor.driver.type: expected one of dry_run, "
-                                      "simulated, victron_dbus, victron_modbus, got 'fronius'"),
+    ({"driver": {"type": "fronius"}}, "executor.driver.type: expected one of dry_run, marstek, "
+                                      "opendtu, simulated, victron_dbus, victron_modbus, got "
+                                      "'fronius'"),
     ({"limits": {"min_soc_pct": 120}},
      "executor.limits.min_soc_pct: expected a number >= 0 and <= 100 [%], got 120 (int)"),
     ({"limits": {"min_soc_pct": 60, "max_soc_pct": 50}},
@@ -198,9 +199,36 @@ DRIVER_OPTIONS = {
                        "backoff_max_s": Row(float, 30), "dess_window_s": Row(float, 50),
                        "max_charge_w": Row(float, 4000), "max_discharge_w": Row(float, 4500),
                        "max_import_w": Row(float, 9000), "max_export_w": Row(float, 3000)},
+    # issue 15 drivers: scalar options here; batteries, meter, soc, inverters (list / nested
+    # sections) are tested in test_marstek.py, test_opendtu.py and test_meters.py
+    "marstek": {"port": Row(int, 30001), "max_charge_w": Row(float, 800),
+                "max_discharge_w": Row(float, 800), "capacity_wh": Row(float, 2560),
+                "timeout_s": Row(float, 1), "retries": Row(int, 3),
+                "request_gap_s": Row(float, 2), "cd_time_s": Row(int, 300),
+                "refresh_s": Row(float, 30), "deadband_w": Row(float, 5),
+                "status_every_s": Row(float, 30), "release_mode": Row(str, "AI")},
+    "opendtu": {"url": Row(str, "http://10.0.0.9"), "username": Row(str, "root"),
+                "password": Row(str, "pw", nullable=True), "feed_in_cap_w": Row(float, 600),
+                "other_pv_w": Row(float, 100), "max_discharge_w": Row(float, 700, nullable=True),
+                "inverter_max_w": Row(float, 600), "min_limit_w": Row(float, 10),
+                "rise_samples": Row(int, 3), "deadband_w": Row(float, 5),
+                "refresh_s": Row(float, 60), "max_temp_c": Row(float, 60),
+                "temp_hysteresis_c": Row(float, 5), "rotate_s": Row(float, 3600),
+                "min_soc_pct": Row(float, 15, nullable=True), "resume_above_pct": Row(float, 3),
+                "feed_above_soc_pct": Row(float, 95, nullable=True),
+                "seasonal_floor": Row(bool, True), "seasonal_margin_pct": Row(float, 30),
+                "seasonal_max_pct": Row(float, 40), "seasonal_fall_pct_per_day": Row(float, 2),
+                "firmware": Row(str, "old"), "release": Row(str, "off"),
+                "timeout_s": Row(float, 1)},
 }
 #: required driver options, given while another option is tested
-DRIVER_REQUIRED = {"victron_modbus": {"host": "gx.local"}}
+DRIVER_REQUIRED = {"victron_modbus": {"host": "gx.local"},
+                   "marstek": {"batteries": ["127.0.0.1"],
+                               "meter": {"type": "homewizard", "url": "http://127.0.0.1"}},
+                   "opendtu": {"url": "http://127.0.0.1",
+                               "meter": {"type": "shelly", "url": "http://127.0.0.1"}}}
+#: options that are not scalars (lists, nested sections): no Row, tested with their driver
+NON_SCALAR = {"marstek": {"batteries", "meter"}, "opendtu": {"meter", "soc", "inverters"}}
 
 #: values of the wrong type for each kind (null is added for options that are not nullable)
 WRONG = {
@@ -310,7 +338,8 @@ def test_every_driver_option_has_a_row(name):
     from executor import drivers
 
     assert sorted(DRIVER_OPTIONS) == sorted(drivers.available())
-    declared = {f.name: f for f in fields(_driver_class(name).Config)}
+    declared = {f.name: f for f in fields(_driver_class(name).Config)
+                if f.name not in NON_SCALAR.get(name, ())}
     assert sorted(declared) == sorted(DRIVER_OPTIONS[name]), f"add a Row for each {name} option"
     for key, f in declared.items():
         row = DRIVER_OPTIONS[name][key]

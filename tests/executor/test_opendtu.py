@@ -18,7 +18,7 @@ from gx_emulator.plans import T0, FakeClock
 
 from executor import drivers
 from executor.__main__ import _install_signals
-from executor.config import from_mapping
+from executor.config import from_mapping, load
 from executor.control import Apply, Limits, Release
 from executor.drivers.opendtu import firmware_scheme
 from executor.plansource import FileSource, PlanTracker
@@ -66,8 +66,6 @@ def test_issue_config_form_with_a_secret_password(tmp_path):
         "executor:\n  driver:\n    type: opendtu\n    url: \"http://192.168.1.60\"\n"
         "    username: admin\n    password: !secret opendtu_password\n"
         "    meter: {type: shelly, url: \"http://192.168.1.61\", gen: 2}\n")
-    from executor.config import load
-
     cfg = load(str(tmp_path / "config.yaml"))
     driver = drivers.create(cfg.driver_type, cfg.driver_options, clock=FakeClock(T0))
     assert driver.headers["Authorization"] == "Basic YWRtaW46czNjcmV0"  # admin:s3cret

@@ -29,30 +29,6 @@ FORECASTS = ("perfect", "noisy", "real")
 CONTROLS = ("intent", "battery", "grid", "hybrid")
 
 
-class _PlannerModel(model_mod.Model):
-    """The planner's compiled model; with outages announced to it, priced as grid-less slots.
-
-    Until the model has per-slot grid limits, an announced outage slot is given to the planner
-    as buy = the unserved-load penalty and sell = −penalty: importing there costs exactly as
-    much as leaving load unserved and exporting is never worth it, so the plan keeps the
-    energy the outage needs. Only the terminal value must not see those prices: it is taken
-    from the buy prices of the slots with grid, as the planner itself would with real limits.
-    """
-
-    grid_mask: np.ndarray | None = None  # True where the planner knows the grid is up
-
-    def set_inputs(self, inputs: Inputs, cfg: HeliosConfig) -> None:
-        """Fill the Parameters; terminal value from the slots with grid only."""
-        super().set_inputs(inputs, cfg)
-        mask = self.grid_mask
-        if mask is None or mask.all() or cfg.battery.final_soc_pct is not None:
-            return
-        buy = inputs.buy_eur_per_kwh[mask] if mask.any() else np.zeros(1)
-        q = float(np.quantile(buy, cfg.planning.terminal_value_quantile))
-        self.params["end_value"].value = max(0.0, self.spec.discharge_efficiency * q)
-
-
-
 class MpcStrategy:
     """Helios in the loop: re-plan every ``replan_every`` slots, execute the plan's slot.
 
@@ -67,7 +43,8 @@ class MpcStrategy:
     and it shrinks as the slot comes closer (≈ σ/10 for the current 15-min slot, which the
     executor measures anyway; the full σ from a day ahead). Outages are announced
     ``outage_notice_h`` hours before they start (0: the planner learns of one when it has
-    begun).
+    begun); an announced outage slot reaches the model as grid limits of 0
+    (:class:`planner.optimize.model.SlotLimits`).
 
     ``control`` says what the executor holds: ``battery`` (the plan's battery power; the grid
     takes the forecast error), ``grid`` (the plan's grid power, as the Victron grid-setpoint
@@ -127,10 +104,10 @@ class MpcStrategy:
         # forecast error tallies: [Σ|e| all slots, Σe all slots, n all, Σ|e| now, Σe now, n now]
         self._err = {"pv": np.zeros(6), "load": np.zeros(6)}
         self.notice = int(round(outage_notice_h * 3600 / series.slot_s))
-        self.penalty = cfg.planning.unserved_penalty_eur_per_kwh
         self.any_outage = not bool(series.grid_ok.all())
         self.cap = cfg.battery.capacity_kwh
-        self._models: dict[int, _PlannerModel] = {}
+        self._models: dict[int, model_mod.Model] = {}
+        self._limits: tuple = ()  # (SlotLimits,) while an outage is known to the planner
         self.compiled = 0
         self._t0 = -1
         self._m = 0
@@ -146,7 +123,7 @@ class MpcStrategy:
         self.solve_s = 0.0
         self.max_solve_s = 0.0
 
-    def model_for(self, m: int) -> _PlannerModel:
+    def model_for(self, m: int) -> model_mod.Model:
         """The compiled model for ``m`` slots (built once).
 
         With ``perfect``/``noisy`` forecasts shorter models only appear at the end of the data,
@@ -160,12 +137,14 @@ class MpcStrategy:
                 for size in [k for k in self._models if k < self.horizon]:
                     del self._models[size]
             spec = model_mod.ModelSpec.from_config(self.cfg, m, self.series.slot_s)
-            found = self._models[m] = _PlannerModel(spec)
+            found = self._models[m] = model_mod.Model(spec)
             self.compiled += 1
         return found
 
-    def inputs_at(self, t: int, soc_kwh: float) -> tuple[Inputs, np.ndarray | None]:
-        """What the planner sees at slot ``t``: prices, forecasts, SoC (and the grid mask)."""
+    def inputs_at(self, t: int,
+                  soc_kwh: float) -> tuple[Inputs, model_mod.SlotLimits | None]:
+        """What the planner sees at slot ``t``: prices, forecasts, SoC, and the grid limits
+        of the outage slots it has been told of (None: no outage known)."""
         s = self.series
         m = min(self.horizon, s.n - t)
         if self.real is not None:
@@ -197,18 +176,17 @@ class MpcStrategy:
                 tally[3] += abs(float(e[0]))
                 tally[4] += float(e[0])
                 tally[5] += 1
-        buy, sell = s.buy_eur_per_kwh[window], s.sell_eur_per_kwh[window]
-        mask = None
+        limits = None
         if self.any_outage:
             down = ~s.grid_ok[window]
             known = down & (s.outage_start[window] - t <= self.notice)
             if known.any():
-                buy = np.where(known, self.penalty, buy)
-                sell = np.where(known, -self.penalty, sell)
-                mask = ~known
-        inputs = Inputs(s.index[window], s.slot_s, s.spot_eur_per_kwh[window], buy, sell,
-                        pv, load, soc_kwh / self.cap * 100.0, s.index[t])
-        return inputs, mask
+                up = np.where(known, 0.0, np.inf)  # inf: the configured limit
+                limits = model_mod.SlotLimits(import_kw=up, export_kw=up)
+        inputs = Inputs(s.index[window], s.slot_s, s.spot_eur_per_kwh[window],
+                        s.buy_eur_per_kwh[window], s.sell_eur_per_kwh[window], pv, load,
+                        soc_kwh / self.cap * 100.0, s.index[t])
+        return inputs, limits
 
     def replan(self, t: int, soc_kwh: float) -> model_mod.Solution | None:
         """Solve at slot ``t`` and keep the plan.
@@ -218,20 +196,22 @@ class MpcStrategy:
         ``helios plan`` leaves the previous schedule — and the old plan is followed while it
         lasts (then: battery idle). Both are counted in :meth:`stats`.
         """
-        inputs, mask = self.inputs_at(t, soc_kwh)
+        inputs, limits = self.inputs_at(t, soc_kwh)
         mdl = self.model_for(inputs.n)
-        mdl.grid_mask = mask
+        # Model.solve(inputs, cfg[, limits]): limits only while an outage is known
+        extra = () if limits is None else (limits,)
+        self._limits = extra
         try:
             sol = None
-            if self.scenario_spread > 0 and mask is None and inputs.n > 4:
+            if self.scenario_spread > 0 and limits is None and inputs.n > 4:
                 sol = self._scenario_solve(inputs)
             if sol is None:
-                sol = mdl.solve(inputs, self.cfg)
+                sol = mdl.solve(inputs, self.cfg, *extra)
         except (OptimizationError, ValueError) as exc:
             # ValueError: cvxpy cannot unpack a solution HiGHS reported as UNKNOWN
             self.failures.append(f"{inputs.index[0].isoformat()}: {exc}"[:300])
             try:
-                sol = mdl.solve(inputs, self._fallback_cfg)
+                sol = mdl.solve(inputs, self._fallback_cfg, *extra)
                 self.fallback_solves += 1
             except (OptimizationError, ValueError) as exc2:
                 self.failures.append(f"{inputs.index[0].isoformat()}: fallback: {exc2}"[:300])
@@ -300,7 +280,7 @@ class MpcStrategy:
         for scale in (1.0 - self.hedge, 1.0 + self.hedge):
             pv = inputs.pv_kw.copy()
             pv[k:] *= scale
-            alt = mdl.solve(replace(inputs, pv_kw=pv), self.cfg)
+            alt = mdl.solve(replace(inputs, pv_kw=pv), self.cfg, *self._limits)
             self.solves += 1
             intent = intent_band(alt.battery_charge_kw[0], alt.battery_discharge_kw[0],
                                  alt.grid_import_kw[0], alt.grid_export_kw[0],

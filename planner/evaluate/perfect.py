@@ -7,6 +7,13 @@ The perfect-foresight LP minimises exactly the same quantity plus the planner's 
 (unserved load, reserve and final-SoC shortfall);
 :func:`planner.evaluate.metrics.objective_eur` evaluates it for any trace, so "no strategy
 beats the limit" is a plain comparison. The optimum is replayed through the same physics.
+
+The problem is the planner's own: the components of :mod:`planner.optimize.model` assembled
+by :class:`planner.optimize.problem.Problem`, over the whole period, with the period's terms
+(no grid hurdle: every value is known). A year at 15 min (35,000 slots) is one LP solved
+once, so it is compiled one-shot (Parameters as constants, ≈0.3 s); shorter problems that
+recur (the minute-level windows of :mod:`planner.evaluate.minute`, 2,160 slots each) keep
+their compiled DPP form and only refill the numbers.
 """
 
 from __future__ import annotations
@@ -16,9 +23,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.config import HeliosConfig
-from planner.core.errors import InfeasibleError, SolverFailedError
+from planner.core.site import SiteSpec
 from planner.evaluate.physics import TOL, Home, Series, Trace, simulate
 from planner.evaluate.strategies import Replay
+from planner.optimize.components import Context
+from planner.optimize.model import ModelSpec, default_components
+from planner.optimize.problem import Problem
+
+#: problems up to this many slots are kept compiled (DPP) for re-use: compiling one costs
+#: more than solving it (≈50 s at 35,000 slots, against ≈0.3 s one-shot) ...
+REUSE_MAX_SLOTS = 5000
+#: ... and this many of them are kept
+REUSE_KEEP = 4
+_COMPILED: dict[ModelSpec, Problem] = {}
+#: HiGHS as bundled with SciPy: ≈20× faster than highspy 1.16 on year-long LPs
+#: (:data:`planner.optimize.problem.SOLVERS`)
+PF_SOLVER = "scipy"
 
 
 @dataclass(frozen=True)
@@ -39,147 +59,98 @@ class Terms:
         The terminal value is the planner's (η_d × the configured quantile of the buy
         prices) over the period's last planning horizon; 0 with a final SoC target.
         """
-        b, pl = cfg.battery, cfg.planning
-        cap = b.capacity_kwh
-        horizon = max(1, int(round(pl.horizon_h * 3600 / series.slot_s)))
-        reserve_pct = b.reserve_soc_pct if b.reserve_soc_pct is not None else b.min_soc_pct
-        if b.final_soc_pct is not None:
-            value, final, weight = 0.0, b.final_soc_pct / 100 * cap, pl.soft_penalty_eur_per_kwh
+        site = SiteSpec.from_config(cfg)
+        horizon = max(1, int(round(cfg.planning.horizon_h * 3600 / series.slot_s)))
+        if site.final_kwh is not None:
+            value, final, weight = 0.0, site.final_kwh, site.soft_penalty_eur_per_kwh
         else:
             tail = series.buy_eur_per_kwh[max(start, stop - horizon):stop]
-            q = float(np.quantile(tail, pl.terminal_value_quantile))
-            value, final, weight = max(0.0, b.discharge_efficiency * q), 0.0, 0.0
-        return cls(value, final, weight, max(reserve_pct / 100 * cap, b.min_soc_pct / 100 * cap),
-                   pl.soft_penalty_eur_per_kwh, pl.unserved_penalty_eur_per_kwh)
+            value, final, weight = site.stored_energy_value(tail), 0.0, 0.0
+        return cls(value, final, weight, site.reserve_kwh, site.soft_penalty_eur_per_kwh,
+                   site.unserved_penalty_eur_per_kwh)
+
+    def site(self, home: Home) -> SiteSpec:
+        """The :class:`SiteSpec` the optimum is computed for: ``home``'s physics, these terms.
+
+        Raises
+        ------
+        ValueError
+            A final-SoC weight other than the reserve penalty (the model prices both alike).
+        """
+        final = self.final_kwh if self.final_weight_eur_per_kwh > 0 else None
+        if final is not None and self.final_weight_eur_per_kwh != self.penalty_eur_per_kwh:
+            raise ValueError("terms: final_weight_eur_per_kwh must equal penalty_eur_per_kwh")
+        return SiteSpec(
+            slot_s=home.slot_s, capacity_kwh=home.capacity_kwh, min_kwh=home.min_kwh,
+            max_kwh=home.max_kwh, reserve_kwh=self.reserve_kwh, final_kwh=final,
+            max_charge_kw=home.max_charge_kw, max_discharge_kw=home.max_discharge_kw,
+            charge_efficiency=home.charge_efficiency,
+            discharge_efficiency=home.discharge_efficiency,
+            wear_eur_per_kwh=home.wear_eur_per_kwh, max_import_kw=home.max_import_kw,
+            max_export_kw=home.max_export_kw,
+            terminal_value_quantile=0.5,  # unused: the terminal value is given
+            soft_penalty_eur_per_kwh=self.penalty_eur_per_kwh,
+            unserved_penalty_eur_per_kwh=self.unserved_penalty_eur_per_kwh)
 
 
 def perfect_foresight(home: Home, series: Series, start: int, stop: int, soc_start_kwh: float,
                       terms: Terms) -> tuple[Trace, float]:
     """The optimum over the whole period with every actual value known: one LP.
 
-    Same formulation as the planner (balance, SoC recursion, power and SoC bounds, soft
-    reserve/final targets, unserved load) with per-slot grid limits (0 in outages), built
-    with sparse matrices and solved by HiGHS. Where the LP would charge and discharge (or
-    import and export) in the same slot — only ever worth it where buying pays (buy < 0) or
-    selling beats buying — those slots get binaries (a MILP), so the optimum is physical.
+    The planner's component model (balance, SoC recursion, power and SoC bounds, soft
+    reserve/final targets, unserved load) over ``[start, stop)``, with per-slot grid limits:
+    0 in outages, no export where selling costs (the physics never exports at a negative sell
+    price). Where the LP would charge and discharge (or import and export) in the same slot —
+    only ever worth it where buying pays (buy < 0) or selling beats buying — those slots get
+    binaries (a MILP), so the optimum is physical.
 
     Returns the optimum replayed through :func:`step` (a :class:`Trace` named
     ``perfect_foresight``) and its objective value (see :func:`objective_eur`). [EUR]
-    """
-    import scipy.sparse as sp  # late: only the backtest needs scipy.optimize
-    from scipy.optimize import Bounds, LinearConstraint, milp
 
+    Raises
+    ------
+    InfeasibleError, SolverFailedError
+    """
     n, dt = stop - start, home.dt_h
     w = slice(start, stop)
     buy, sell = series.buy_eur_per_kwh[w], series.sell_eur_per_kwh[w]
     pv, load, ok = series.pv_kw[w], series.load_kw[w], series.grid_ok[w]
-    eta_c, eta_d = home.charge_efficiency, home.discharge_efficiency
-    lo = min(home.min_kwh, soc_start_kwh)
-    hi = max(home.max_kwh, soc_start_kwh)
-    # columns: imp exp ch dis pv u soc r (n each), then f
-    nv = 8 * n + 1
-    col = {name: k * n for k, name in enumerate(("imp", "exp", "ch", "dis", "pv", "u", "soc",
-                                                  "r"))}
-    rows, cols, vals = [], [], []
-
-    def put(r0: int, block: str, coef, offset: int = 0, length: int = n) -> None:
-        idx = np.arange(length)
-        rows.append(r0 + idx + offset)
-        cols.append(col[block] + idx)
-        vals.append(np.broadcast_to(np.asarray(coef, dtype=float), (length,)))
-
-    # balance rows 0..n-1: pv + imp + dis + u - ch - exp = load
-    for block, coef in (("pv", 1), ("imp", 1), ("dis", 1), ("u", 1), ("ch", -1), ("exp", -1)):
-        put(0, block, coef)
-    # dynamics rows n..2n-1: soc_t - soc_{t-1} - eta_c dt ch + dt/eta_d dis = [soc0, 0, ...]
-    put(n, "soc", 1.0)
-    if n > 1:
-        rows.append(n + 1 + np.arange(n - 1))
-        cols.append(col["soc"] + np.arange(n - 1))
-        vals.append(np.full(n - 1, -1.0))
-    put(n, "ch", -eta_c * dt)
-    put(n, "dis", dt / eta_d)
-    # reserve rows 2n..3n-1: soc + r >= reserve; final row 3n: soc_{n-1} + f >= final
-    put(2 * n, "soc", 1.0)
-    put(2 * n, "r", 1.0)
-    rows += [np.array([3 * n, 3 * n])]
-    cols += [np.array([col["soc"] + n - 1, nv - 1])]
-    vals += [np.array([1.0, 1.0])]
-    a = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(3 * n + 1, nv))
-    lower = np.concatenate([load, np.r_[soc_start_kwh, np.zeros(n - 1)],
-                            np.full(n, terms.reserve_kwh), [terms.final_kwh]])
-    upper = np.concatenate([load, np.r_[soc_start_kwh, np.zeros(n - 1)],
-                            np.full(n + 1, np.inf)])
-    cost = np.zeros(nv)
-    cost[col["imp"]:col["imp"] + n] = dt * buy
-    cost[col["exp"]:col["exp"] + n] = -dt * sell
-    cost[col["ch"]:col["dis"] + n] = dt * home.wear_eur_per_kwh
-    cost[col["u"]:col["u"] + n] = dt * terms.unserved_penalty_eur_per_kwh
-    cost[col["r"]:col["r"] + n] = dt * terms.penalty_eur_per_kwh
-    cost[nv - 1] = terms.final_weight_eur_per_kwh
-    cost[col["soc"] + n - 1] -= terms.end_value_eur_per_kwh
-    exp_max = np.where(ok & (sell >= 0), home.max_export_kw, 0.0)
-    imp_max = np.where(ok, home.max_import_kw, 0.0)
-    lb = np.zeros(nv)
-    ub = np.full(nv, np.inf)
-    ub[col["imp"]:col["imp"] + n] = imp_max
-    ub[col["exp"]:col["exp"] + n] = exp_max
-    ub[col["ch"]:col["ch"] + n] = home.max_charge_kw
-    ub[col["dis"]:col["dis"] + n] = home.max_discharge_kw
-    ub[col["pv"]:col["pv"] + n] = pv
-    lb[col["soc"]:col["soc"] + n] = lo
-    ub[col["soc"]:col["soc"] + n] = hi
-
-    def run(binaries: np.ndarray | None) -> np.ndarray:
-        if binaries is None or not binaries.any():
-            res = milp(cost, constraints=LinearConstraint(a, lower, upper),
-                       bounds=Bounds(lb, ub))
-        else:
-            # exclusive pairs in the flagged slots: ch <= C b, dis <= D (1 - b),
-            # imp <= I g, exp <= E (1 - g); binaries appended after the continuous columns
-            k = np.flatnonzero(binaries)
-            m = len(k)
-            ext = sp.hstack([a, sp.csr_matrix((a.shape[0], 2 * m))]).tocsr()
-            r_idx = np.arange(m)
-            pairs = [("ch", home.max_charge_kw, 0, -1.0), ("dis", home.max_discharge_kw, 0, 1.0),
-                     ("imp", imp_max[k], m, -1.0), ("exp", exp_max[k], m, 1.0)]
-            blocks, up = [], []
-            for block, big, boff, sign in pairs:
-                big = np.broadcast_to(np.asarray(big, dtype=float), (m,))
-                rr = np.concatenate([r_idx, r_idx])
-                cc = np.concatenate([col[block] + k, nv + boff + r_idx])
-                vv = np.concatenate([np.ones(m), sign * big])
-                blocks.append(sp.csr_matrix((vv, (rr, cc)), shape=(m, nv + 2 * m)))
-                up.append(np.zeros(m) if sign < 0 else big.copy())
-            big_a = sp.vstack([ext] + blocks).tocsr()
-            cons = LinearConstraint(big_a, np.concatenate([lower, np.full(4 * m, -np.inf)]),
-                                    np.concatenate([upper] + up))
-            integrality = np.concatenate([np.zeros(nv), np.ones(2 * m)])
-            res = milp(np.concatenate([cost, np.zeros(2 * m)]), constraints=cons,
-                       bounds=Bounds(np.concatenate([lb, np.zeros(2 * m)]),
-                                     np.concatenate([ub, np.ones(2 * m)])),
-                       integrality=integrality,
-                       options={"mip_rel_gap": 1e-9})
-        if res.status != 0 or res.x is None:
-            if res.status == 2:
-                raise InfeasibleError(f"perfect-foresight problem infeasible: {res.message}")
-            raise SolverFailedError(f"perfect-foresight problem: {res.message}")
-        return res.x[:nv]
-
-    x = run(None)
-    ch, dis = x[col["ch"]:col["ch"] + n], x[col["dis"]:col["dis"] + n]
-    imp, exp = x[col["imp"]:col["imp"] + n], x[col["exp"]:col["exp"] + n]
-    split = (np.minimum(ch, dis) > TOL) | ((np.minimum(imp, exp) > TOL) & (sell > buy))
+    site = terms.site(home)
+    spec = ModelSpec(n=n, dt_h=dt, capacity_kwh=home.capacity_kwh,
+                     max_charge_kw=home.max_charge_kw, max_discharge_kw=home.max_discharge_kw,
+                     charge_efficiency=home.charge_efficiency,
+                     discharge_efficiency=home.discharge_efficiency,
+                     max_import_kw=home.max_import_kw, max_export_kw=home.max_export_kw)
+    one_shot = n > REUSE_MAX_SLOTS
+    problem = None if one_shot else _COMPILED.get(spec)
+    if problem is None:
+        problem = Problem(default_components(spec), n, dt)
+        if not one_shot:
+            if len(_COMPILED) >= REUSE_KEEP:
+                _COMPILED.clear()
+            _COMPILED[spec] = problem
+    ctx = Context(dt_h=dt, buy_eur_per_kwh=buy, sell_eur_per_kwh=sell, pv_kw=pv, load_kw=load,
+                  soc_start_kwh=soc_start_kwh, site=site,
+                  import_kw=np.where(ok, home.max_import_kw, 0.0),
+                  export_kw=np.where(ok & (sell >= 0), home.max_export_kw, 0.0),
+                  charge_kw=np.full(n, home.max_charge_kw),
+                  discharge_kw=np.full(n, home.max_discharge_kw),
+                  hurdle_eur_per_kwh=np.zeros(n),
+                  terminal_value_eur_per_kwh=terms.end_value_eur_per_kwh)
+    problem.set_inputs(ctx)
+    problem.run(problem.lp, [PF_SOLVER], mip=False, one_shot=one_shot)
+    optimum = float(problem.lp.value)
     exact = "LP"
+    split = problem.read()  # import/export netted where sell <= buy
     if split.any():
-        x = run(split | (buy < 0) | (sell > buy))
+        milp = problem.milp_at(split | (buy < 0) | (sell > buy))
+        problem.run(milp, [PF_SOLVER], mip=True, options={"mip_rel_gap": 1e-9}, one_shot=True)
+        optimum = float(milp.value)
+        problem.read()
         exact = "MILP"
-    ch, dis = x[col["ch"]:col["ch"] + n], x[col["dis"]:col["dis"] + n]
-    pv_used = x[col["pv"]:col["pv"] + n]
+    battery, pv_used = problem["battery"], problem["pv"].used.value
     cap = np.where(pv_used < pv - TOL, pv_used, np.inf)
-    replay = Replay("perfect_foresight", start, np.clip(ch, 0, None), np.clip(dis, 0, None), cap)
+    replay = Replay("perfect_foresight", start, battery.ch.value, battery.dis.value, cap)
     trace = simulate(home, series, start, stop, soc_start_kwh, replay)
-    optimum = float(cost @ x)
     trace.info.update({"problem": exact, "lp_objective_eur": round(optimum, 6)})
     return trace, optimum

@@ -29,9 +29,9 @@ this module is the planner's façade: :class:`ModelSpec` (what fixes the structu
 
 Speed: the problem is built once per :class:`ModelSpec` with ``cp.Parameter`` data (DPP), so
 cvxpy compiles it once and later solves only refill the numbers. Every limit is a column
-bound through an affine change of variables (``flow = limit ⊙ x``, ``soc = lo + width ⊙ z``
-with ``x, z`` in [0, 1]), which keeps the problem DPP while keeping rows out of the LP — that
-is what brings a 48 h × 15 min re-solve to ≈5 ms.
+bound through an affine change of variables (``flow = scale ⊙ x``, ``soc = lo + width ⊙ z``
+with ``x, z`` bounded by constants), which keeps the problem DPP while keeping rows out of
+the LP — that is what brings a 48 h × 15 min re-solve to ≈5 ms.
 
 Simultaneous charge and discharge (or import and export) is physically meaningless but can be
 optimal for the LP when prices are negative (it burns energy in losses or buys and sells at
@@ -71,9 +71,8 @@ __all__ = ["EXCLUSIVE_TOL_KW", "MILP_TIME_LIMIT_S", "Model", "ModelSpec", "SlotL
 class ModelSpec:
     """Everything that fixes the problem's structure; one compiled problem per spec.
 
-    The power maxima are column bounds; per-slot limits below them (:class:`SlotLimits`:
-    outages, live battery limits) are Parameters. The capacity is a Parameter value too
-    (refilled from the config at every solve) and stays here for the callers."""
+    The capacity and the power maxima are column bounds; per-slot limits below them
+    (:class:`SlotLimits`: outages, live battery limits) and the SoC bounds are Parameters."""
 
     n: int
     dt_h: float
@@ -164,8 +163,8 @@ class Solution:
 def default_components(spec: ModelSpec) -> list[Component]:
     """The house of a :class:`ModelSpec`: grid, PV, the fixed load and one battery."""
     return [Grid(spec.max_import_kw, spec.max_export_kw), Pv(), FixedLoad(),
-            Battery(spec.charge_efficiency, spec.discharge_efficiency, spec.max_charge_kw,
-                    spec.max_discharge_kw, spec.start_above_max)]
+            Battery(spec.capacity_kwh, spec.charge_efficiency, spec.discharge_efficiency,
+                    spec.max_charge_kw, spec.max_discharge_kw, spec.start_above_max)]
 
 
 def context(inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None,

@@ -20,11 +20,12 @@ from planner import config
 from planner.core.errors import SolverFailedError
 from planner.evaluate.loop import Options, Result, run_backtest
 from planner.evaluate.metrics import energy_residual_kwh, metrics, objective_eur
-from planner.evaluate.mpc import MpcStrategy, _PlannerModel
+from planner.evaluate.mpc import MpcStrategy
 from planner.evaluate.perfect import Terms, perfect_foresight
 from planner.evaluate.physics import Home, Series, Trace, simulate, step
 from planner.evaluate.strategies import NoBattery, PriceRule, SelfConsumption
 from planner.inputs import gather as inputs
+from planner.optimize.model import Model as _PlannerModel
 from planner.plan import baselines
 
 DATA_DIR = Path(__file__).parents[1] / "data"

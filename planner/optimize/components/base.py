@@ -83,9 +83,10 @@ class SlotLimits:
     """Per-slot power limits for one solve, each capped by the site's configured maximum. [kW]
 
     ``None`` keeps the configured limit, a number applies to every slot, an array gives one
-    value per slot. A grid outage is ``import_kw = export_kw = 0`` in its slots; live battery
-    limits (the BMS's charge/discharge current limits as power) go in ``charge_kw`` /
-    ``discharge_kw``. A live limit never raises a configured one.
+    value per slot (``inf``: the configured limit in that slot). A grid outage is
+    ``import_kw = export_kw = 0`` in its slots; live battery limits (the BMS's charge/discharge
+    current limits as power) go in ``charge_kw`` / ``discharge_kw``. A live limit never
+    raises a configured one.
     """
 
     import_kw: Any = None
@@ -114,8 +115,8 @@ class SlotLimits:
                 arr = np.full(n, float(arr))
             if arr.shape != (n,):
                 raise DataError(f"limits.{name}: expected {n} values, got {arr.shape}")
-            if not np.all(np.isfinite(arr)) or (arr < 0).any():
-                raise DataError(f"limits.{name}: expected finite values >= 0")
+            if np.isnan(arr).any() or (arr < 0).any():
+                raise DataError(f"limits.{name}: expected values >= 0, got {arr.min()}")
             out[name] = np.minimum(arr, float(cap))
         return out
 

@@ -37,6 +37,7 @@ VERBS = {
     "backtest": "planner.cli.backtest:backtest",
     "prices": "planner.cli.prices:prices_cmd",
     "forecast": "planner.cli.forecast:forecast",
+    "serve": "planner.cli.serve:serve",
 }
 
 

@@ -13,7 +13,7 @@ by :class:`planner.optimize.problem.Problem`, over the whole period, with the pe
 (no grid hurdle: every value is known). A year at 15 min (35,000 slots) is one LP solved
 once, so it is compiled one-shot (Parameters as constants, ≈0.3 s); shorter problems that
 recur (the minute-level windows of :mod:`planner.evaluate.minute`, 2,160 slots each) keep
-their compiled DPP form and only refill the numbers.
+their compiled DPP form from their second solve on and only refill the numbers.
 """
 
 from __future__ import annotations
@@ -30,12 +30,14 @@ from planner.optimize.components import Context
 from planner.optimize.model import ModelSpec, default_components
 from planner.optimize.problem import Problem
 
-#: problems up to this many slots are kept compiled (DPP) for re-use: compiling one costs
-#: more than solving it (≈50 s at 35,000 slots, against ≈0.3 s one-shot) ...
+#: a problem size met a second time is kept compiled (DPP) for re-use, up to this many slots:
+#: compiling the DPP form grows ≈ n² (0.28 s at 2,160 slots, 2 s at 5,000, 50 s at 35,000)
+#: while a one-shot compile stays ≈ 0.04 s, so only sizes that recur pay for it
 REUSE_MAX_SLOTS = 5000
 #: ... and this many of them are kept
 REUSE_KEEP = 4
 _COMPILED: dict[ModelSpec, Problem] = {}
+_SEEN: set[ModelSpec] = set()
 #: HiGHS as bundled with SciPy: ≈20× faster than highspy 1.16 on year-long LPs
 #: (:data:`planner.optimize.problem.SOLVERS`)
 PF_SOLVER = "scipy"
@@ -121,11 +123,13 @@ def perfect_foresight(home: Home, series: Series, start: int, stop: int, soc_sta
                      charge_efficiency=home.charge_efficiency,
                      discharge_efficiency=home.discharge_efficiency,
                      max_import_kw=home.max_import_kw, max_export_kw=home.max_export_kw)
-    one_shot = n > REUSE_MAX_SLOTS
-    problem = None if one_shot else _COMPILED.get(spec)
+    problem = _COMPILED.get(spec)
+    one_shot = problem is None and (n > REUSE_MAX_SLOTS or spec not in _SEEN)
     if problem is None:
         problem = Problem(default_components(spec), n, dt)
-        if not one_shot:
+        if one_shot:
+            _SEEN.add(spec)
+        else:
             if len(_COMPILED) >= REUSE_KEEP:
                 _COMPILED.clear()
             _COMPILED[spec] = problem

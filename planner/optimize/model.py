@@ -227,21 +227,24 @@ class Model:
             pairs |= {p.name for p in self.problem.pairs}
         return self.problem.milp(frozenset(pairs))
 
-    def set_inputs(self, inputs: Inputs, cfg: HeliosConfig,
-                   limits: SlotLimits | None = None) -> None:
+    def set_inputs(self, inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None,
+                   extra: Mapping[str, Any] | None = None) -> None:
         """Fill every component's Parameters from the inputs, the site and the limits."""
-        self.problem.set_inputs(context(inputs, cfg, limits))
+        self.problem.set_inputs(context(inputs, cfg, limits, extra))
 
-    def solve(self, inputs: Inputs, cfg: HeliosConfig,
-              limits: SlotLimits | None = None) -> Solution:
+    def solve(self, inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None,
+              extra: Mapping[str, Any] | None = None) -> Solution:
         """Solve for these inputs; exact (MILP) re-solve when the LP splits a flow pair.
+
+        ``limits``: per-slot grid and battery limits; ``extra``: per-solve inputs of extra
+        components, by component name (:attr:`Context.extra`).
 
         Raises
         ------
         InfeasibleError, UnboundedError, SolverFailedError
         """
         t0 = time.perf_counter()
-        ctx = context(inputs, cfg, limits)
+        ctx = context(inputs, cfg, limits, extra)
         return Solution.from_outcome(self.problem.solve(ctx, solver_order(cfg.planning.solver),
                                                         t0))
 

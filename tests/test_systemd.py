@@ -43,7 +43,8 @@ def one(unit: dict, section: str, key: str) -> str:
     return values[0]
 
 
-@pytest.mark.parametrize("name", ["helios-plan.service", "helios-executor.service"])
+@pytest.mark.parametrize("name", ["helios-plan.service", "helios-executor.service",
+                                  "helios-serve.service"])
 def test_services_are_hardened_and_use_etc_and_var_lib(name):
     unit = parse_unit(UNITS / name)
     svc = unit["Service"]
@@ -66,6 +67,16 @@ def test_executor_service_restarts_always():
     unit = parse_unit(UNITS / "helios-executor.service")
     assert one(unit, "Service", "Restart") == "always"
     assert one(unit, "Service", "Type") == "simple"
+    assert one(unit, "Install", "WantedBy") == "multi-user.target"
+
+
+def test_serve_service_listens_on_loopback_and_restarts_on_failure():
+    unit = parse_unit(UNITS / "helios-serve.service")
+    start = one(unit, "Service", "ExecStart").split()
+    assert start[1] == "serve" and start[start.index("--host") + 1] == "127.0.0.1"
+    assert one(unit, "Service", "Type") == "simple"
+    assert one(unit, "Service", "Restart") == "on-failure"
+    assert one(unit, "Service", "UMask") == "0077"  # the token file stays private
     assert one(unit, "Install", "WantedBy") == "multi-user.target"
 
 
@@ -92,13 +103,15 @@ def test_systemd_analyze_verify(tmp_path):
     if tool is None:
         pytest.skip("systemd-analyze not installed; the parsing tests above cover the keys")
     # point ExecStart at executables that exist here (verify checks that they do)
-    for name in ("helios-plan.service", "helios-plan.timer", "helios-executor.service"):
+    for name in ("helios-plan.service", "helios-plan.timer", "helios-executor.service",
+                 "helios-serve.service"):
         text = (UNITS / name).read_text(encoding="utf-8")
         text = text.replace("/usr/local/bin/helios-executor", sys.executable)
         text = text.replace("/usr/local/bin/helios", sys.executable)
         (tmp_path / name).write_text(text, encoding="utf-8")
     proc = subprocess.run([tool, "verify", "helios-plan.service", "helios-plan.timer",
-                           "helios-executor.service"], cwd=tmp_path, capture_output=True,
+                           "helios-executor.service", "helios-serve.service"],
+                          cwd=tmp_path, capture_output=True,
                           text=True, timeout=60, env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"})
     ours = [line for line in (proc.stdout + proc.stderr).splitlines() if "helios" in line]
     assert proc.returncode == 0 and ours == [], proc.stdout + proc.stderr

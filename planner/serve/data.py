@@ -257,7 +257,7 @@ def next_sentence(plan: Schedule, now: datetime, tz: ZoneInfo) -> str:
         return (f"{_cap(words)} until the plan ends at "
                 f"{end.astimezone(tz):%a %H:%M}.")
     return (f"{_cap(words)} until {later.start.astimezone(tz):%H:%M}, then "
-            f"{ACTION_WORDS.get(later.action, later.action)} ({later.reason}).")
+            f"{ACTION_WORDS.get(later.action, later.action)}: {later.reason}.")
 
 
 def status(home: Home, now: datetime) -> dict:

@@ -27,7 +27,7 @@ plan are left out of all three (``slots_measured`` says how many counted). PV is
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -138,7 +138,7 @@ def realised(home: Home, now: datetime, days: int) -> dict:
     """Realised savings per local day for the last ``days`` days (today included).
 
     Returns ``{"method", "days": [...], "total": {...}, "soc": {x, planned, actual}}``;
-    amounts in EUR, SoC in %.
+    amounts in EUR, SoC in % at each slot's end (planned: slots that have started).
     """
     tz = home.tz
     today = pd.Timestamp(now).tz_convert(tz).normalize()
@@ -147,7 +147,7 @@ def realised(home: Home, now: datetime, days: int) -> dict:
     end = (today + pd.Timedelta(days=1)).tz_convert("UTC").to_pydatetime()
     plans = home.history.slots_in_force(start, end)
     slot_s = int(plans["slot_s"].iloc[-1]) if len(plans) else 900
-    means = slot_means(home.history.measurements(start, end + timedelta(0)), slot_s)
+    means = slot_means(home.history.measurements(start, end), slot_s)
     joined = means.join(plans, how="inner")
     dt_h = slot_s / 3600.0
     out_days = []
@@ -161,7 +161,9 @@ def realised(home: Home, now: datetime, days: int) -> dict:
         "planned_cost_eur", "savings_vs_no_battery_eur", "savings_vs_self_consumption_eur")}
     total["actual_net_cost_eur"] = round(sum(d["actual"]["net_cost_eur"] for d in out_days), 4)
     total["actual_bill_eur"] = round(sum(d["actual"]["bill_eur"] for d in out_days), 4)
-    planned = plans["soc_pct"] if len(plans) else pd.Series(dtype=float)
+    # planned vs actual up to now: the planned SoC of the slots that have started
+    started = plans.index <= pd.Timestamp(now)
+    planned = plans["soc_pct"][started] if len(plans) else pd.Series(dtype=float)
     actual = means["soc_last_pct"] if len(means) else pd.Series(dtype=float)
     grid = sorted(set(planned.index) | set(actual.index))
     soc = {"x": [int(pd.Timestamp(t).timestamp()) + slot_s for t in grid],  # slot end

@@ -165,3 +165,38 @@ def test_install_systemd_writes_a_valid_config_with_state_paths(tmp_path):
     assert cfg.output.schedule_path == "/var/lib/helios/schedule.json"
     assert cfg.storage.url == "sqlite:////var/lib/helios/helios.db"
     assert cfg.report.path == "/var/lib/helios/report.html"
+
+
+def _install(tmp_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(ROOT / "bin" / "install-systemd"), "--root",
+                           str(tmp_path), "--bin-dir", "/opt/helios/bin",
+                           "--python", sys.executable],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_install_systemd_warns_loudly_about_a_demo_config(tmp_path):
+    """issue 16: the config written from config.yaml plans on demo data with a static SoC."""
+    proc = _install(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING: " in proc.stderr and "is not a real home's configuration" in proc.stderr
+    assert "prices, pv, load: type demo" in proc.stderr
+    assert "state: type static" in proc.stderr
+    assert "helios check-config --config" in proc.stderr
+
+
+def test_install_systemd_warns_about_missing_providers_and_tariff(tmp_path):
+    etc = tmp_path / "etc" / "helios"
+    etc.mkdir(parents=True)
+    (etc / "config.yaml").write_text("battery: {capacity_kwh: 8}\n")
+    proc = _install(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for kind in ("prices", "pv", "load", "state"):
+        assert f"{kind}: expected a {kind}: section" in proc.stderr
+    assert "will fail (exit 2) until you fix it" in proc.stderr
+    # a real home's config: no warning
+    doc = {"prices": {"type": "nordpool", "area": "SE3"}, "pv": {"type": "none"},
+           "load": {"type": "constant", "load_kw": 0.4}, "state": {"type": "measurements"},
+           "tariff": {"buy": "price + 0.1", "sell": "price"}}
+    (etc / "config.yaml").write_text(yaml.safe_dump(doc))
+    proc = _install(tmp_path)
+    assert proc.returncode == 0 and "WARNING" not in proc.stderr, proc.stderr

@@ -27,13 +27,18 @@ DEFAULT_CONFIG = "config.yaml"
 CONFIG_OPTION = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False),
     help="Config file (default: ./config.yaml or $HELIOS_CONFIG).")
+DEMO_OPTION = click.option(
+    "--demo", is_flag=True,
+    help="The built-in demo configuration (what `helios plan --demo` used here); with a "
+         "config file, its demo providers.")
 NOW_OPTION = click.option(
     "--now", "now_text", metavar="ISO8601",
     help="As if it were this instant (with offset, e.g. 2026-05-01T10:00:00Z).")
 
 
 def find_config(path: str | None) -> str | None:
-    """``path``, else ``$HELIOS_CONFIG``, else ``./config.yaml`` if it exists, else None."""
+    """Where the config is, in this order: ``--config``, else ``$HELIOS_CONFIG`` (when set
+    and not empty), else ``./config.yaml`` if it exists, else None."""
     if path is None:
         path = os.environ.get("HELIOS_CONFIG") or None
         if path is None and Path(DEFAULT_CONFIG).exists():
@@ -41,24 +46,40 @@ def find_config(path: str | None) -> str | None:
     return path
 
 
-def load_config(path: str | None, demo: bool = False) -> config_mod.HeliosConfig:
+#: the provider sections a config file must have (``--demo`` fills them with demo data)
+ALL_PROVIDERS = ("prices", "pv", "load", "state")
+
+
+def load_config(path: str | None, demo: bool = False,
+                need: tuple[str, ...] = ALL_PROVIDERS) -> config_mod.HeliosConfig:
     """The validated config (:func:`find_config`); with ``demo`` the demo providers replace
-    the configured ones, and no file at all means the built-in defaults.
+    the configured ones, and no file at all means the built-in demo configuration
+    (:func:`planner.config.default`: ``./helios.db``, ``./schedule.json``).
+
+    Without ``demo`` the file must name the providers in ``need`` (all four for ``plan``,
+    ``check-config``; the one it checks for ``prices``/``forecast``): a missing one is a
+    config error naming it, never the demo data.
 
     Raises
     ------
     ConfigError
-        No config file found (and not ``demo``), or the file is invalid.
+        No config file found (and not ``demo``), or the file is invalid or incomplete.
     """
     path = find_config(path)
     if path is None:
         if demo:
             return config_mod.default()
         raise ConfigError(config_mod.ConfigProblem(
-            "--config", f"a config file (or ./{DEFAULT_CONFIG}, or $HELIOS_CONFIG, or --demo)",
-            "none found"))
-    cfg = config_mod.load(path)
+            "--config", f"a config file (--config FILE, $HELIOS_CONFIG or ./{DEFAULT_CONFIG}), "
+            "or --demo for the built-in demo configuration", "none found"))
+    cfg = config_mod.load(path, require_providers=() if demo else need)
     return config_mod.with_demo_providers(cfg) if demo else cfg
+
+
+def print_config_warnings(cfg: config_mod.HeliosConfig) -> None:
+    """``helios: warning: ...`` on stderr for each of :func:`planner.config.config_warnings`."""
+    for line in config_mod.config_warnings(cfg):
+        warn(line)
 
 
 def parse_now(value: str | None) -> pd.Timestamp:

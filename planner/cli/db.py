@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from planner.cli.common import CONFIG_OPTION, fail, load_config, open_store
+from planner.cli.common import CONFIG_OPTION, DEMO_OPTION, fail, load_config, open_store
 from planner.core.errors import HeliosError
 
 
@@ -16,11 +16,12 @@ def db() -> None:
 
 @db.command("upgrade")
 @CONFIG_OPTION
+@DEMO_OPTION
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
-def db_upgrade(config_path: str | None, revision: str) -> None:
+def db_upgrade(config_path: str | None, demo: bool, revision: str) -> None:
     """Create or upgrade the schema (also done automatically on first use)."""
     try:
-        with open_store(load_config(config_path)) as store:
+        with open_store(load_config(config_path, demo, need=())) as store:
             before = store.revision()
             after = store.upgrade(revision)
     except HeliosError as exc:
@@ -30,11 +31,12 @@ def db_upgrade(config_path: str | None, revision: str) -> None:
 
 @db.command("downgrade")
 @CONFIG_OPTION
+@DEMO_OPTION
 @click.argument("revision")
-def db_downgrade(config_path: str | None, revision: str) -> None:
+def db_downgrade(config_path: str | None, demo: bool, revision: str) -> None:
     """Undo migrations down to REVISION (e.g. 0001; 'base' drops every Helios table)."""
     try:
-        with open_store(load_config(config_path)) as store:
+        with open_store(load_config(config_path, demo, need=())) as store:
             before = store.revision()
             after = store.downgrade(revision)
     except HeliosError as exc:
@@ -44,12 +46,13 @@ def db_downgrade(config_path: str | None, revision: str) -> None:
 
 @db.command("prune")
 @CONFIG_OPTION
+@DEMO_OPTION
 @click.option("--keep-days", type=click.IntRange(min=1), default=None,
               help="Keep this many days (default: storage.keep_days).")
-def db_prune(config_path: str | None, keep_days: int | None) -> None:
+def db_prune(config_path: str | None, demo: bool, keep_days: int | None) -> None:
     """Delete plans, measurements and cached prices older than storage.keep_days."""
     try:
-        cfg = load_config(config_path)
+        cfg = load_config(config_path, demo, need=())
         with open_store(cfg) as store:
             counts = store.prune(keep_days=keep_days)
     except HeliosError as exc:
@@ -61,11 +64,12 @@ def db_prune(config_path: str | None, keep_days: int | None) -> None:
 
 @db.command("status")
 @CONFIG_OPTION
+@DEMO_OPTION
 @click.option("--last", default=10, show_default=True, type=click.IntRange(1, 1000))
-def db_status(config_path: str | None, last: int) -> None:
+def db_status(config_path: str | None, demo: bool, last: int) -> None:
     """Schema revision and the newest plans (local time)."""
     try:
-        cfg = load_config(config_path)
+        cfg = load_config(config_path, demo, need=())
         with open_store(cfg) as store:
             rev = store.revision()
             plans = store.plan_ids(last)

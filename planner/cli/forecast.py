@@ -12,7 +12,14 @@ import click
 import pandas as pd
 
 from planner import providers
-from planner.cli.common import CONFIG_OPTION, NOW_OPTION, fail, load_config, parse_now
+from planner.cli.common import (
+    CONFIG_OPTION,
+    DEMO_OPTION,
+    NOW_OPTION,
+    fail,
+    load_config,
+    parse_now,
+)
 from planner.core import timegrid
 from planner.core.errors import ConfigError, ConfigProblem, DataError, HeliosError
 from planner.core.logsetup import setup_logging
@@ -29,16 +36,17 @@ def forecast() -> None:
 @CONFIG_OPTION
 @NOW_OPTION
 @click.option("--hours", default=48, show_default=True, type=click.IntRange(1, 336))
-def forecast_pv(config_path: str | None, now_text: str | None, hours: int) -> None:
+@DEMO_OPTION
+def forecast_pv(config_path: str | None, now_text: str | None, hours: int, demo: bool) -> None:
     """Print the PV forecast per hour in local time [kW] and its daily energy [kWh]."""
-    _print_forecast("pv", config_path, now_text, hours)
+    _print_forecast("pv", config_path, now_text, hours, demo)
 
 
 def _print_forecast(kind: str, config_path: str | None, now_text: str | None,
-                    hours: int) -> None:
+                    hours: int, demo: bool = False) -> None:
     now = parse_now(now_text)
     try:
-        cfg = load_config(config_path, demo=False)
+        cfg = load_config(config_path, demo=demo, need=(kind,))
         setup_logging(cfg)
         start = timegrid.floor_to_slot(now, 3600)
         end = start + pd.Timedelta(hours=hours)
@@ -67,15 +75,16 @@ def _print_forecast(kind: str, config_path: str | None, now_text: str | None,
                    "'same time yesterday' (load.type: history).")
 @click.option("--days", default=365, show_default=True, type=click.IntRange(1, 3660),
               help="With --evaluate: the last DAYS days of history are scored.")
+@DEMO_OPTION
 def forecast_load(config_path: str | None, now_text: str | None, hours: int, evaluate: bool,
-                  days: int) -> None:
+                  days: int, demo: bool) -> None:
     """Print the load forecast [kW], or evaluate the history model (--evaluate)."""
     if not evaluate:
-        _print_forecast("load", config_path, now_text, hours)
+        _print_forecast("load", config_path, now_text, hours, demo)
         return
     now = parse_now(now_text)
     try:
-        cfg = load_config(config_path, demo=False)
+        cfg = load_config(config_path, demo=demo, need=("load",))
         if cfg.load.type != "history":
             raise ConfigError(ConfigProblem("load.type", "history (for --evaluate)",
                                             repr(cfg.load.type)))

@@ -16,7 +16,14 @@ import sys
 import click
 import pandas as pd
 
-from planner.cli.common import fail, load_config, open_store, parse_now, warn
+from planner.cli.common import (
+    fail,
+    load_config,
+    open_store,
+    parse_now,
+    print_config_warnings,
+    warn,
+)
 from planner.config import HeliosConfig
 from planner.core.errors import HeliosError, StorageError
 from planner.core.logsetup import setup_logging
@@ -44,6 +51,8 @@ def plan(config_path: str | None, now_text: str | None, demo: bool, out_path: st
     try:
         cfg = load_config(config_path, demo)
         setup_logging(cfg)  # redacts every !secret value from log output
+        if not (quiet or demo):
+            print_config_warnings(cfg)  # demo providers, a static SoC, no tariff
         result = run.plan_once(cfg, now, warn=warn)
         target = out_path or cfg.output.schedule_path
         run.write_schedule(result.schedule, target)

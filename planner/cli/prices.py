@@ -11,7 +11,14 @@ import click
 import pandas as pd
 
 from planner import providers
-from planner.cli.common import CONFIG_OPTION, NOW_OPTION, fail, load_config, parse_now
+from planner.cli.common import (
+    CONFIG_OPTION,
+    DEMO_OPTION,
+    NOW_OPTION,
+    fail,
+    load_config,
+    parse_now,
+)
 from planner.core import timegrid
 from planner.core.errors import HeliosError
 from planner.core.logsetup import setup_logging
@@ -24,11 +31,12 @@ from planner.providers.base import ProviderContext
 @NOW_OPTION
 @click.option("--hours", default=48, show_default=True, type=click.IntRange(1, 336),
               help="Hours shown from now.")
-def prices_cmd(config_path: str | None, now_text: str | None, hours: int) -> None:
+@DEMO_OPTION
+def prices_cmd(config_path: str | None, now_text: str | None, hours: int, demo: bool) -> None:
     """Fetch prices from the configured provider and print them (local time, EUR/kWh)."""
     now = parse_now(now_text)
     try:
-        cfg = load_config(config_path, demo=False)
+        cfg = load_config(config_path, demo=demo, need=("prices",))
         setup_logging(cfg)
         start = timegrid.floor_to_slot(now, cfg.planning.slot_s)
         end = start + pd.Timedelta(hours=hours)

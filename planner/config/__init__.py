@@ -15,6 +15,7 @@ Callers use ``from planner import config as config_mod; config_mod.load(path)``.
 from __future__ import annotations
 
 from executor.configspec import Secret, build, opt, section
+from planner.config.checks import config_warnings
 from planner.config.loading import default, explain, from_mapping, load, with_demo_providers
 from planner.config.sections import (
     DEFAULT_PROVIDERS,
@@ -35,5 +36,5 @@ from planner.core.errors import ConfigError, ConfigProblem
 __all__ = ["DEFAULT_PROVIDERS", "BatteryConfig", "ConfigError", "ConfigProblem", "GridConfig",
            "HeliosConfig", "OutputConfig", "PlanningConfig", "ProviderConfig", "ReportConfig",
            "Secret", "SiteConfig", "StorageConfig", "TariffConfig", "TariffParts", "build",
-           "default", "explain", "from_mapping", "load", "opt", "section",
+           "config_warnings", "default", "explain", "from_mapping", "load", "opt", "section",
            "with_demo_providers"]

@@ -12,7 +12,7 @@ from planner.config.sections import HeliosConfig
 from planner.core.errors import ConfigProblem
 from planner.core.tariff import TariffFormulaError, compile_tariff
 
-__all__ = ["consistency", "resolve_storage_url"]
+__all__ = ["config_warnings", "consistency", "resolve_storage_url"]
 
 
 def consistency(cfg: HeliosConfig, problems: list[ConfigProblem]) -> None:
@@ -73,6 +73,29 @@ def consistency(cfg: HeliosConfig, problems: list[ConfigProblem]) -> None:
             compile_tariff(getattr(cfg.tariff, name))
         except TariffFormulaError as exc:
             problems.append(ConfigProblem(f"tariff.{name}", exc.expected, exc.got))
+
+
+def config_warnings(cfg: HeliosConfig) -> list[str]:
+    """What a valid config file may still get wrong for a real home, one line each: demo
+    providers (the built-in data, not this home's), a fixed SoC (``state: static``), no
+    ``tariff:`` (buy = sell = spot: no grid fees, taxes or VAT, so the plan trades on spreads
+    that do not exist). ``helios plan`` (unless ``-q``/``--demo``), ``check-config`` and
+    ``bin/install-systemd`` print them; the built-in demo configuration has none."""
+    if cfg.source is None or cfg.source == "built-in defaults":
+        return []
+    out = []
+    demo = [kind for kind in ("prices", "pv", "load") if getattr(cfg, kind).type == "demo"]
+    if demo:
+        out.append(f"{', '.join(demo)}: type demo: planning on the built-in demo data, not on "
+                   "this home's (choose real providers; see config.yaml)")
+    if cfg.state.type == "static":
+        out.append(f"state: type static: a fixed state of charge ({cfg.state.options.soc_pct:g} "
+                   "%), not measured; every plan is flagged (use state: gx or measurements)")
+    if "tariff" not in cfg.given:
+        out.append("no tariff: section: buy = sell = the spot price (no grid fees, taxes or "
+                   "VAT), so the plan may cycle the battery for spreads you never see; set "
+                   "tariff.buy and tariff.sell")
+    return out
 
 
 _DB_SCHEMES = ("sqlite", "mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql")

@@ -11,6 +11,7 @@ for its own section, so every problem is reported at once, in the same words.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,15 @@ def _build_provider(kind: str, data: Any, problems: list[ConfigProblem],
 
 
 def from_mapping(data: Any, base_dir: Path | None = None, source: str = "",
-                 secret_values: frozenset[str] = frozenset()) -> HeliosConfig:
+                 secret_values: frozenset[str] = frozenset(),
+                 require_providers: bool | Collection[str] = False) -> HeliosConfig:
     """Validate an already-parsed mapping (secrets resolved) into a :class:`HeliosConfig`.
+
+    A missing provider section takes the demo provider (:data:`DEFAULT_PROVIDERS`: tests,
+    backtests, ``--demo``) unless it is required (``require_providers``: True = all four, or
+    the kinds that must be there): then each missing one is a problem naming it (what
+    ``helios`` does with a config file, so that an empty or partial file never plans on demo
+    data).
 
     Raises
     ------
@@ -61,6 +69,15 @@ def from_mapping(data: Any, base_dir: Path | None = None, source: str = "",
         raise ConfigError(ConfigProblem("(top level)", "a mapping of sections", describe(data)),
                           source)
     data = dict(data)
+    given = frozenset(k for k in data if isinstance(k, str))
+    required = (tuple(DEFAULT_PROVIDERS) if require_providers is True
+                else tuple(require_providers or ()))
+    for kind in required:
+        if kind not in data:
+            problems.append(ConfigProblem(
+                kind, f"a {kind}: section {{type: ...}} (one of "
+                f"{', '.join(t for t in providers.available(kind) if t != 'demo')}); the "
+                "built-in demo data only with --demo", "nothing"))
     provider_data = {kind: data.pop(kind, DEFAULT_PROVIDERS[kind]) for kind in DEFAULT_PROVIDERS}
     cfg = build(HeliosConfig, data, "", problems, base_dir=base_dir,
                 ignore=tuple(provider_data))
@@ -68,7 +85,8 @@ def from_mapping(data: Any, base_dir: Path | None = None, source: str = "",
              for kind, value in provider_data.items()}
     if cfg is None or any(v is None for v in built.values()):
         raise ConfigError(problems, source)
-    cfg = replace(cfg, **built, secret_values=secret_values, source=source or None)
+    cfg = replace(cfg, **built, secret_values=secret_values, source=source or None,
+                  given=given)
     cfg = resolve_storage_url(cfg, base_dir)
     consistency(cfg, problems)
     if problems:
@@ -76,8 +94,12 @@ def from_mapping(data: Any, base_dir: Path | None = None, source: str = "",
     return cfg
 
 
-def load(path: str | os.PathLike, secrets_path: str | os.PathLike | None = None) -> HeliosConfig:
+def load(path: str | os.PathLike, secrets_path: str | os.PathLike | None = None,
+         require_providers: bool | Collection[str] = False) -> HeliosConfig:
     """Load and validate ``config.yaml`` (and ``secrets.yaml`` beside it, when referenced).
+
+    ``require_providers``: every provider section must be in the file (``helios`` without
+    ``--demo``; see :func:`from_mapping`).
 
     Raises
     ------
@@ -93,11 +115,13 @@ def load(path: str | os.PathLike, secrets_path: str | os.PathLike | None = None)
         raise ConfigError(exc.problem) from None
     if problems:
         raise ConfigError(problems, str(path))
-    return from_mapping(data, path.parent.resolve(), str(path), frozenset(secrets.found))
+    return from_mapping(data, path.parent.resolve(), str(path), frozenset(secrets.found),
+                        require_providers)
 
 
 def default() -> HeliosConfig:
-    """The built-in configuration (demo providers, defaults everywhere)."""
+    """The built-in demo configuration (demo providers, a static 50 % SoC, defaults
+    everywhere): what ``--demo`` plans on without a config file."""
     return from_mapping({}, Path.cwd(), "built-in defaults")
 
 
@@ -110,7 +134,7 @@ def with_demo_providers(cfg: HeliosConfig) -> HeliosConfig:
 def _provider_rows(kind: str) -> list[tuple[str, str, str, str]]:
     help_text = next(f.metadata.get("help", "") for f in fields(HeliosConfig) if f.name == kind)
     names = providers.available(kind)
-    rows = [(f"{kind}.type", repr(DEFAULT_PROVIDERS[kind]["type"]), "",
+    rows = [(f"{kind}.type", f"(required; --demo: {DEFAULT_PROVIDERS[kind]['type']!r})", "",
              f"{help_text}; one of {', '.join(names)}")]
     for name in names:
         rows += explain_section(providers.config_class(kind, name), f"{kind} (type {name})")

@@ -165,6 +165,9 @@ class ReportConfig:
                            path=True)
 
 
+#: the providers of the built-in demo configuration (``--demo``, :func:`planner.config.default`);
+#: a config *file* must name its own (a missing one is a config error, see
+#: :func:`planner.config.loading.from_mapping`), so a partial file never plans on demo data
 DEFAULT_PROVIDERS = {
     "prices": {"type": "demo"},
     "pv": {"type": "demo"},
@@ -182,10 +185,14 @@ class HeliosConfig:
     battery: BatteryConfig = section(BatteryConfig)
     grid: GridConfig = section(GridConfig)
     tariff: TariffConfig = section(TariffConfig)
-    prices: ProviderConfig = opt(None, "Price provider: {type: csv | demo, ...}")
-    pv: ProviderConfig = opt(None, "PV forecast provider: {type: csv | demo | none, ...}")
-    load: ProviderConfig = opt(None, "Load forecast provider: {type: csv | demo | constant, ...}")
-    state: ProviderConfig = opt(None, "Current state source: {type: static, soc_pct}")
+    prices: ProviderConfig = opt(None, "Price provider (required in a file; demo data only "
+                                 "with --demo): {type: tibber | nordpool | entsoe | csv, ...}")
+    pv: ProviderConfig = opt(None, "PV forecast provider (required in a file): {type: "
+                             "openmeteo | solcast | csv | none, ...}")
+    load: ProviderConfig = opt(None, "Load forecast provider (required in a file): {type: "
+                               "history | csv | constant, ...}")
+    state: ProviderConfig = opt(None, "Current state source (required in a file): {type: gx | "
+                                "measurements | static (a fixed SoC, flagged), ...}")
     output: OutputConfig = section(OutputConfig)
     storage: StorageConfig = section(StorageConfig)
     report: ReportConfig = section(ReportConfig)
@@ -196,3 +203,6 @@ class HeliosConfig:
     secret_values: frozenset[str] = internal(frozenset(), repr=False, compare=False)
     #: the config file this came from (None for built-in defaults)
     source: str | None = internal(None, compare=False)
+    #: the top-level sections the file gave (``tariff`` missing -> a warning; see
+    #: :func:`planner.config.checks.config_warnings`)
+    given: frozenset[str] = internal(frozenset(), repr=False, compare=False)

@@ -3,7 +3,8 @@
 Calls the configured providers, fixes the horizon (from "now", floored to the slot, to
 min(``planning.horizon_h``, the last known price)), puts prices, PV and load on the slot grid
 (prices held, powers averaged), applies the tariff and reads the state of charge. Records
-what each provider delivered in :class:`InputStatus`. A failing PV or load forecast is
+what each provider delivered in :class:`InputStatus` (the state too: a ``static`` SoC is
+flagged). A failing PV or load forecast is
 replaced here (:func:`planner.inputs.degraded.forecast_or_fallback`); a failing price
 provider is the business of :mod:`planner.inputs.fallback` (cache, then flat prices).
 """
@@ -21,11 +22,21 @@ from planner.inputs.degraded import forecast_or_fallback
 from planner.inputs.types import Inputs, InputStatus, from_arrays
 from planner.providers.base import ProviderContext, TimeSeries
 
-__all__ = ["Inputs", "InputStatus", "from_arrays", "gather"]
+__all__ = ["Inputs", "InputStatus", "from_arrays", "gather", "state_status"]
 
 
 def _status(kind: str, name: str, ts: TimeSeries) -> InputStatus:
     return InputStatus(kind, name, ts.source, ts.values.index[0], ts.end)
+
+
+def state_status(cfg: HeliosConfig, soc_pct: float, now: pd.Timestamp) -> InputStatus:
+    """The state of charge as an input: ``state: static`` is a number from the config, not a
+    measurement, so it is flagged like a degraded input (summary, report, ``plan_history``)."""
+    if cfg.state.type == "static":
+        return InputStatus("state", "static", f"state.soc_pct = {soc_pct:g} %", now, now,
+                           degraded=True, detail="a fixed state of charge from the config, not "
+                           "measured (use state: gx or measurements)")
+    return InputStatus("state", cfg.state.type, f"SoC {soc_pct:.1f} %", now, now)
 
 
 def gather(cfg: HeliosConfig, now: pd.Timestamp, prices: TimeSeries | None = None) -> Inputs:
@@ -66,7 +77,8 @@ def gather(cfg: HeliosConfig, now: pd.Timestamp, prices: TimeSeries | None = Non
     load, load_status = forecast_or_fallback("load", cfg, ctx, start, index, slot_s)
     soc = float(providers.create("state", cfg.state, ctx).read(now))
 
-    status = (_status("prices", cfg.prices.type, prices), pv_status, load_status)
+    status = (_status("prices", cfg.prices.type, prices), pv_status, load_status,
+              state_status(cfg, soc, now))
     buy = compile_tariff(cfg.tariff.buy)(spot)
     sell = compile_tariff(cfg.tariff.sell)(spot)
     return Inputs(index, slot_s, spot, buy, sell, pv, load, soc, now, status)

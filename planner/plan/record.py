@@ -53,7 +53,8 @@ def _helios_version() -> str:
 
 def input_summary(status: Iterable[Any], now: pd.Timestamp,
                   secrets: Iterable[str] = ()) -> list[dict]:
-    """One dict per input (prices, pv, load): provider, source, data window, age, degraded.
+    """One dict per input (prices, pv, load, state): provider, source, data window, age,
+    degraded (a ``static`` state is flagged degraded: it is not measured).
 
     ``age_s`` is how old the data were at plan time: ``now - fetched_at`` when the provider
     says when it fetched them (cached data), otherwise 0 (fetched during this run).

@@ -105,8 +105,9 @@ def summary(result: PlanResult, cfg: HeliosConfig, hours: int = 6) -> str:
     for st in plan.inputs.status:
         flag = "DEGRADED " if st.degraded else ""
         detail = f": {st.detail}" if st.detail else ""
-        lines.append(f"{flag}{st.kind}: {st.provider} ({st.source}) until "
-                     f"{st.data_end.tz_convert(tz):%Y-%m-%d %H:%M}{detail}")
+        until = ("" if st.kind == "state"  # a reading at plan time, not a series
+                 else f" until {st.data_end.tz_convert(tz):%Y-%m-%d %H:%M}")
+        lines.append(f"{flag}{st.kind}: {st.provider} ({st.source}){until}{detail}")
     for v in plan.violations:
         lines.append(f"violation: {v.kind}: {v.message}")
     return "\n".join(lines)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from executor import schedule as sched
+from planner import config as config_mod
 from planner.cli.main import main
+from planner.inputs import gather
 
 NOW = "2026-05-01T10:07:00Z"
 
@@ -117,7 +122,8 @@ def test_every_verb_is_on_the_group(runner):
     assert res.exit_code == 0
     listed = {line.split()[0] for line in res.output.split("Commands:")[1].splitlines()
               if line.strip()}
-    assert listed == {"backtest", "check-config", "db", "forecast", "plan", "prices", "report"}
+    assert listed == {"backtest", "check-config", "db", "forecast", "plan", "prices", "report",
+                      "serve"}
     assert runner.invoke(main, ["db", "--help"]).output.count("upgrade") >= 1
 
 
@@ -167,3 +173,110 @@ def test_plan_does_not_load_the_other_verbs():
     assert "planner.cli.plan" in loaded
     for other in ("planner.cli.backtest", "planner.cli.forecast", "planner.evaluate"):
         assert other not in loaded, loaded
+
+
+# --- issue 16: an empty or partial config never plans on demo data ---------------------------
+
+
+@pytest.mark.parametrize(("doc", "missing"), [
+    ("", ["prices", "pv", "load", "state"]),
+    ("battery: {capacity_kwh: 8}\n", ["prices", "pv", "load", "state"]),
+    ("prices: {type: csv, path: prices.csv}\n", ["pv", "load", "state"]),
+])
+@pytest.mark.parametrize("verb", ["plan", "check-config"])
+def test_missing_providers_are_a_config_error_naming_them(runner, tmp_path, doc, missing,
+                                                          verb):
+    cfg_path = tmp_path / "config.yaml"
+    cfg_path.write_text(doc)
+    result = runner.invoke(main, [verb, "--config", str(cfg_path)])
+    assert result.exit_code == 2, result.output
+    for kind in ("prices", "pv", "load", "state"):
+        named = f"{kind}: expected a {kind}: section {{type: ...}}" in result.output
+        assert named == (kind in missing), (kind, result.output)
+    assert "only with --demo" in result.output
+    assert not (tmp_path / "schedule.json").exists()
+
+
+def test_partial_config_with_demo_plans_on_demo_providers(runner, tmp_path):
+    cfg_path = tmp_path / "config.yaml"
+    cfg_path.write_text("battery: {capacity_kwh: 8}\n")
+    result = runner.invoke(main, ["plan", "--config", str(cfg_path), "--demo", "--now", NOW])
+    assert result.exit_code == 0, result.output
+    assert sched.read(tmp_path / "schedule.json").slots
+
+
+def test_static_state_is_flagged_like_a_degraded_input(runner, site_dir):
+    cfg_path = site_dir(config={"report": {"path": "report.html"}})
+    result = _plan(runner, cfg_path)
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if "state: static" in x
+                and not x.startswith("helios: warning"))
+    assert line.startswith("DEGRADED state: static (state.soc_pct = 50 %): a fixed state of "
+                           "charge from the config, not measured"), line
+    con = sqlite3.connect(cfg_path.parent / "helios.db")
+    degraded, inputs = con.execute("select inputs_degraded, inputs from plan_history").fetchone()
+    con.close()
+    assert degraded == 1
+    state = next(i for i in json.loads(inputs) if i["kind"] == "state")
+    assert state["degraded"] and state["provider"] == "static"
+    html = (cfg_path.parent / "report.html").read_text()
+    assert "state.soc_pct = 50 %" in html and "not measured" in html
+
+
+def test_measured_state_is_not_degraded(site_dir):
+    cfg = config_mod.load(site_dir())
+    now = pd.Timestamp(NOW)
+    assert gather.state_status(cfg, 50.0, now).degraded
+    measured = dataclasses.replace(cfg, state=config_mod.ProviderConfig("measurements", None))
+    st = gather.state_status(measured, 61.0, now)
+    assert not st.degraded and st.source == "SoC 61.0 %" and st.provider == "measurements"
+
+
+def test_demo_providers_static_state_and_no_tariff_are_warned(runner, site_dir):
+    cfg_path = site_dir(config={"prices": {"type": "demo"}, "pv": {"type": "demo"},
+                                "load": {"type": "demo"}})
+    for args in (["plan", "--config", str(cfg_path), "--now", NOW],
+                 ["check-config", "--config", str(cfg_path)]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0, result.output
+        warnings = [x for x in result.output.splitlines() if x.startswith("helios: warning: ")]
+        assert any("prices, pv, load: type demo: planning on the built-in demo data" in w
+                   for w in warnings), warnings
+        assert any("state: type static" in w for w in warnings), warnings
+        assert any("no tariff: section: buy = sell = the spot price" in w for w in warnings)
+    # a real tariff and no demo providers: only the static state is left
+    cfg_path = site_dir(config={"tariff": {"buy": "price + 0.2", "sell": "price"}})
+    result = runner.invoke(main, ["check-config", "--config", str(cfg_path)])
+    warnings = [x for x in result.output.splitlines() if x.startswith("helios: warning: ")]
+    assert len(warnings) == 1 and "state: type static" in warnings[0]
+    # --demo and -q: no config warnings (the demo is meant to be demo data)
+    result = runner.invoke(main, ["plan", "--config", str(cfg_path), "--now", NOW, "--demo"])
+    assert "helios: warning" not in result.output
+
+
+# --- issue 16: after `helios plan --demo` in an empty folder the other verbs work there ------
+
+
+def test_verbs_work_where_plan_demo_ran(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HELIOS_CONFIG", raising=False)
+    assert runner.invoke(main, ["plan", "--demo", "--now", NOW, "-q"]).exit_code == 0
+    assert (tmp_path / "schedule.json").exists() and (tmp_path / "helios.db").exists()
+    for args, expect in ((["report", "--demo"], "wrote report.html (plan 1,"),
+                         (["check-config", "--demo"], "config OK"),
+                         (["db", "status", "--demo"], "schema "),
+                         (["db", "prune", "--demo"], "pruned rows"),
+                         (["prices", "--demo", "--now", NOW], "prices (demo)"),
+                         (["forecast", "pv", "--demo", "--now", NOW], "pv (demo)")):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0, (args, result.output)
+        assert expect in result.output, (args, result.output)
+    assert (tmp_path / "report.html").stat().st_size > 10_000
+    status = runner.invoke(main, ["db", "status", "--demo"]).output
+    assert "plan      1" in status
+    # without --demo: exit 2, and the hint names an option the verb takes
+    for args in (["report"], ["db", "status"], ["prices"], ["check-config"]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "or --demo for the built-in demo configuration" in result.output
+        assert "--demo" in runner.invoke(main, [*args, "--help"]).output

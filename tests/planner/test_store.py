@@ -286,8 +286,10 @@ def test_save_creates_schema_and_round_trips_exactly(store, site_dir, tmp_path):
             assert got == value, key
     r = loaded.run
     assert r["reserve_soc_pct"] == 30 and r["site_timezone"] == "Europe/Berlin"
-    assert r["price_provider"] == "csv" and r["inputs_degraded"] is False
-    assert {i["kind"] for i in r["inputs"]} == {"prices", "pv", "load"}
+    # issue 16: the state is an input too, and a static SoC (site_dir's) is flagged degraded
+    assert r["price_provider"] == "csv" and r["inputs_degraded"] is True
+    assert {i["kind"] for i in r["inputs"]} == {"prices", "pv", "load", "state"}
+    assert [i["kind"] for i in r["inputs"] if i["degraded"]] == ["state"]
     assert len(r["config_hash"]) == 64
     assert r["baseline_self_consumption_eur"] >= r["net_cost_eur"] - 1e-6
 

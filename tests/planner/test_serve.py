@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from executor import pause
+from executor.plansource import HttpSource, Unchanged
 from executor.schedule import format_utc
 from executor.schedule import read as read_schedule
 from planner.cli.common import load_config
@@ -151,8 +152,6 @@ def test_schedule_is_the_file_byte_for_byte_with_an_etag(served):
 
 
 def test_the_executor_fetches_its_plan_from_serve(served):
-    from executor.plansource import HttpSource, Unchanged
-
     source = HttpSource(served.url + "/api/schedule")
     plan = source.fetch()
     assert plan == read_schedule(served.folder / "schedule.json")
@@ -348,6 +347,8 @@ def test_no_secret_in_any_page_or_response(demo_folder, tmp_path, monkeypatch):
     (folder / "config.yaml").write_text(
         "site: {timezone: Europe/Berlin}\n"
         "prices: {type: tibber, token: !secret tibber_token}\n"
+        "pv: {type: none}\nload: {type: constant, load_kw: 0.5}\n"
+        "state: {type: static, soc_pct: 50}\n"
         "storage: {url: 'sqlite:///helios.db', password: !secret db_password}\n")
     s, server = start(folder, monkeypatch)
     try:

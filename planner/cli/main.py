@@ -10,6 +10,7 @@ verb                          module
 ``helios prices``             :mod:`planner.cli.prices`
 ``helios forecast pv|load``   :mod:`planner.cli.forecast`
 ``helios backtest``           :mod:`planner.cli.backtest`
+``helios serve``              :mod:`planner.cli.serve` (web app, JSON API)
 ============================  ===================================================
 
 A verb module defines a click command and imports only :mod:`planner.cli.common` and the

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -15,6 +18,8 @@ from executor.errors import ConfigError as ExecutorConfigError
 from planner import config
 from planner.core import siteconfig
 from planner.core.errors import ConfigError
+from planner.core.tariff import compile_tariff
+from planner.providers import static
 
 # (config mapping, key path that must be named, fragment of "expected ...", fragment of "got")
 BAD_CONFIGS = [
@@ -104,10 +109,51 @@ def test_defaults_are_valid_and_documented():
     assert all(r[3] for r in rows), "every key has a help text"
 
 
+REPO_CONFIG = Path(__file__).parents[2] / "config.yaml"
+#: config.yaml's sections with built-in defaults (the provider sections are required keys)
+SECTIONS = {"site": config.SiteConfig, "planning": config.PlanningConfig,
+            "battery": config.BatteryConfig, "grid": config.GridConfig,
+            "tariff": config.TariffConfig, "output": config.OutputConfig,
+            "storage": config.StorageConfig, "report": config.ReportConfig}
+
+
 def test_repo_config_yaml_is_valid():
-    cfg = config.load(Path(__file__).parents[2] / "config.yaml")
-    assert cfg.battery.reserve_soc_pct == 20
-    assert cfg.tariff.buy == "(price + 0.15) * 1.19"
+    cfg = config.load(REPO_CONFIG, require_providers=True)
+    assert cfg.battery.reserve_soc_pct is None  # commented out: an example, not the default
+    assert cfg.state.type == "static"
+
+
+def _default(f: dataclasses.Field):
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
+def test_repo_config_yaml_shows_the_built_in_defaults():
+    """issue 16: "the value shown is the default" must be true of every key config.yaml sets,
+    and every key of these sections is in the file (set, or commented out as an example)."""
+    text = REPO_CONFIG.read_text()
+    doc = yaml.safe_load(text)
+    prices = np.array([-0.2, 0.0, 0.1, 0.35])
+    for name, cls in SECTIONS.items():
+        shown = doc.get(name) or {}
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("internal"):
+                continue
+            default = _default(f)
+            if f.name in shown:
+                value = shown[f.name]
+                if name == "tariff":  # a formula or parts: compare what they compute
+                    assert np.array_equal(compile_tariff(value)(prices),
+                                          compile_tariff(default)(prices)), f.name
+                else:
+                    assert value == default, f"config.yaml {name}.{f.name}: shows {value!r}, " \
+                                             f"the built-in default is {default!r}"
+            else:
+                assert re.search(rf"^\s*#\s*{f.name}:", text, re.M), \
+                    f"config.yaml does not mention {name}.{f.name}"
+    assert doc["state"]["soc_pct"] == _default(
+        next(f for f in dataclasses.fields(static.StaticState.Config) if f.name == "soc_pct"))
+    # the header says so, and the provider sections say they are required
+    assert "the value shown is the" in text and "*required*" in text
 
 
 def test_wear_cost_derived_from_price_and_cycle_life():

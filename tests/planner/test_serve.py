@@ -389,3 +389,34 @@ def test_a_short_serve_token_in_secrets_is_a_config_error(tmp_path):
     (tmp_path / "secrets.yaml").write_text("serve_token: short\n")
     with pytest.raises(ConfigError, match="serve_token: expected a token of at least 16"):
         security.load_token(tmp_path, tmp_path / "t")
+
+
+def test_the_history_is_never_migrated_or_created(demo_folder, tmp_path, monkeypatch):
+    folder = tmp_path / "old-schema"
+    shutil.copytree(demo_folder, folder)
+    with Store(f"sqlite:///{folder / 'helios.db'}") as store:
+        store.downgrade("0002")
+    s, server = start(folder, monkeypatch)
+    try:
+        doc = s.get_json("/api/status")
+        assert any("schema is 0002" in p and "helios db upgrade" in p for p in doc["problems"])
+        assert doc["slot"] is not None  # schedule.json still serves the live page
+        status, _, body = s.request("/api/plans")
+        assert status == 503 and b"helios db upgrade" in body
+        assert s.request("/plan")[0] == 200 and s.request("/history")[0] == 200
+        with Store(f"sqlite:///{folder / 'helios.db'}") as store:
+            assert store.revision() == "0002"  # untouched
+    finally:
+        server.shutdown()
+        server.server_close()
+        s.home.history.store.dispose()
+    (folder / "helios.db").unlink()
+    for extra in ("helios.db-wal", "helios.db-shm"):
+        (folder / extra).unlink(missing_ok=True)
+    s, server = start(folder, monkeypatch)
+    try:
+        assert "no plan history yet" in " ".join(s.get_json("/api/status")["problems"])
+        assert not (folder / "helios.db").exists()
+    finally:
+        server.shutdown()
+        server.server_close()

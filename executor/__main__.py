@@ -2,7 +2,7 @@
 
 Usage::
 
-    helios-executor [--config FILE] [--once] [--dry-run]     # the loop (or one tick)
+    helios-executor [--config FILE] [--once] [--dry-run] [--store-simulated]   # the loop
     helios-executor [--config FILE] pause --until 2h          # or an ISO time, or forever
     helios-executor [--config FILE] resume
     helios-executor [--config FILE] status                    # plan, pause, one reading
@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="run one tick, release, exit")
     p.add_argument("--dry-run", action="store_true",
                    help="read the device but only log what would be sent")
+    p.add_argument("--store-simulated", action="store_true",
+                   help="store the readings of a simulated plant (driver simulated, or dry_run "
+                   "alone) as measurements tagged simulated (default: not stored)")
     sub = p.add_subparsers(dest="command")
     sp = sub.add_parser("pause", help="release control until a time (survives restarts)")
     sp.add_argument("--until", required=True,
@@ -65,16 +68,26 @@ def find_config(explicit: str | None) -> str | None:
     return None
 
 
-def build(cfg: cfgmod.ExecutorConfig, *, dry_run: bool = False, clock=utc_now) -> Executor:
-    """Wire driver, plan source and telemetry from a validated config."""
+def build(cfg: cfgmod.ExecutorConfig, *, dry_run: bool = False, clock=utc_now,
+          store_simulated: bool = False) -> Executor:
+    """Wire driver, plan source and telemetry from a validated config.
+
+    A simulated plant's readings (``driver.simulated``) are not measurements: they are not
+    stored unless ``store_simulated``, and then tagged (the planner never learns from them).
+    """
     driver = drivers.create(cfg.driver_type, cfg.driver_options, clock=clock, limits=cfg.limits)
     if dry_run and cfg.driver_type != "dry_run":
         driver = drivers.get("dry_run")(clock=clock, inner=driver)
     source = make_source(cfg.plan.source, cfg.plan.path, cfg.plan.url or "", cfg.plan.timeout_s)
     telemetry = None
-    if cfg.telemetry.enabled:
+    simulated = bool(getattr(driver, "simulated", False))
+    if cfg.telemetry.enabled and simulated and not store_simulated:
+        log.info("driver %s reads a simulated plant: its readings are not stored as "
+                 "measurements (--store-simulated stores them, tagged)", cfg.driver_type)
+    elif cfg.telemetry.enabled:
         sink = SqlSink(cfg.telemetry.sql_url) if cfg.telemetry.sql_url else None
-        telemetry = Telemetry(cfg.buffer_path, sink, cfg.telemetry.interval_s)
+        telemetry = Telemetry(cfg.buffer_path, sink, cfg.telemetry.interval_s,
+                              simulated=simulated)
     return Executor(driver, PlanTracker(source), cfg.limits, cfg.pause_path, telemetry,
                     clock=clock, interval_s=cfg.interval_s)
 
@@ -115,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     try:
-        executor = build(cfg, dry_run=args.dry_run or args.command == "status")
+        executor = build(cfg, dry_run=args.dry_run or args.command == "status",
+                         store_simulated=args.store_simulated)
         check = getattr(executor.driver, "check_ownership", None)
         if check is not None:
             check()

@@ -12,6 +12,13 @@ created by ``helios db upgrade``); the executor only inserts ``measured_at`` (na
 start of the averaging window), ``soc_pct``, ``battery_power_w`` (+ = discharging),
 ``grid_power_w`` (+ = import), ``pv_power_w``, ``load_power_w`` and ``source``. SQLAlchemy is
 imported lazily.
+
+Readings of a simulated plant (the ``simulated`` driver, ``dry_run`` on its own) are not
+measurements: ``helios-executor`` stores them only with ``--store-simulated``, and then every
+row carries ``"simulated": true`` (JSONL) / ``simulated = true`` (SQL, schema 0004), which the
+planner's readers (load history, PV correction, ``state: measurements``) skip. Real rows are
+inserted without the column (its default is false), so they still go into a database that
+has not been upgraded to 0004 yet.
 """
 
 from __future__ import annotations
@@ -57,17 +64,24 @@ class SqlSink:
                 args = {"connect_args": {"timeout": self.timeout_s}} \
                     if self.url.startswith("sqlite") else {"pool_pre_ping": True}
                 self._engine = sa.create_engine(self.url, **args)
-            items = []
+            real, simulated = [], []
             for row in rows:
                 at = datetime.strptime(row["measured_at"], "%Y-%m-%dT%H:%M:%SZ")
-                items.append({"measured_at": at, "soc_pct": row.get("soc_pct"),
-                              **{k: row.get(k) for k in POWER_FIELDS}, "source": self.source})
+                item = {"measured_at": at, "soc_pct": row.get("soc_pct"),
+                        **{k: row.get(k) for k in POWER_FIELDS}, "source": self.source}
+                (simulated if row.get("simulated") else real).append(item)
+            columns = ("measured_at, soc_pct, battery_power_w, grid_power_w, pv_power_w, "
+                       "load_power_w, source")
+            values = (":measured_at, :soc_pct, :battery_power_w, :grid_power_w, :pv_power_w, "
+                      ":load_power_w, :source")
             with self._engine.begin() as conn:
-                conn.execute(sa.text(
-                    "INSERT INTO measurements (measured_at, soc_pct, battery_power_w, "
-                    "grid_power_w, pv_power_w, load_power_w, source) VALUES (:measured_at, "
-                    ":soc_pct, :battery_power_w, :grid_power_w, :pv_power_w, :load_power_w, "
-                    ":source)"), items)
+                if real:
+                    conn.execute(sa.text(f"INSERT INTO measurements ({columns}) "
+                                         f"VALUES ({values})"), real)
+                if simulated:  # tagged, so the planner never learns from them
+                    conn.execute(sa.text(f"INSERT INTO measurements ({columns}, simulated) "
+                                         f"VALUES ({values}, :simulated)"),
+                                 [{**item, "simulated": True} for item in simulated])
         except sa.exc.SQLAlchemyError as exc:
             if self._engine is not None:
                 self._engine.dispose()
@@ -88,11 +102,14 @@ class Telemetry:
     max_file_bytes : int
         Rotate the buffer at this size when there is no sink (never with a sink: nothing may
         be dropped before it reached the database).
+    simulated : bool
+        The readings come from a simulated plant: every row is tagged ``"simulated": true``.
     """
 
     def __init__(self, buffer_path: str, sink: SqlSink | None = None, interval_s: float = 60.0,
-                 max_file_bytes: int = 5_000_000):
+                 max_file_bytes: int = 5_000_000, simulated: bool = False):
         self.buffer_path = buffer_path
+        self.simulated = simulated
         self.sink = sink
         self.interval_s = interval_s
         self.max_file_bytes = max_file_bytes
@@ -134,6 +151,8 @@ class Telemetry:
         for name in POWER_FIELDS:
             n = self._counts.get(name, 0)
             row[name] = round(self._sums[name] / n, 1) if n else None
+        if self.simulated:
+            row["simulated"] = True
         self._sums, self._counts, self._soc = {}, {}, None
         self._append(row)
         self.flush()

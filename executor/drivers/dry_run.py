@@ -1,8 +1,9 @@
 """``dry_run``: logs what it would send, writes nothing.
 
 Standalone (``driver: {type: dry_run}``) it reads an idle simulated plant so the whole loop
-runs without hardware; ``helios-executor --dry-run`` wraps the configured driver instead, so
-real measurements are read and nothing is written.
+runs without hardware (those readings are :attr:`DryRunDriver.simulated`: never stored as
+measurements unless asked for, and then tagged); ``helios-executor --dry-run`` wraps the
+configured driver instead, so real measurements are read and nothing is written.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ class DryRunDriver:
         self.inner = inner
         self._plant = None if inner is not None else Plant(self.config.soc_pct, 10.0, clock())
         self.sent: list = []  # what would have been sent, for tests and --once output
+
+    @property
+    def simulated(self) -> bool:
+        """True when the readings come from a simulated plant (no real driver wrapped): the
+        executor then stores no measurements unless ``--store-simulated`` (tagged)."""
+        return self.inner is None or bool(getattr(self.inner, "simulated", False))
 
     def read(self) -> Measurement:
         """Measure through the wrapped driver, or the idle plant."""

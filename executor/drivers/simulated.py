@@ -154,6 +154,8 @@ class Plant:
 class SimulatedDriver:
     """Drives an in-process :class:`Plant` (demo, tests, backtest). Never touches hardware."""
 
+    simulated = True  # readings are a model's: not stored as measurements (executor/__main__)
+
     @dataclass(frozen=True)
     class Config:
         """Options of ``driver: {type: simulated}`` (defaults from ``executor.limits``)."""

@@ -12,7 +12,8 @@ this; ``tests/planner/test_store.py`` compares them).
     migration 0003) are NULL in rows saved before them: a 1.0 plan, whose intent the executor
     derives from the flows.
 ``measurements``
-    what the executor measured (SoC, battery/grid/PV/load power, time).
+    what the executor measured (SoC, battery/grid/PV/load power, time); ``simulated`` rows
+    (migration 0004) come from a simulated plant and are never read as real.
 ``price_cache``
     the last known spot price per provider and slot, so an outage can fall back to it.
 ``current_schedule`` (view)
@@ -28,7 +29,7 @@ from sqlalchemy.dialects import mysql
 
 #: the newest migration (``planner/history/migrations/versions``); a test checks it is
 #: Alembic's head
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 #: Alembic's script location: the ``migrations`` folder shipped beside this module (an absolute
 #: path, so a ``planner`` folder elsewhere on ``sys.path`` — e.g. ``tests/planner`` — cannot
 #: shadow it)
@@ -124,6 +125,9 @@ measurements = sa.Table(
     sa.Column("pv_power_w", sa.Double, nullable=True),
     sa.Column("load_power_w", sa.Double, nullable=True),
     sa.Column("source", sa.String(64), nullable=True),
+    # migration 0004: a simulated plant's readings, stored only when asked for, never learned
+    sa.Column("simulated", sa.Boolean, nullable=False, server_default=sa.false(),
+              comment="true: read from a simulated plant, never learned from"),
 )
 
 price_cache = sa.Table(

@@ -55,8 +55,13 @@ from planner.history.schema import (
 #: measurements import them from here
 __all__ = ["CURRENT_SCHEDULE_SQL", "INTENT_SLOT_FIELDS", "MIGRATIONS", "SCHEMA_REVISION",
            "SLOT_FIELDS", "RunRecord", "Store", "from_db_time", "make_engine", "make_url_safe",
-           "measurements", "metadata", "plan_history", "plan_slot", "price_cache", "redact",
-           "to_db_time"]
+           "measurements", "metadata", "plan_history", "plan_slot", "price_cache",
+           "real_measurement", "redact", "to_db_time"]
+
+
+def real_measurement() -> sa.ColumnElement[bool]:
+    """The condition every reader of ``measurements`` adds: not from a simulated plant."""
+    return measurements.c.simulated == sa.false()
 
 
 def make_url_safe(url: str | URL) -> URL:
@@ -330,7 +335,8 @@ class Store:
         return self._guard("reading the price cache", run)
 
     def add_measurements(self, rows: Iterable[dict]) -> int:
-        """Insert measurement rows (``measured_at`` aware UTC, powers in W); returns count."""
+        """Insert measurement rows (``measured_at`` aware UTC, powers in W, optionally
+        ``simulated``); returns count."""
         self.ensure_schema()
         items = []
         for r in rows:
@@ -347,11 +353,12 @@ class Store:
         return self._guard("saving measurements", run)
 
     def latest_soc(self, now: pd.Timestamp) -> tuple[pd.Timestamp, float] | None:
-        """The newest measured SoC at or before ``now``: (measured_at UTC, soc_pct) or None."""
+        """The newest measured SoC at or before ``now``: (measured_at UTC, soc_pct) or None
+        (simulated rows are not measurements)."""
         self.ensure_schema()
         q = (sa.select(measurements.c.measured_at, measurements.c.soc_pct)
              .where(measurements.c.measured_at <= to_db_time(now),
-                    measurements.c.soc_pct.is_not(None))
+                    measurements.c.soc_pct.is_not(None), real_measurement())
              .order_by(measurements.c.measured_at.desc()).limit(1))
 
         def run() -> tuple[pd.Timestamp, float] | None:

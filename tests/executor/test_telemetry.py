@@ -11,16 +11,25 @@ import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from gx_emulator.fixtures import *  # noqa: F403 - shared fixtures (see there)
 from gx_emulator.plans import T0, FakeClock, build_plan, run_for
 
+from executor import __main__ as ex_main
+from executor import config as ex_config
 from executor import schedule as sched
 from executor.control import Apply, Release
+from executor.drivers.base import Measurement
+from executor.drivers.dry_run import DryRunDriver
 from executor.live import read_measurement
 from executor.plansource import HttpSource, PlanTracker, SqlSource
 from executor.telemetry import SqlSink, Telemetry
+from planner import config as planner_config
+from planner.history.store import Store
+from planner.providers.load import history as load_history
+from planner.providers.pv import openmeteo
 
 
 @pytest.fixture
@@ -256,3 +265,64 @@ def test_executor_follows_the_intent_from_sql(make_executor, clock, tmp_path):
     decision = ex.tick()
     assert isinstance(decision, Apply) and "in [-5000, +300] W" in decision.reason
     assert decision.setpoint.battery_power_w == pytest.approx(300.0)
+
+
+# --- issue 16: a simulated plant's readings never enter the history as real -------------------
+
+
+def test_simulated_readings_are_not_stored_unless_asked_for(tmp_path, db):
+    url = f"sqlite:///{db}"
+    for driver in ({"type": "simulated"}, {"type": "dry_run"}):
+        cfg = ex_config.from_mapping({"executor": {"driver": driver,
+                                                   "telemetry": {"sql_url": url}}},
+                                     str(tmp_path))
+        ex = ex_main.build(cfg)
+        assert ex.driver.simulated and ex.telemetry is None, driver
+        ex = ex_main.build(cfg, store_simulated=True)
+        assert ex.telemetry is not None and ex.telemetry.simulated, driver
+    # a real driver wrapped by --dry-run reads real measurements: stored, not tagged
+    assert not DryRunDriver(clock=lambda: T0, inner=object()).simulated
+
+
+def test_simulated_rows_are_tagged_and_never_read_as_measurements(tmp_path):
+    url = f"sqlite:///{tmp_path / 'helios.db'}"
+    Store(url).upgrade()
+
+    def store_rows(simulated: bool, soc: float, start, minutes: int) -> None:
+        tel = Telemetry(str(tmp_path / f"buf-{simulated}.jsonl"), SqlSink(url), interval_s=60,
+                        simulated=simulated)
+        for k in range(minutes * 6 + 1):
+            at = start + timedelta(seconds=10 * k)
+            tel.record(Measurement(at, soc, 100.0, 200.0, 1500.0, 800.0), at)
+
+    store_rows(False, 41.0, T0, 5)  # real, older
+    store_rows(True, 77.0, T0 + timedelta(minutes=10), 5)  # simulated, newer
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        got = conn.execute(sa.text("SELECT soc_pct, simulated FROM measurements "
+                                   "ORDER BY measured_at")).all()
+    engine.dispose()
+    assert {tuple(r) for r in got} == {(41.0, 0), (77.0, 1)}
+    assert [r[1] for r in got].count(1) == 5
+    rows = [json.loads(x) for x in (tmp_path / "buf-True.jsonl").read_text().splitlines()]
+    assert rows == [] or all(r["simulated"] is True for r in rows)
+    now = pd.Timestamp(T0 + timedelta(hours=1))
+    at, soc = Store(url).latest_soc(now)
+    assert soc == 41.0  # the simulated SoC (newer) is not a measurement
+    cfg = planner_config.from_mapping({"storage": {"url": url}})
+    load = load_history.read_measured_history(cfg, now - pd.Timedelta(days=1))
+    pv = openmeteo._measured_pv(cfg, now - pd.Timedelta(days=1))
+    assert len(load) == len(pv) == 5
+    assert (load.index < pd.Timestamp(T0 + timedelta(minutes=6))).all()
+
+
+def test_real_rows_go_into_a_database_without_the_simulated_column(tmp_path):
+    """Real rows are inserted without the column, so an executor upgraded before the
+    planner's database (still schema 0003) keeps storing them."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    Store(url).upgrade("0003")
+    tel = Telemetry(str(tmp_path / "buf.jsonl"), SqlSink(url), interval_s=60)
+    for k in range(13):
+        at = T0 + timedelta(seconds=10 * k)
+        tel.record(Measurement(at, 50.0, 0.0, 100.0, 0.0, 100.0), at)
+    assert tel.pending() == [] and tel.stored == 2

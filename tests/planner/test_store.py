@@ -106,7 +106,7 @@ def test_schema_revision_constant_is_alembics_head():
 
 def test_migrations_up_and_down(store):
     assert store.revision() is None
-    assert store.upgrade() == "0003"
+    assert store.upgrade() == schema.SCHEMA_REVISION
     assert _tables(store) >= TABLES | {"current_schedule", "alembic_version"}
     assert store.downgrade("0002") == "0002"
     assert "current_schedule" in _tables(store)
@@ -117,7 +117,7 @@ def test_migrations_up_and_down(store):
     assert store.downgrade("base") is None
     assert not (_tables(store) & (TABLES | {"current_schedule"}))
     assert store.upgrade("0001") == "0001"
-    assert store.upgrade() == "0003"
+    assert store.upgrade() == schema.SCHEMA_REVISION
     assert "current_schedule" in _tables(store)
     assert set(schema.INTENT_SLOT_FIELDS) <= _columns(store, "plan_slot")
     assert set(schema.INTENT_SLOT_FIELDS) <= _columns(store, "current_schedule")
@@ -178,7 +178,7 @@ def test_upgrade_from_0002_keeps_rows_as_10_plans(store, site_dir):
     assert old.version_minor == 0 and {s.intent for s in old.slots} == {None}
     fresh = Store(store.url)
     loaded = fresh.load(old_id)  # upgrades to the head by itself
-    assert fresh.revision() == schema.SCHEMA_REVISION == "0003"
+    assert fresh.revision() == schema.SCHEMA_REVISION
     for name in schema.INTENT_SLOT_FIELDS:  # old rows: NULL, read back as None
         assert list(loaded.slots[name]) == [None] * len(record.slots), name
     others = [n for n in schema.SLOT_FIELDS if n not in schema.INTENT_SLOT_FIELDS]
@@ -224,7 +224,7 @@ def test_downgrade_to_0002_keeps_rows_without_intents(store, site_dir):
     assert [s.grid_setpoint_w for s in plan.slots] == \
         [s.grid_setpoint_w for s in result.schedule.slots]
     # and up again: the intents are gone for good (NULL), the rest is intact
-    assert store.upgrade() == "0003"
+    assert store.upgrade() == schema.SCHEMA_REVISION
     loaded = store.load(plan_id)
     assert list(loaded.slots["intent"]) == [None] * len(record.slots)
     assert list(loaded.slots["soc_pct"]) == list(record.slots["soc_pct"])
@@ -550,13 +550,16 @@ def test_db_commands(db_url, site_dir):
         return res
 
     res = cli("db", "upgrade")
-    assert res.exit_code == 0 and res.output.strip().endswith("schema none -> 0003"), res.output
+    head = schema.SCHEMA_REVISION
+    assert res.exit_code == 0 and res.output.strip().endswith(f"schema none -> {head}"), \
+        res.output
     res = cli("db", "downgrade", "0001")
-    assert res.exit_code == 0 and "0003 -> 0001" in res.output
+    assert res.exit_code == 0 and f"{schema.SCHEMA_REVISION} -> 0001" in res.output
     res = cli("plan", "--now", NOW, "-q")  # upgrades again by itself
     assert res.exit_code == 0, res.output
     res = cli("db", "status")
-    assert res.exit_code == 0 and "schema 0003" in res.output and "plan      1" in res.output
+    assert res.exit_code == 0 and f"schema {head}" in res.output
+    assert "plan      1" in res.output
     res = cli("db", "prune")
     assert res.exit_code == 0
     assert res.output.strip() == ("pruned rows older than 30 days: plan_slot 0, plan_history 0, "

@@ -29,7 +29,13 @@ import sqlalchemy as sa
 
 from executor.configspec import opt
 from planner.core.errors import DataError, ProviderConfigError, ProviderUnavailable, StorageError
-from planner.history.store import Store, from_db_time, measurements, to_db_time
+from planner.history.store import (
+    Store,
+    from_db_time,
+    measurements,
+    real_measurement,
+    to_db_time,
+)
 from planner.providers import register
 from planner.providers.base import ProviderContext, TimeSeries
 
@@ -158,7 +164,8 @@ def read_measured_history(cfg, since: pd.Timestamp) -> pd.Series:
                 rows = conn.execute(
                     sa.select(measurements.c.measured_at, measurements.c.load_power_w)
                     .where(measurements.c.measured_at >= to_db_time(since),
-                           measurements.c.load_power_w.is_not(None))
+                           measurements.c.load_power_w.is_not(None),
+                           real_measurement())  # never learn from a simulated plant
                     .order_by(measurements.c.measured_at)).all()
     except (StorageError, sa.exc.SQLAlchemyError) as exc:
         raise ProviderUnavailable(NAME, f"cannot read measurements ({exc})") from None

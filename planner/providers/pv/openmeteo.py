@@ -23,7 +23,13 @@ import sqlalchemy as sa
 from executor.configspec import opt
 from planner.core.errors import ConfigError, ConfigProblem, HeliosError, ProviderUnavailable
 from planner.core.solar import cos_zenith, haurwitz_ghi_w_per_m2
-from planner.history.store import Store, from_db_time, measurements, to_db_time
+from planner.history.store import (
+    Store,
+    from_db_time,
+    measurements,
+    real_measurement,
+    to_db_time,
+)
 from planner.providers import register
 from planner.providers.base import ProviderContext, TimeSeries
 from planner.providers.http import RetryPolicy, json_body, policy_for, request
@@ -269,7 +275,8 @@ def _measured_pv(cfg, since: pd.Timestamp) -> pd.Series:
                 rows = conn.execute(
                     sa.select(measurements.c.measured_at, measurements.c.pv_power_w)
                     .where(measurements.c.measured_at >= to_db_time(since),
-                           measurements.c.pv_power_w.is_not(None))
+                           measurements.c.pv_power_w.is_not(None),
+                           real_measurement())  # never learn from a simulated plant
                     .order_by(measurements.c.measured_at)).all()
     except sa.exc.SQLAlchemyError as exc:
         raise ProviderUnavailable(NAME, f"cannot read measurements ({exc})") from None

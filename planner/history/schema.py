@@ -29,7 +29,7 @@ from sqlalchemy.dialects import mysql
 
 #: the newest migration (``planner/history/migrations/versions``); a test checks it is
 #: Alembic's head
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 #: Alembic's script location: the ``migrations`` folder shipped beside this module (an absolute
 #: path, so a ``planner`` folder elsewhere on ``sys.path`` — e.g. ``tests/planner`` — cannot
 #: shadow it)
@@ -95,6 +95,9 @@ SCHEDULE_SLOT_FIELDS = (
 #: per-slot fields from the plan frame beyond schedule.json
 EXTRA_SLOT_FIELDS = ("soc_kwh", "cost_eur", "energy_value_eur_per_kwh", "spot_eur_per_kwh")
 SLOT_FIELDS = SCHEDULE_SLOT_FIELDS + EXTRA_SLOT_FIELDS
+#: per-slot values that may be unknown (NULL; migration 0005): the LP's dual, when a solver
+#: returns none
+NULLABLE_SLOT_FIELDS = ("energy_value_eur_per_kwh",)
 
 plan_slot = sa.Table(
     "plan_slot", metadata,
@@ -107,7 +110,8 @@ plan_slot = sa.Table(
     sa.Column("grid_setpoint_w", sa.Integer, nullable=False, comment="+ = import"),
     sa.Column("action", sa.String(16), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
-    *[sa.Column(name, sa.Double, nullable=False) for name in EXTRA_SLOT_FIELDS],
+    *[sa.Column(name, sa.Double, nullable=name in NULLABLE_SLOT_FIELDS)
+      for name in EXTRA_SLOT_FIELDS],
     # schedule 1.1 (migration 0003, hence last): NULL = a 1.0 plan without intent
     sa.Column("intent", sa.String(16), nullable=True),
     sa.Column("battery_min_kw", sa.Double, nullable=True, comment="+ = discharge [kW]"),

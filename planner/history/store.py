@@ -20,6 +20,7 @@ message.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -42,6 +43,7 @@ from planner.history.schema import (
     CURRENT_SCHEDULE_SQL,
     INTENT_SLOT_FIELDS,
     MIGRATIONS,
+    NULLABLE_SLOT_FIELDS,
     SCHEMA_REVISION,
     SLOT_FIELDS,
     measurements,
@@ -57,6 +59,12 @@ __all__ = ["CURRENT_SCHEDULE_SQL", "INTENT_SLOT_FIELDS", "MIGRATIONS", "SCHEMA_R
            "SLOT_FIELDS", "RunRecord", "Store", "from_db_time", "make_engine", "make_url_safe",
            "measurements", "metadata", "plan_history", "plan_slot", "price_cache",
            "real_measurement", "redact", "to_db_time"]
+
+
+#: the plan_history numbers that must be finite
+_RUN_NUMBERS = ("objective_eur", "expected_cost_eur", "wear_cost_eur", "terminal_value_eur_per_kwh",
+                "net_cost_eur", "baseline_no_battery_eur", "baseline_self_consumption_eur",
+                "solve_s", "soc_start_pct")
 
 
 def real_measurement() -> sa.ColumnElement[bool]:
@@ -279,9 +287,14 @@ class Store:
                     row[name] = None  # a slot without intent (1.0 plan)
                 elif name in ("action", "reason", "intent"):
                     row[name] = str(value)
+                elif name in NULLABLE_SLOT_FIELDS and (missing(value)
+                                                       or not math.isfinite(value)):
+                    row[name] = None  # unknown (a solve without duals)
                 else:
-                    row[name] = finite(value)
+                    row[name] = self._finite(value, f"plan_slot.{name}", start)
             rows.append(row)
+        for key in _RUN_NUMBERS:
+            run[key] = self._finite(run[key], f"plan_history.{key}", None)
 
         def run_tx() -> int:
             with self.engine.begin() as conn:
@@ -297,6 +310,16 @@ class Store:
                 return plan_id
 
         return self._guard("saving the plan", run_tx)
+
+    def _finite(self, value: Any, what: str, slot: datetime | None) -> float:
+        """``value`` as a float, or a :class:`StorageError` naming the column and slot: a NaN
+        must never end a run with a traceback after ``schedule.json`` was written (exit 6)."""
+        try:
+            return finite(value)
+        except (TypeError, ValueError):
+            where = f" in the slot starting {slot:%Y-%m-%dT%H:%M}Z" if slot is not None else ""
+            raise StorageError(f"database {self.safe_url}: plan not saved: {what} is "
+                               f"{value!r}{where} (not a finite number)") from None
 
     @staticmethod
     def _cache_prices(conn: sa.Connection, provider: str, starts: list[datetime],

@@ -7,6 +7,7 @@ prices, :mod:`planner.inputs.fallback`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 from executor import schedule as sched
 from planner.config import HeliosConfig
 from planner.core import timegrid
-from planner.core.errors import OutputError
+from planner.core.errors import OptimizationError, OutputError
 from planner.inputs.fallback import Warn, gather_with_fallback
 from planner.inputs.types import Inputs
 from planner.optimize import model, scenarios
@@ -53,9 +54,48 @@ def plan_inputs(inputs: Inputs, cfg: HeliosConfig,
         solution = scenarios.solve(inputs, cfg)
     if solution is None:
         solution = model.solve(inputs, cfg)
+    require_finite(solution, inputs.index)
     plan = plan_mod.build(inputs, solution, cfg)
     generated = timegrid.to_utc(now if now is not None else inputs.now)
     return PlanResult(plan, plan_mod.to_schedule(plan, cfg, generated))
+
+
+#: plan columns that may be NaN: the LP's dual (a solver may return none; stored as NULL)
+MAY_BE_UNKNOWN = ("energy_value_eur_per_kwh",)
+
+
+def require_finite(solution: model.Solution, index: pd.DatetimeIndex) -> None:
+    """Refuse a solution with a NaN or infinite number before anything is built or written
+    (exit 4).
+
+    NaN compares false with every bound, so it would pass :func:`planner.plan.build.check`
+    and end the run in the history's save, after ``schedule.json``. Only the marginal value
+    of stored energy (:data:`MAY_BE_UNKNOWN`, the LP's dual) may be missing.
+
+    Raises
+    ------
+    OptimizationError
+        Naming the quantity and the first slot.
+    """
+    for f in dataclasses.fields(solution):
+        value = getattr(solution, f.name)
+        if f.name in MAY_BE_UNKNOWN or isinstance(value, (str, bool)):
+            continue
+        try:
+            arr = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            continue  # not a number (e.g. the solver's name)
+        bad = ~np.isfinite(arr)
+        if not bad.any():
+            continue
+        if arr.ndim == 1 and len(arr) == len(index):
+            i = int(np.argmax(bad))
+            where = f" in the slot starting {index[i].isoformat()}"
+            shown = arr[i]
+        else:
+            where, shown = "", value
+        raise OptimizationError(f"the solver returned a non-finite {f.name} ({shown}){where}; "
+                                "nothing was written")
 
 
 def write_schedule(schedule: sched.Schedule, path: str) -> None:

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -280,3 +281,51 @@ def test_verbs_work_where_plan_demo_ran(runner, tmp_path, monkeypatch):
         assert result.exit_code == 2, (args, result.output)
         assert "or --demo for the built-in demo configuration" in result.output
         assert "--demo" in runner.invoke(main, [*args, "--help"]).output
+
+
+# --- issue 16: NaN after a solve never ends in a traceback after schedule.json ---------------
+
+
+def _patch_solution(monkeypatch, **nan_fields):
+    from planner.plan import run as run_mod
+
+    real = run_mod.model.solve
+
+    def solve(inputs, cfg):
+        sol = real(inputs, cfg)
+        changes = {}
+        for name, index in nan_fields.items():
+            arr = np.array(getattr(sol, name), dtype=float)
+            arr[index] = np.nan
+            changes[name] = arr
+        return dataclasses.replace(sol, **changes)
+
+    monkeypatch.setattr(run_mod.model, "solve", solve)
+
+
+def test_nan_flow_after_the_solve_is_exit_4_before_anything_is_written(runner, site_dir,
+                                                                       monkeypatch):
+    cfg_path = site_dir()
+    _patch_solution(monkeypatch, grid_import_kw=3)
+    result = _plan(runner, cfg_path)
+    assert result.exit_code == 4, result.output
+    assert "non-finite grid_import_kw (nan) in the slot starting 2026-05-01T10:45:00" \
+        in result.output and "nothing was written" in result.output
+    assert "Traceback" not in result.output
+    assert not (cfg_path.parent / "schedule.json").exists()
+    assert not (cfg_path.parent / "helios.db").exists()
+
+
+def test_missing_energy_values_are_stored_as_null(runner, site_dir, monkeypatch):
+    """The LP's dual is informative only: a solve without it still plans, saves and
+    reports (NULL in plan_slot.energy_value_eur_per_kwh)."""
+    cfg_path = site_dir(config={"report": {"path": "report.html"}})
+    _patch_solution(monkeypatch, energy_value_eur_per_kwh=slice(None))
+    result = _plan(runner, cfg_path)
+    assert result.exit_code == 0, result.output
+    assert "saved plan 1" in result.output
+    con = sqlite3.connect(cfg_path.parent / "helios.db")
+    values = {r[0] for r in con.execute("select energy_value_eur_per_kwh from plan_slot")}
+    con.close()
+    assert values == {None}
+    assert runner.invoke(main, ["report", "--config", str(cfg_path)]).exit_code == 0

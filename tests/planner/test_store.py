@@ -645,3 +645,19 @@ def test_price_outage_falls_back_to_cached_prices(db_url, site_dir, monkeypatch)
     (cfg_path.parent / "prices.csv").unlink()
     res = runner.invoke(main, ["plan", "--config", str(cfg_path), "--now", later, "-q"])
     assert res.exit_code == 3 and "file not found" in res.output
+
+
+def test_nan_in_a_record_is_a_storage_error_naming_the_column(store, site_dir):
+    """Defence in depth (issue 16): a non-finite number reaching Store.save is exit 6 with
+    the column and slot, never a traceback; nothing is saved."""
+    result, cfg = _result(site_dir)
+    record = record_mod.record_from_result(result, cfg)
+    slots = record.slots.copy()
+    slots.iloc[2, slots.columns.get_loc("soc_kwh")] = float("nan")
+    with pytest.raises(StorageError, match=r"plan_slot.soc_kwh is nan in the slot starting "
+                                           r"2026-05-01T10:30Z \(not a finite number\)"):
+        store.save(rows_mod.RunRecord(record.run, slots))
+    run = dict(record.run, net_cost_eur=float("inf"))
+    with pytest.raises(StorageError, match="plan_history.net_cost_eur is inf"):
+        store.save(rows_mod.RunRecord(run, record.slots))
+    assert store.plan_ids() == []

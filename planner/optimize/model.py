@@ -161,10 +161,16 @@ class Solution:
 
 
 def default_components(spec: ModelSpec) -> list[Component]:
-    """The house of a :class:`ModelSpec`: grid, PV, the fixed load and one battery."""
-    return [Grid(spec.max_import_kw, spec.max_export_kw), Pv(), FixedLoad(),
+    """The house of a :class:`ModelSpec`: the fixed load, PV, one battery and the grid.
+
+    The order fixes the column order HiGHS sees; the LP optimum does not depend on it, the
+    exact MILP's branch-and-bound does: this order took the fewest nodes on the golden
+    negative-price cases (DE-LU 15 min fixed feed-in 7 nodes, NL 137; grid first: 19, 166).
+    """
+    return [FixedLoad(), Pv(),
             Battery(spec.capacity_kwh, spec.charge_efficiency, spec.discharge_efficiency,
-                    spec.max_charge_kw, spec.max_discharge_kw, spec.start_above_max)]
+                    spec.max_charge_kw, spec.max_discharge_kw, spec.start_above_max),
+            Grid(spec.max_import_kw, spec.max_export_kw)]
 
 
 def context(inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None,

@@ -21,21 +21,21 @@ import types
 
 
 def _lazy_entropy(*args, **kwargs):
-    from scipy.stats import entropy
+    from scipy.stats import entropy  # heavy (≈0.45 s): only on first use, see above
 
     return entropy(*args, **kwargs)
 
 
 def _import():
     if "cvxpy" in sys.modules or "scipy.stats" in sys.modules:
-        import cvxpy
+        import cvxpy  # heavy: imported here, once, with or without the stand-in
 
         return cvxpy
     shim = types.ModuleType("scipy.stats")
     shim.entropy = _lazy_entropy
     sys.modules["scipy.stats"] = shim
     try:
-        import cvxpy
+        import cvxpy  # heavy: imported while scipy.stats is the stand-in
     finally:
         if sys.modules.get("scipy.stats") is shim:
             del sys.modules["scipy.stats"]
@@ -44,7 +44,7 @@ def _import():
 
 def _quiet_highs_banner() -> None:
     try:
-        import highspy
+        import highspy  # optional: cvxpy falls back to Clarabel/ECOS without it
     except ImportError:  # HiGHS missing: cvxpy falls back to Clarabel/ECOS
         return
     try:

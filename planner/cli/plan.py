@@ -79,9 +79,10 @@ def after_plan(result: run.PlanResult, cfg: HeliosConfig, schedule_path: str,
     if cfg.storage.enabled:
         try:
             record = record_from_result(result, cfg, comparison)
-            # prices that came from the cache (or a degraded provider) are not cached again:
+            # prices that came from a cache (or a degraded provider) are not cached again:
             # that would make old prices look freshly fetched
-            fresh = not any(s.degraded for s in result.plan.inputs.status if s.kind == "prices")
+            fresh = not any(s.degraded or s.fetched_at is not None
+                            for s in result.plan.inputs.status if s.kind == "prices")
             with open_store(cfg) as store:
                 plan_id = store.save(record, prune_now=pd.Timestamp.now(tz="UTC"),
                                      cache_provider=cfg.prices.type if fresh else None)

@@ -16,6 +16,9 @@ this; ``tests/planner/test_store.py`` compares them).
     (migration 0004) come from a simulated plant and are never read as real.
 ``price_cache``
     the last known spot price per provider and slot, so an outage can fall back to it.
+``forecast_cache``
+    the last answer of each web provider (migration 0006), planned on until its
+    ``min_interval_s`` has passed (:mod:`planner.inputs.cache`).
 ``current_schedule`` (view)
     the slots of the newest plan.
 """
@@ -29,7 +32,7 @@ from sqlalchemy.dialects import mysql
 
 #: the newest migration (``planner/history/migrations/versions``); a test checks it is
 #: Alembic's head
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 #: Alembic's script location: the ``migrations`` folder shipped beside this module (an absolute
 #: path, so a ``planner`` folder elsewhere on ``sys.path`` — e.g. ``tests/planner`` — cannot
 #: shadow it)
@@ -141,6 +144,18 @@ price_cache = sa.Table(
     sa.Column("slot_s", sa.Integer, nullable=False),
     sa.Column("spot_eur_per_kwh", sa.Double, nullable=False),
     sa.Column("fetched_at", UtcDateTime, nullable=False, comment="[UTC]"),
+)
+
+forecast_cache = sa.Table(
+    "forecast_cache", metadata,
+    sa.Column("kind", sa.String(16), primary_key=True, comment="prices | pv | load"),
+    sa.Column("provider", sa.String(64), primary_key=True,
+              comment="type:hash of its options (new options = a new series)"),
+    sa.Column("slot_start", UtcDateTime, primary_key=True, comment="[UTC]"),
+    sa.Column("resolution_s", sa.Integer, nullable=False),
+    sa.Column("value", sa.Double, nullable=False, comment="spot price [EUR/kWh] or power [kW]"),
+    sa.Column("fetched_at", UtcDateTime, nullable=False, comment="[UTC]"),
+    sa.Column("source", sa.String(255), nullable=False),
 )
 
 #: the view the migrations create (same SQL on SQLite and MariaDB)

@@ -46,6 +46,7 @@ from planner.history.schema import (
     NULLABLE_SLOT_FIELDS,
     SCHEMA_REVISION,
     SLOT_FIELDS,
+    forecast_cache,
     measurements,
     metadata,
     plan_history,
@@ -58,7 +59,7 @@ from planner.history.schema import (
 __all__ = ["CURRENT_SCHEDULE_SQL", "INTENT_SLOT_FIELDS", "MIGRATIONS", "SCHEMA_REVISION",
            "SLOT_FIELDS", "RunRecord", "Store", "from_db_time", "make_engine", "make_url_safe",
            "measurements", "metadata", "plan_history", "plan_slot", "price_cache",
-           "real_measurement", "redact", "to_db_time"]
+           "forecast_cache", "real_measurement", "redact", "to_db_time"]
 
 
 #: the plan_history numbers that must be finite
@@ -356,6 +357,47 @@ class Store:
             return frame.set_index("slot_start")
 
         return self._guard("reading the price cache", run)
+
+    def save_forecast(self, kind: str, provider: str, values: pd.Series, resolution_s: int,
+                      fetched_at: pd.Timestamp, source: str) -> None:
+        """Keep one provider's answer (``values`` indexed by UTC interval start), replacing
+        the previous one (``forecast_cache``)."""
+        self.ensure_schema()
+        rows = [{"kind": kind, "provider": provider, "slot_start": to_db_time(t),
+                 "resolution_s": int(resolution_s), "value": float(v),
+                 "fetched_at": to_db_time(fetched_at), "source": str(source)[:255]}
+                for t, v in values.items() if math.isfinite(float(v))]
+
+        def run() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(forecast_cache.delete().where(forecast_cache.c.kind == kind,
+                                                           forecast_cache.c.provider == provider))
+                if rows:
+                    conn.execute(forecast_cache.insert(), rows)
+
+        self._guard("caching a forecast", run)
+
+    def cached_forecast(self, kind: str, provider: str
+                        ) -> tuple[pd.Series, int, pd.Timestamp, str] | None:
+        """The last answer kept by :meth:`save_forecast`: (values, resolution_s, fetched_at
+        UTC, source), or None."""
+        self.ensure_schema()
+        q = (sa.select(forecast_cache.c.slot_start, forecast_cache.c.value,
+                       forecast_cache.c.resolution_s, forecast_cache.c.fetched_at,
+                       forecast_cache.c.source)
+             .where(forecast_cache.c.kind == kind, forecast_cache.c.provider == provider)
+             .order_by(forecast_cache.c.slot_start))
+
+        def run() -> tuple[pd.Series, int, pd.Timestamp, str] | None:
+            with self.engine.connect() as conn:
+                got = conn.execute(q).all()
+            if not got:
+                return None
+            index = pd.DatetimeIndex([from_db_time(r[0]) for r in got], name="ts_utc")
+            values = pd.Series([float(r[1]) for r in got], index=index)
+            return values, int(got[0][2]), from_db_time(got[0][3]), str(got[0][4])
+
+        return self._guard("reading the forecast cache", run)
 
     def add_measurements(self, rows: Iterable[dict]) -> int:
         """Insert measurement rows (``measured_at`` aware UTC, powers in W, optionally

@@ -41,6 +41,7 @@ from planner.config import HeliosConfig, ProviderConfig
 from planner.core import timegrid
 from planner.core.errors import HeliosError, ProviderError, ProviderUnavailable
 from planner.core.solar import cos_zenith, haurwitz_ghi_w_per_m2
+from planner.inputs.cache import fetch_limited
 from planner.inputs.types import Inputs, InputStatus
 
 __all__ = ["DEFAULT_LOAD_PROFILE_KW", "FLAT_SPOT_EUR_PER_KWH", "PV_CLEARSKY_FACTOR",
@@ -101,7 +102,8 @@ def default_load_kw(site, index: pd.DatetimeIndex) -> np.ndarray:
 
 def forecast_or_fallback(kind: str, cfg, ctx, start: pd.Timestamp, index: pd.DatetimeIndex,
                          slot_s: int) -> tuple[np.ndarray, InputStatus]:
-    """PV or load on the slot grid from the configured provider, else the fallback.
+    """PV or load on the slot grid from the configured provider (or its last answer within
+    its ``min_interval_s``, :mod:`planner.inputs.cache`), else the fallback.
 
     Returns
     -------
@@ -111,10 +113,14 @@ def forecast_or_fallback(kind: str, cfg, ctx, start: pd.Timestamp, index: pd.Dat
     pconf = getattr(cfg, kind)
     end = index[-1] + pd.Timedelta(seconds=slot_s)
     try:
-        ts = providers.create(kind, pconf, ctx).forecast(start, end)
+        got = fetch_limited(kind, cfg, ctx.now, start,
+                            lambda: providers.create(kind, pconf, ctx).forecast(start, end))
+        ts = got.series
         values = timegrid.to_slot_grid(ts.values, ts.resolution_s, index, slot_s, "mean",
                                        f"{kind} ({pconf.type})")
-        return values, InputStatus(kind, pconf.type, ts.source, ts.values.index[0], ts.end)
+        name = pconf.type if got.fetched_at is None else f"{pconf.type} (cached)"
+        return values, InputStatus(kind, name, ts.source, ts.values.index[0], ts.end,
+                                   fetched_at=got.fetched_at)
     except ProviderUnavailable as exc:
         reason = str(exc)
     if kind == "pv":

@@ -18,6 +18,7 @@ from planner.config import HeliosConfig
 from planner.core import timegrid
 from planner.core.errors import MissingSlotsError
 from planner.core.tariff import compile_tariff
+from planner.inputs.cache import fetch_limited
 from planner.inputs.degraded import forecast_or_fallback
 from planner.inputs.types import Inputs, InputStatus, from_arrays
 from planner.providers.base import ProviderContext, TimeSeries
@@ -25,7 +26,11 @@ from planner.providers.base import ProviderContext, TimeSeries
 __all__ = ["Inputs", "InputStatus", "from_arrays", "gather", "state_status"]
 
 
-def _status(kind: str, name: str, ts: TimeSeries) -> InputStatus:
+def _status(kind: str, name: str, ts: TimeSeries,
+            fetched_at: pd.Timestamp | None = None) -> InputStatus:
+    if fetched_at is not None:  # the provider's last answer, not asked again (min_interval_s)
+        return InputStatus(kind, f"{name} (cached)", ts.source, ts.values.index[0], ts.end,
+                           fetched_at=fetched_at)
     return InputStatus(kind, name, ts.source, ts.values.index[0], ts.end)
 
 
@@ -57,8 +62,11 @@ def gather(cfg: HeliosConfig, now: pd.Timestamp, prices: TimeSeries | None = Non
     wanted_end = start + pd.Timedelta(hours=cfg.planning.horizon_h)
     ctx = ProviderContext(cfg.site, now, cfg)
 
-    if prices is None:
-        prices = providers.create("prices", cfg.prices, ctx).fetch(start, wanted_end)
+    prices_fetched_at = None
+    if prices is None:  # the provider, or its last answer within its min_interval_s
+        got = fetch_limited("prices", cfg, now, start, lambda: providers.create(
+            "prices", cfg.prices, ctx).fetch(start, wanted_end))
+        prices, prices_fetched_at = got.series, got.fetched_at
     if prices.values.index[0] > start:
         raise MissingSlotsError(
             f"prices ({cfg.prices.type}): first price is for "
@@ -77,7 +85,8 @@ def gather(cfg: HeliosConfig, now: pd.Timestamp, prices: TimeSeries | None = Non
     load, load_status = forecast_or_fallback("load", cfg, ctx, start, index, slot_s)
     soc = float(providers.create("state", cfg.state, ctx).read(now))
 
-    status = (_status("prices", cfg.prices.type, prices), pv_status, load_status,
+    status = (_status("prices", cfg.prices.type, prices, prices_fetched_at), pv_status,
+              load_status,
               state_status(cfg, soc, now))
     buy = compile_tariff(cfg.tariff.buy)(spot)
     sell = compile_tariff(cfg.tariff.sell)(spot)

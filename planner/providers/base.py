@@ -7,7 +7,20 @@ from typing import Any
 
 import pandas as pd
 
+from executor.configspec import opt
 from planner.core.siteconfig import SiteConfig
+
+
+def min_interval_opt(default_s: int, why: str) -> Any:
+    """The ``min_interval_s`` option of a web provider: how often its API may be called.
+
+    Between calls :mod:`planner.inputs.cache` plans on the series of the last call, kept in
+    SQL (``forecast_cache``) and shown as cached in the input status. ``why`` says where the
+    default comes from (the provider's terms).
+    """
+    return opt(default_s, f"Call the API at most this often; in between the last answer, "
+               f"cached in SQL, is used and shown as cached ({why}; 0 = on every run)", "s",
+               ge=0)
 
 
 @dataclass(frozen=True)

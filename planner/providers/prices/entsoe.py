@@ -21,7 +21,7 @@ import pandas as pd
 from executor.configspec import opt
 from planner.core.errors import ProviderConfigError, ProviderUnavailable
 from planner.providers import register
-from planner.providers.base import ProviderContext, TimeSeries
+from planner.providers.base import ProviderContext, TimeSeries, min_interval_opt
 from planner.providers.http import RetryPolicy, policy_for, request
 
 NAME = "prices (entsoe)"
@@ -111,6 +111,8 @@ class EntsoePrices:
         area: str = opt(help=f"Bidding zone ({', '.join(AREAS)}) or its EIC code")
         base_url: str = opt("https://web-api.tp.entsoe.eu/api", "Transparency API endpoint")
         timeout_s: float = opt(20.0, "HTTP timeout per attempt", "s", gt=0)
+        min_interval_s: int = min_interval_opt(
+            900, "day-ahead prices change once a day; ENTSO-E limits calls per token")
 
     def __init__(self, config: Config, context: ProviderContext,
                  policy: RetryPolicy | None = None):

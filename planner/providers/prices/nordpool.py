@@ -23,7 +23,7 @@ from nordpool import elspot
 from executor.configspec import opt
 from planner.core.errors import ProviderConfigError, ProviderUnavailable
 from planner.providers import register
-from planner.providers.base import ProviderContext, TimeSeries
+from planner.providers.base import ProviderContext, TimeSeries, min_interval_opt
 from planner.providers.http import RetryPolicy, json_body, policy_for, request
 
 NAME = "prices (nordpool)"
@@ -64,6 +64,8 @@ class NordpoolPrices:
         resolution_min: int = opt(60, "Price resolution", "min", ge=15, le=60)
         base_url: str = opt(elspot.Prices.API_URL, "Nord Pool data portal API")
         timeout_s: float = opt(10.0, "HTTP timeout per attempt", "s", gt=0)
+        min_interval_s: int = min_interval_opt(
+            900, "day-ahead prices change once a day")
 
     def __init__(self, config: Config, context: ProviderContext,
                  policy: RetryPolicy | None = None):

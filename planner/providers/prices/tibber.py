@@ -18,7 +18,7 @@ import pandas as pd
 from executor.configspec import opt
 from planner.core.errors import ProviderConfigError, ProviderUnavailable
 from planner.providers import register
-from planner.providers.base import ProviderContext, TimeSeries
+from planner.providers.base import ProviderContext, TimeSeries, min_interval_opt
 from planner.providers.http import RetryPolicy, json_body, policy_for, request
 
 NAME = "prices (tibber)"
@@ -108,6 +108,8 @@ class TibberPrices:
                                                                      "quarter_hourly"))
         base_url: str = opt("https://api.tibber.com/v1-beta/gql", "GraphQL endpoint")
         timeout_s: float = opt(10.0, "HTTP timeout per attempt", "s", gt=0)
+        min_interval_s: int = min_interval_opt(
+            900, "Tibber publishes tomorrow's prices once a day; keep well under its rate limit")
 
     def __init__(self, config: Config, context: ProviderContext,
                  policy: RetryPolicy | None = None):

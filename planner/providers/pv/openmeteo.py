@@ -31,7 +31,7 @@ from planner.history.store import (
     to_db_time,
 )
 from planner.providers import register
-from planner.providers.base import ProviderContext, TimeSeries
+from planner.providers.base import ProviderContext, TimeSeries, min_interval_opt
 from planner.providers.http import RetryPolicy, json_body, policy_for, request
 from planner.providers.load.history import read_csv_history
 
@@ -205,6 +205,8 @@ class OpenMeteoPv:
                                        "d", ge=1)
         base_url: str = opt("https://api.open-meteo.com/v1/forecast", "Open-Meteo endpoint")
         timeout_s: float = opt(10.0, "HTTP timeout per attempt", "s", gt=0)
+        min_interval_s: int = min_interval_opt(
+            3600, "Open-Meteo's models update hourly at best; free use: 10,000 calls a day")
 
         def __post_init__(self) -> None:
             object.__setattr__(self, "_arrays", build_arrays(self.arrays))

@@ -19,7 +19,7 @@ import pandas as pd
 from executor.configspec import opt
 from planner.core.errors import ProviderUnavailable
 from planner.providers import register
-from planner.providers.base import ProviderContext, TimeSeries
+from planner.providers.base import ProviderContext, TimeSeries, min_interval_opt
 from planner.providers.http import RetryPolicy, json_body, policy_for, request
 
 NAME = "pv (solcast)"
@@ -59,6 +59,8 @@ class SolcastPv:
         peak_kw: float = opt(0.0, "Array peak power, for the clear-sky fallback", "kW", ge=0)
         base_url: str = opt("https://api.solcast.com.au", "Solcast API")
         timeout_s: float = opt(10.0, "HTTP timeout per attempt", "s", gt=0)
+        min_interval_s: int = min_interval_opt(
+            9000, "Solcast's free hobbyist plan allows 10 calls a day: 2.5 h = 9.6 a day")
 
     def __init__(self, config: Config, context: ProviderContext,
                  policy: RetryPolicy | None = None):

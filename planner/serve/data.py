@@ -30,7 +30,7 @@ from planner.core.errors import StorageError
 from planner.core.site import SiteSpec
 from planner.history.rows import RunRecord, from_db_time, to_db_time
 from planner.history.schema import SCHEMA_REVISION, measurements, plan_history, plan_slot
-from planner.history.store import Store
+from planner.history.store import Store, real_measurement
 
 #: a reading older than this is shown as stale on the live page [s]
 STALE_MEASUREMENT_S = 300.0
@@ -144,10 +144,12 @@ class History:
         return _measurement(rows[0], now) if rows else None
 
     def measurements(self, start: datetime, end: datetime) -> pd.DataFrame:
-        """Measurements in ``[start, end)``, indexed by ``measured_at`` (UTC)."""
+        """Real measurements (not ``simulated``) in ``[start, end)``, indexed by
+        ``measured_at`` (UTC)."""
         q = (sa.select(measurements)
              .where(measurements.c.measured_at >= to_db_time(start),
-                    measurements.c.measured_at < to_db_time(end))
+                    measurements.c.measured_at < to_db_time(end),
+                    real_measurement())
              .order_by(measurements.c.measured_at))
         frame = pd.DataFrame(self._rows(q), columns=[c.name for c in measurements.columns])
         frame["measured_at"] = pd.to_datetime(frame["measured_at"]).dt.tz_localize("UTC") \
@@ -225,7 +227,8 @@ def _measurement(row: dict, now: datetime) -> dict:
             "stale": age_s > STALE_MEASUREMENT_S,
             "soc_pct": _num(row["soc_pct"]), "battery_power_w": _num(row["battery_power_w"]),
             "grid_power_w": _num(row["grid_power_w"]), "pv_power_w": _num(row["pv_power_w"]),
-            "load_power_w": _num(load), "source": row["source"]}
+            "load_power_w": _num(load), "source": row["source"],
+            "simulated": bool(row.get("simulated", False))}
 
 
 def slot_dict(slot: sched.Slot, slot_s: int) -> dict:

@@ -1,6 +1,7 @@
 """Realised savings: what the home paid, from ``measurements``, against two counterfactuals.
 
-Per slot of the plan grid (``slot_s``, 15 min) that has at least one measurement and a plan in
+Per slot of the plan grid (``slot_s``, 15 min) that has at least one real measurement
+(``simulated`` rows, migration 0004, are left out) and a plan in
 force (the newest plan generated before the slot ended, :meth:`History.slots_in_force`):
 
 * the slot's mean PV, load (``load_power_w``, else ``pv + grid + battery`` from the AC balance)

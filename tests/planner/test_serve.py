@@ -140,6 +140,7 @@ def test_status_reads_the_current_slot_and_the_newest_measurement(served):
     assert m["soc_pct"] == 55.5 and m["grid_power_w"] == 300.0 and m["pv_power_w"] == 2500.0
     assert m["load_power_w"] == 2500.0 + 300.0 - 1200.0  # the AC balance, signs + = into home
     assert 15 <= m["age_s"] <= 60 and m["stale"] is False and m["source"] == "test"
+    assert m["simulated"] is False
 
 
 def test_schedule_is_the_file_byte_for_byte_with_an_etag(served):
@@ -180,7 +181,12 @@ def test_savings_from_measurements_against_both_counterfactuals(served):
         rows.append({"measured_at": slot.start + timedelta(minutes=minute), "soc_pct": soc,
                      "battery_power_w": 1000.0, "grid_power_w": 0.0, "pv_power_w": 0.0,
                      "load_power_w": 1000.0, "source": "test"})
+    # a simulated plant's row in the same slot is never counted as what the home paid
     served.add_measurements(rows)
+    served.add_measurements([{  # (its own insert: an executemany takes the first row's keys)
+        "measured_at": slot.start + timedelta(minutes=7), "soc_pct": 5.0,
+        "battery_power_w": 0.0, "grid_power_w": 90000.0, "pv_power_w": 0.0,
+        "load_power_w": 90000.0, "source": "simulated", "simulated": True}])
     doc = served.get_json("/api/savings?days=1")
     assert len(doc["days"]) == 1 and doc["days"][0]["slots_measured"] == 1
     d = doc["days"][0]

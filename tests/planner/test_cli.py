@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -329,3 +330,41 @@ def test_missing_energy_values_are_stored_as_null(runner, site_dir, monkeypatch)
     con.close()
     assert values == {None}
     assert runner.invoke(main, ["report", "--config", str(cfg_path)]).exit_code == 0
+
+
+# --- issue 16: the README says what the code does ---------------------------------------------
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def test_config_lookup_order_is_the_one_the_readme_gives(tmp_path, monkeypatch):
+    from planner.cli.common import find_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.yaml").write_text("")
+    monkeypatch.setenv("HELIOS_CONFIG", "from-env.yaml")
+    assert find_config("given.yaml") == "given.yaml"
+    assert find_config(None) == "from-env.yaml"
+    monkeypatch.setenv("HELIOS_CONFIG", "")  # set but empty: ignored
+    assert find_config(None) == "config.yaml"
+    (tmp_path / "config.yaml").unlink()
+    assert find_config(None) is None
+    text = " ".join(README.read_text().split())
+    assert ("The config file is, in this order: `--config FILE`; else `$HELIOS_CONFIG` (when "
+            "set and not empty); else `./config.yaml` if it exists; else none") in text
+
+
+def test_readme_starts_with_a_venv_and_names_the_test_services():
+    text = README.read_text()
+    first_block = text.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    assert len(first_block) == 2
+    assert first_block[0].startswith("python3 -m venv .venv && . .venv/bin/activate && pip "
+                                     "install -e . && helios plan --demo")
+    assert first_block[1].startswith("pip install -e '.[test]' && python -m pytest -q")
+    assert "PEP 668" in text
+    ci = (Path(__file__).parents[2] / ".ci" / "run").read_text()
+    packages = ci.split('APT_PACKAGES="', 1)[1].split('"', 1)[0].split()
+    flat = " ".join(text.split())
+    for package in packages:  # every apt package .ci/run installs is named in the README
+        assert f"{package}" in flat, package
+    assert "127.0.0.1:3306" in flat and "CI=true" in flat

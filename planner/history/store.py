@@ -409,10 +409,17 @@ class Store:
             item["measured_at"] = to_db_time(item["measured_at"])
             items.append(item)
 
+        # an executemany takes its columns from the first row: rows with different keys
+        # (some tagged ``simulated``, some not) go in one insert per key set
+        groups: dict[tuple[str, ...], list[dict]] = {}
+        for item in items:
+            groups.setdefault(tuple(sorted(item)), []).append(item)
+
         def run() -> int:
             if items:
                 with self.engine.begin() as conn:
-                    conn.execute(measurements.insert(), items)
+                    for group in groups.values():
+                        conn.execute(measurements.insert(), group)
             return len(items)
 
         return self._guard("saving measurements", run)

@@ -23,6 +23,7 @@ from planner.cli.main import main
 from planner.core.errors import StorageError
 from planner.history import rows as rows_mod
 from planner.history import schema
+from planner.history.schema import measurements
 from planner.history.store import Store
 from planner.plan import record as record_mod
 from planner.plan import run
@@ -340,6 +341,24 @@ def test_price_cache_and_measurements(store, site_dir):
          "battery_power_w": 800.0, "grid_power_w": -120.0, "pv_power_w": 3000.0,
          "load_power_w": 2080.0, "source": "test"} for m in range(0, 30, 5)])
     assert n == 6
+
+
+def test_a_batch_of_real_and_simulated_rows_keeps_each_tag(store):
+    """One insert call with rows of different keys (a real reading without ``simulated``, then
+    a tagged simulated one): each row keeps its own tag, none is silently stored as real."""
+    at = pd.Timestamp("2026-05-01T12:00:00Z")
+    n = store.add_measurements([
+        {"measured_at": at, "soc_pct": 40.0},
+        {"measured_at": at + pd.Timedelta(seconds=10), "soc_pct": 41.0, "simulated": True},
+        {"measured_at": at + pd.Timedelta(seconds=20), "soc_pct": 42.0, "simulated": False},
+    ])
+    assert n == 3
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(measurements.c.soc_pct, measurements.c.simulated)
+                            .order_by(measurements.c.measured_at)).all()
+    assert [(r[0], bool(r[1])) for r in rows] == [(40.0, False), (41.0, True), (42.0, False)]
+    # the newest *real* SoC is 42 %, the simulated 41 % is never read as a measurement
+    assert store.latest_soc(at + pd.Timedelta(minutes=1))[1] == 42.0
 
 
 def test_prune_keeps_recent_rows(store, site_dir):

@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from executor.configspec import Secret, describe
+from planner.config.devices import device_problems
 from planner.config.sections import HeliosConfig
 from planner.core.errors import ConfigProblem
 from planner.core.tariff import TariffFormulaError, compile_tariff
@@ -18,6 +19,7 @@ __all__ = ["config_warnings", "consistency", "resolve_storage_url"]
 def consistency(cfg: HeliosConfig, problems: list[ConfigProblem]) -> None:
     """Append a problem for every rule that spans keys (bounds, slot grid, storage, tariff)."""
     b, p = cfg.battery, cfg.planning
+    problems.extend(device_problems(cfg.water_heater, cfg.loads))  # planner/config/devices.py
     if b.min_soc_pct > b.max_soc_pct:
         problems.append(ConfigProblem("battery.min_soc_pct",
                                       f"a value <= battery.max_soc_pct ({b.max_soc_pct:g} %)",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from executor.configspec import internal, opt, section
+from planner.config.devices import LoadConfig, WaterHeaterConfig
 from planner.core.siteconfig import SiteConfig
 
 __all__ = ["DEFAULT_PROVIDERS", "BatteryConfig", "GridConfig", "HeliosConfig", "OutputConfig",
@@ -196,6 +197,9 @@ class HeliosConfig:
     output: OutputConfig = section(OutputConfig)
     storage: StorageConfig = section(StorageConfig)
     report: ReportConfig = section(ReportConfig)
+    water_heater: WaterHeaterConfig | None = opt(None, "Hot-water heater planned with the "
+                                                 "battery (config/devices.py); absent: none")
+    loads: list[LoadConfig] = opt([], "Deferrable loads planned with the battery (devices.py)")
     #: the executor's own section: validated by ``executor/config.py`` (stdlib only), carried
     #: through untouched here so one config.yaml serves both programs
     executor: dict = opt({}, "helios-executor settings (validated by the executor)")

@@ -61,10 +61,20 @@ from planner.optimize.components import (
     Pv,
     SlotLimits,
 )
+from planner.optimize.components.deferrable import DeferrableLoad, LoadSpec, load_spec
+from planner.optimize.components.water_heater import NAME as WATER_HEATER
+from planner.optimize.components.water_heater import WaterHeater, heater_spec
 from planner.optimize.problem import MILP_TIME_LIMIT_S, Outcome, Problem, solver_order
 
 __all__ = ["EXCLUSIVE_TOL_KW", "MILP_TIME_LIMIT_S", "Model", "ModelSpec", "SlotLimits",
-           "Solution", "context", "default_components", "get_model", "solve"]
+           "Solution", "context", "default_components", "device_specs", "get_model", "solve"]
+
+
+def device_specs(cfg: HeliosConfig) -> tuple[LoadSpec, ...]:
+    """The flexible devices of ``cfg`` (``water_heater:``, then ``loads:`` in file order)."""
+    tz = cfg.site.timezone
+    heater = () if cfg.water_heater is None else (heater_spec(cfg.water_heater, tz),)
+    return heater + tuple(load_spec(x, tz) for x in cfg.loads)
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,8 @@ class ModelSpec:
     #: the battery starts above max_soc_pct: a variant with a soft upper bound (n extra rows),
     #: compiled only in that rare case so the usual problem stays row-free and fast
     start_above_max: bool = False
+    #: the flexible devices (water heater, deferrable loads), each one more component
+    devices: tuple[LoadSpec, ...] = ()
 
     @classmethod
     def from_config(cls, cfg: HeliosConfig, n: int, slot_s: int,
@@ -103,6 +115,7 @@ class ModelSpec:
             discharge_efficiency=site.discharge_efficiency,
             max_import_kw=site.max_import_kw,
             max_export_kw=site.max_export_kw,
+            devices=device_specs(cfg),
         )
 
 
@@ -131,10 +144,13 @@ class Solution:
     exact_milp: bool  # True when the LP split flows and the MILP re-solve was used
     #: every component's named outputs (``grid_import_kw``, ``heater_kw``, ...)
     outputs: Mapping[str, Any] = field(default_factory=dict)
+    #: the flexible devices' power per slot (+ = drawn from the bus), by device name [kW]
+    device_kw: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def from_outcome(cls, o: Outcome) -> Solution:
-        """The planner's fields from the standard components' outputs."""
+    def from_outcome(cls, o: Outcome, devices: Sequence[str] = ()) -> Solution:
+        """The planner's fields from the standard components' outputs; ``devices``: the names
+        of the flexible devices (their ``<name>_power_kw`` outputs)."""
         out = o.outputs
         return cls(
             grid_import_kw=out["grid_import_kw"],
@@ -157,6 +173,7 @@ class Solution:
             solve_s=o.solve_s,
             exact_milp=o.exact_milp,
             outputs=out,
+            device_kw={name: out[f"{name}_power_kw"] for name in devices},
         )
 
 
@@ -167,10 +184,12 @@ def default_components(spec: ModelSpec) -> list[Component]:
     exact MILP's branch-and-bound does: this order took the fewest nodes on the golden
     negative-price cases (DE-LU 15 min fixed feed-in 7 nodes, NL 137; grid first: 19, 166).
     """
+    devices = [WaterHeater(d) if d.name == WATER_HEATER else DeferrableLoad(d)
+               for d in spec.devices]
     return [FixedLoad(), Pv(),
             Battery(spec.capacity_kwh, spec.charge_efficiency, spec.discharge_efficiency,
                     spec.max_charge_kw, spec.max_discharge_kw, spec.start_above_max),
-            Grid(spec.max_import_kw, spec.max_export_kw)]
+            Grid(spec.max_import_kw, spec.max_export_kw), *devices]
 
 
 def context(inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None,
@@ -195,7 +214,7 @@ def context(inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None,
     return Context(dt_h=dt, buy_eur_per_kwh=buy, sell_eur_per_kwh=inputs.sell_eur_per_kwh,
                    pv_kw=inputs.pv_kw, load_kw=inputs.load_kw, soc_start_kwh=soc0, site=site,
                    hurdle_eur_per_kwh=hurdle, terminal_value_eur_per_kwh=value,
-                   extra=extra or {}, **lim)
+                   extra=extra or {}, index=inputs.index, **lim)
 
 
 class Model:
@@ -220,6 +239,9 @@ class Model:
         self.objective = self.problem.objective
         self.constraints = self.problem.constraints
         self.lp = self.problem.lp
+        #: the flexible devices' names (their power per slot: :attr:`Solution.device_kw`)
+        self.devices = tuple(c.name for c in self.problem.components
+                             if getattr(c, "device", False))
 
     def milp(self, grid_binaries: bool) -> Any:
         """The problem with the flow pairs made exclusive by binaries (compiled lazily).
@@ -252,7 +274,7 @@ class Model:
         t0 = time.perf_counter()
         ctx = context(inputs, cfg, limits, extra)
         return Solution.from_outcome(self.problem.solve(ctx, solver_order(cfg.planning.solver),
-                                                        t0))
+                                                        t0), self.devices)
 
 
 _CACHE: dict[ModelSpec, Model] = {}
@@ -268,9 +290,12 @@ def get_model(spec: ModelSpec) -> Model:
     return model
 
 
-def solve(inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None) -> Solution:
+def solve(inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None,
+          extra: Mapping[str, Any] | None = None) -> Solution:
     """Optimise the plan for ``inputs`` under ``cfg`` (compiled model reused across calls).
 
-    ``limits``: per-slot grid and battery power limits (outages, live BMS limits)."""
+    ``limits``: per-slot grid and battery power limits (outages, live BMS limits); ``extra``:
+    per-solve inputs of the devices by name (e.g. ``{"water_heater": 1.5}``, the kWh already
+    delivered today)."""
     spec = ModelSpec.from_config(cfg, inputs.n, inputs.slot_s, inputs.soc_start_pct)
-    return get_model(spec).solve(inputs, cfg, limits)
+    return get_model(spec).solve(inputs, cfg, limits, extra)

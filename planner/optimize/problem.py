@@ -85,6 +85,8 @@ class Problem:
         self.lp = cp.Problem(self.objective, self.constraints)
         self.flows = [f for c in self.components for f in c.flows]
         self.pairs = [p for c in self.components for p in c.exclusive]
+        #: integer constraints of on/off devices: the problem is then always finished as a MILP
+        self.discrete = [k for c in self.components for k in c.discrete]
         self.duals: dict[str, np.ndarray] = {}
         self._milp: dict[frozenset[str], cp.Problem] = {}
 
@@ -106,7 +108,8 @@ class Problem:
                     on = cp.Variable(self.n, boolean=True, name=f"{pair.a.name}_on")
                     extra += [pair.a.x <= pair.a.bound * on,
                               pair.b.x <= pair.b.bound * (1 - on)]
-            self._milp[pairs] = cp.Problem(self.objective, self.constraints + extra)
+            self._milp[pairs] = cp.Problem(self.objective,
+                                           self.constraints + extra + self.discrete)
         return self._milp[pairs]
 
     def milp_at(self, slots: np.ndarray) -> cp.Problem:
@@ -116,7 +119,7 @@ class Problem:
         for pair in self.pairs:
             on = cp.Variable(len(k), boolean=True, name=f"{pair.a.name}_on")
             extra += [pair.a.x[k] <= pair.a.bound * on, pair.b.x[k] <= pair.b.bound * (1 - on)]
-        return cp.Problem(self.objective, self.constraints + extra)
+        return cp.Problem(self.objective, self.constraints + extra + self.discrete)
 
     def needed_pairs(self) -> frozenset[str]:
         """The pairs the exact re-solve needs binaries for (netting covers the others):
@@ -215,9 +218,16 @@ class Problem:
         self.capture_duals()
         objective = float(self.lp.value)
         exact = False
-        if self.read().any():
-            problem = self.milp(self.needed_pairs())
+        split = self.read().any()
+        if split or self.discrete:
+            # on/off devices: the LP was their relaxation (duals); now the MILP, with pair
+            # binaries only where the LP split a pair, or where the MILP's own plan does
+            pairs = self.needed_pairs() if split else frozenset()
+            problem = self.milp(pairs)
             used = self.run(problem, ["highs"], mip=True)
+            if self.read().any() and pairs != self.needed_pairs():
+                problem = self.milp(self.needed_pairs())
+                used = self.run(problem, ["highs"], mip=True)
             solver = "HIGHS (MILP)" if used == "HIGHS" else "HIGHS (MILP, stopped at time limit)"
             if self.read().any():  # cannot happen: binaries or netting cover every pair
                 raise SolverFailedError("the exact re-solve still splits a flow pair")

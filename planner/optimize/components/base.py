@@ -71,6 +71,8 @@ class Context:
     terminal_value_eur_per_kwh: float
     #: per-solve inputs of further components, by component name (e.g. an EV's plug state)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: the slot starts (UTC ``pandas.DatetimeIndex``), for components with local-time windows
+    index: Any = None
 
     @property
     def n(self) -> int:
@@ -220,6 +222,9 @@ class Component:
         self.terminal_value: Any = 0.0
         self.flows: list[Flow] = []
         self.exclusive: list[Exclusive] = []
+        #: constraints with integer variables (on/off devices): only in the MILP the builder
+        #: solves after the LP relaxation, and only when some component has them
+        self.discrete: list = []
 
     def build(self, n: int, dt_h: float) -> None:
         """Create the variables, Parameters, constraints and cost terms for ``n`` slots."""

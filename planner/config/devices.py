@@ -1,0 +1,161 @@
+"""The flexible loads of config.yaml: ``water_heater:`` and ``loads:`` (issue 13, items 1-2).
+
+Both are optional: without them the plan has no such component and nothing changes. Each
+device becomes one component of the optimisation (:mod:`planner.optimize.components.water_heater`,
+:mod:`planner.optimize.components.deferrable`); its planned power per slot is
+``slots[i].devices.<name>.power_kw`` in schedule.json.
+
+A window is ``{from: "HH:MM", to: "HH:MM"}`` in the site's local time (``site.timezone``),
+read on the wall clock, so a DST day simply has an hour more or less of it; ``to`` at or
+before ``from`` crosses midnight (``{from: "22:00", to: "06:00"}``), ``from == to`` is the
+whole day. A slot belongs to a window when its start does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from executor.configspec import opt
+from planner.core.errors import ConfigProblem
+
+__all__ = ["RESERVED_NAMES", "LoadConfig", "WaterHeaterConfig", "device_problems",
+           "parse_window"]
+
+#: component names of the standard house (a deferrable load may not take them)
+RESERVED_NAMES = ("grid", "pv", "load", "battery", "water_heater")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_HHMM = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
+_WINDOW_HELP = "{from: \"HH:MM\", to: \"HH:MM\"} local time (to <= from: crosses midnight)"
+
+
+def _minutes(text: object) -> int | None:
+    """``"HH:MM"`` → minutes after local midnight (0..1440), None when malformed."""
+    m = _HHMM.match(text) if isinstance(text, str) else None
+    if m is None:
+        return None
+    value = int(m.group(1)) * 60 + int(m.group(2))
+    return value if value <= 1440 else None
+
+
+def parse_window(window: dict) -> tuple[int, int]:
+    """``(from_min, to_min)`` of a validated window (minutes after local midnight).
+
+    Raises
+    ------
+    ValueError
+        A malformed window (the config check reports it first, naming the key).
+    """
+    start, end = _minutes(window.get("from")), _minutes(window.get("to"))
+    if start is None or end is None or set(window) != {"from", "to"}:
+        raise ValueError(f"expected a window {_WINDOW_HELP}, got {window!r}")
+    return start % 1440, end % 1440
+
+
+@dataclass(frozen=True)
+class WaterHeaterConfig:
+    """A hot-water heater planned with the battery: its daily energy in the cheapest and
+    PV-surplus slots of its window (optimize/components/water_heater.py)."""
+
+    power_kw: float = opt(3.0, "Element power (on/off: the power when on)", "kW", gt=0)
+    daily_kwh: float | None = opt(6.0, "Energy it needs per local day, inside its window "
+                                  "(or give daily_run_h)", "kWh", ge=0)
+    daily_run_h: float | None = opt(None, "Alternatively a daily run time at power_kw "
+                                    "(replaces daily_kwh)", "h", ge=0, le=24)
+    modulating: bool = opt(True, "true: any power 0..power_kw; false: on/off at power_kw "
+                           "(a MILP, solved only when such a device is configured)")
+    window: dict[str, str] = opt({"from": "00:00", "to": "00:00"},
+                                 "Local time it may run: " + _WINDOW_HELP + "; from == to: "
+                                 "all day")
+    plan_days_ahead: int = opt(1, "Days after today whose energy is planned too, each once "
+                               "its whole window is inside the horizon (Darkstar's key)", "d",
+                               ge=0, le=14)
+    defer_up_to_hours: float = opt(0.0, "A day's energy may still be delivered this long "
+                                   "after its window ends (Darkstar's key)", "h", ge=0, le=23)
+    min_run_h: float = opt(0.0, "On/off only: shortest run once switched on", "h", ge=0)
+
+    @property
+    def energy_kwh(self) -> float:
+        """Energy needed per day. [kWh]"""
+        if self.daily_run_h is not None:
+            return self.power_kw * self.daily_run_h
+        return self.daily_kwh or 0.0
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    """One deferrable load (EMHASS-like): a dishwasher, a pool pump, ... that must take its
+    energy (or run time) inside its window each day (optimize/components/deferrable.py)."""
+
+    name: str = opt(help="Device name: lower-case letters, digits and _ (its key in "
+                    "schedule.json's devices)")
+    power_kw: float = opt(help="Power when running (on/off) or its maximum (modulating)",
+                          unit="kW", gt=0)
+    energy_kwh: float | None = opt(None, "Energy per day inside the window (or run_h)", "kWh",
+                                   ge=0)
+    run_h: float | None = opt(None, "Alternatively the run time per day at power_kw", "h",
+                              ge=0, le=24)
+    window: dict[str, str] = opt({"from": "00:00", "to": "00:00"},
+                                 "Earliest start and deadline: " + _WINDOW_HELP)
+    modulating: bool = opt(False, "false: on/off at power_kw (MILP); true: any power "
+                           "0..power_kw")
+    min_run_h: float = opt(0.0, "On/off only: shortest block once started (e.g. a 2 h "
+                           "programme: run_h 2, min_run_h 2 = one block)", "h", ge=0)
+    value_eur_per_kwh: float | None = opt(
+        None, "Only if cheap: run only where a kWh costs less than this (default: must run; "
+        "missing energy is then a violation)", "EUR/kWh", ge=0)
+    days_ahead: int = opt(1, "Days after today planned too (each once its whole window is "
+                          "inside the horizon)", "d", ge=0, le=14)
+
+    @property
+    def need_kwh(self) -> float:
+        """Energy per day. [kWh]"""
+        if self.run_h is not None:
+            return self.power_kw * self.run_h
+        return self.energy_kwh or 0.0
+
+
+def _window_problems(window: dict, key: str, out: list[ConfigProblem]) -> None:
+    for k in window:
+        if k not in ("from", "to"):
+            out.append(ConfigProblem(f"{key}.{k}", "one of the known keys from, to",
+                                     "an unknown key"))
+    for k in ("from", "to"):
+        if k not in window:
+            out.append(ConfigProblem(f"{key}.{k}", "a local time \"HH:MM\"", "nothing"))
+        elif _minutes(window[k]) is None:
+            out.append(ConfigProblem(f"{key}.{k}", "a local time \"HH:MM\" (00:00 to 24:00)",
+                                     repr(window[k])))
+
+
+def device_problems(water_heater: WaterHeaterConfig | None,
+                    loads: list[LoadConfig]) -> list[ConfigProblem]:
+    """The rules across keys of ``water_heater:`` and ``loads:`` (windows, names, energy or
+    run time, a minimum run for on/off devices only)."""
+    out: list[ConfigProblem] = []
+    if water_heater is not None:
+        w = water_heater
+        _window_problems(w.window, "water_heater.window", out)
+        if w.min_run_h > 0 and w.modulating:
+            out.append(ConfigProblem("water_heater.min_run_h",
+                                     "0 unless modulating: false (a run block is on/off)",
+                                     f"{w.min_run_h:g}"))
+    seen: set[str] = set()
+    for i, load in enumerate(loads):
+        key = f"loads[{i}]"
+        if not _NAME.match(load.name) or load.name in RESERVED_NAMES:
+            out.append(ConfigProblem(f"{key}.name", "lower-case letters, digits and _, not "
+                                     f"one of {', '.join(RESERVED_NAMES)}", repr(load.name)))
+        elif load.name in seen:
+            out.append(ConfigProblem(f"{key}.name", "a name no other load has",
+                                     repr(load.name)))
+        seen.add(load.name)
+        _window_problems(load.window, f"{key}.window", out)
+        if (load.energy_kwh is None) == (load.run_h is None):
+            out.append(ConfigProblem(f"{key}.energy_kwh", "exactly one of energy_kwh, run_h",
+                                     "both" if load.run_h is not None else "neither"))
+        if load.min_run_h > 0 and load.modulating:
+            out.append(ConfigProblem(f"{key}.min_run_h",
+                                     "0 unless modulating: false (a run block is on/off)",
+                                     f"{load.min_run_h:g}"))
+    return out

@@ -85,7 +85,8 @@ class Problem:
         self.lp = cp.Problem(self.objective, self.constraints)
         self.flows = [f for c in self.components for f in c.flows]
         self.pairs = [p for c in self.components for p in c.exclusive]
-        #: integer constraints of on/off devices: the problem is then always finished as a MILP
+        #: integer constraints of on/off devices: the problem is finished as a MILP unless the
+        #: LP relaxation's solution already meets them
         self.discrete = [k for c in self.components for k in c.discrete]
         self.duals: dict[str, np.ndarray] = {}
         self._milp: dict[frozenset[str], cp.Problem] = {}
@@ -219,7 +220,7 @@ class Problem:
         objective = float(self.lp.value)
         exact = False
         split = self.read().any()
-        if split or self.discrete:
+        if split or (self.discrete and not all(c.relaxation_ok() for c in self.components)):
             # on/off devices: the LP was their relaxation (duals); now the MILP, with pair
             # binaries only where the LP split a pair, or where the MILP's own plan does
             pairs = self.needed_pairs() if split else frozenset()

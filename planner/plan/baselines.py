@@ -13,6 +13,10 @@ curtail PV rather than export it at a negative sell price (PV could be curtailed
 battery too, so the savings shown are what the battery and the planning earn, not what
 curtailment earns).
 
+Flexible devices (water heater, deferrable loads) run in both baselines the simplest honest
+way: each day's energy at full power from the start of its window (what a timer or a
+thermostat does without a plan), added to the load.
+
 Costs are compared as *net cost* = grid bill + battery wear − value of the change in stored
 energy, with the change valued like the planner values energy left at the horizon end
 (:func:`stored_energy_value`). Without that last term a plan that empties the battery at the
@@ -21,6 +25,7 @@ end would look cheaper than one that keeps it full.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -171,11 +176,22 @@ def stored_energy_value(inputs: Inputs, cfg: HeliosConfig) -> float:
     return SiteSpec.from_config(cfg).stored_energy_value(inputs.buy_eur_per_kwh)
 
 
+def with_device_load(inputs: Inputs, sol) -> Inputs:
+    """``inputs`` with the flexible devices' energy added to the load as the baselines run
+    them: each day's energy at full power from the start of its window (the devices'
+    ``<name>_earliest_kw`` outputs), so plan and baselines heat the same water."""
+    extra = [sol.outputs[f"{name}_earliest_kw"] for name in sol.device_kw]
+    if not extra:
+        return inputs
+    return dataclasses.replace(inputs, load_kw=inputs.load_kw + np.sum(extra, axis=0))
+
+
 def compare(plan, cfg: HeliosConfig) -> Comparison:
     """The plan (a :class:`planner.plan.build.Plan`) against both baselines on its own inputs."""
     inputs = plan.inputs
     sol = plan.solution
     value = stored_energy_value(inputs, cfg)
+    inputs = with_device_load(inputs, sol)
     soc_end = float(sol.soc_kwh[-1]) if len(sol.soc_kwh) else sol.soc_start_kwh
     return Comparison(
         plan_bill_eur=float(sol.energy_cost_eur),

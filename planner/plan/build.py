@@ -21,6 +21,7 @@ from planner.config import HeliosConfig
 from planner.core.errors import OptimizationError
 from planner.inputs.gather import Inputs
 from planner.optimize.model import Solution
+from planner.optimize.model import device_specs as cfg_devices
 
 #: flows below this are "nothing happens" when choosing an action [kW]
 ACTION_TOL_KW = 1e-3
@@ -38,6 +39,9 @@ class Plan:
     solution: Solution
     inputs: Inputs
     violations: tuple[sched.Violation, ...]
+    #: the flexible devices' planned power per slot [kW, + = drawn from the bus], one column
+    #: per device (water heater, deferrable loads); no columns without devices
+    devices: pd.DataFrame | None = None
 
     @property
     def status(self) -> str:
@@ -203,7 +207,9 @@ def build(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> Plan:
         },
         index=inputs.index,
     )
-    return Plan(frame, sol, inputs, tuple(violations(inputs, sol, cfg)))
+    devices = pd.DataFrame({name: np.asarray(kw, dtype=float)
+                            for name, kw in sol.device_kw.items()}, index=inputs.index)
+    return Plan(frame, sol, inputs, tuple(violations(inputs, sol, cfg)), devices)
 
 
 def check(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> None:
@@ -218,6 +224,8 @@ def check(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> None:
     dt = inputs.dt_h
     supply = sol.pv_used_kw + sol.grid_import_kw + sol.battery_discharge_kw + sol.unserved_kw
     demand = inputs.load_kw + sol.battery_charge_kw + sol.grid_export_kw
+    for kw in sol.device_kw.values():  # the water heater and deferrable loads draw too
+        demand = demand + kw
     bad = np.abs(supply - demand) > BALANCE_TOL_KW
     if bad.any():
         i = int(np.argmax(bad))
@@ -239,6 +247,8 @@ def check(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> None:
         "pv_used_kw": (sol.pv_used_kw, inputs.pv_kw),
         "soc_kwh": (sol.soc_kwh, max(b.max_soc_pct / 100 * cap, sol.soc_start_kwh)),
     }
+    for name, kw in sol.device_kw.items():
+        limits[f"devices.{name}.power_kw"] = (kw, np.inf)
     for name, (values, upper) in limits.items():
         over = (values > np.asarray(upper) + BOUND_TOL) | (values < -BOUND_TOL)
         if over.any():
@@ -289,6 +299,15 @@ def violations(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> list[sched.V
             "final_soc", round(sol.final_shortfall_kwh, 4), "kWh",
             f"the final SoC target {b.final_soc_pct:g} % is missed by "
             f"{sol.final_shortfall_kwh:.2f} kWh", inputs.index[-1].to_pydatetime()))
+    for name in sol.device_kw:
+        short = float(sol.outputs.get(f"{name}_shortfall_kwh", 0.0))
+        spec = next((d for d in cfg_devices(cfg) if d.name == name), None)
+        if short > 1e-4 and spec is not None and spec.value_eur_per_kwh is None:
+            out.append(sched.Violation(
+                "device_energy", round(short, 4), "kWh",
+                f"{name}: {short:.2f} kWh of its {sol.outputs[f'{name}_need_kwh']:.2f} kWh "
+                "cannot be delivered inside its window (power, window or grid too small)",
+                inputs.index[0].to_pydatetime()))
     unserved = sol.unserved_kw
     if unserved.max(initial=0.0) > 1e-4:
         i = int(np.argmax(unserved > 1e-4))
@@ -299,6 +318,35 @@ def violations(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> list[sched.V
     return out
 
 
+def slot_devices(plan: Plan, i: int) -> dict[str, dict[str, object]] | None:
+    """Slot ``i``'s ``devices`` block of schedule.json (None without devices)."""
+    if plan.devices is None or not len(plan.devices.columns):
+        return None
+    return {name: {"power_kw": round(float(plan.devices[name].iat[i]), 4) + 0.0}
+            for name in plan.devices.columns}
+
+
+def device_energy_kwh(plan: Plan, tz: object) -> dict[str, dict[str, float]]:
+    """Each device's planned energy per local day (``YYYY-MM-DD`` in ``tz``). [kWh]"""
+    if plan.devices is None or not len(plan.devices.columns):
+        return {}
+    days = plan.devices.index.tz_convert(tz).strftime("%Y-%m-%d")
+    energy = plan.devices * plan.inputs.dt_h
+    return {name: {d: round(float(v), 4) for d, v in energy[name].groupby(days).sum().items()
+                   if v > 1e-6}
+            for name in plan.devices.columns}
+
+
+def device_lines(plan: Plan, tz: object) -> list[str]:
+    """One summary line per device: planned energy over the horizon and per local day."""
+    lines = []
+    for name, days in device_energy_kwh(plan, tz).items():
+        total = float(plan.devices[name].sum() * plan.inputs.dt_h)
+        per_day = ", ".join(f"{d} {kwh:.1f}" for d, kwh in days.items()) or "none"
+        lines.append(f"{name}: {total:.1f} kWh planned (per local day: {per_day} kWh)")
+    return lines
+
+
 def to_schedule(plan: Plan, cfg: HeliosConfig, generated_at: pd.Timestamp) -> sched.Schedule:
     """The executor's view of the plan (validated by :mod:`executor.schedule`)."""
     f = plan.frame
@@ -306,7 +354,7 @@ def to_schedule(plan: Plan, cfg: HeliosConfig, generated_at: pd.Timestamp) -> sc
     end = plan.inputs.end
     valid_until = min(generated_at + pd.Timedelta(seconds=cfg.planning.plan_valid_s), end)
     slots = []
-    for ts, row in zip(f.index, f.itertuples(index=False), strict=True):
+    for i, (ts, row) in enumerate(zip(f.index, f.itertuples(index=False), strict=True)):
         slots.append(sched.Slot(
             start=ts.to_pydatetime(),
             grid_import_kw=round(float(row.grid_import_kw), 4),
@@ -325,6 +373,7 @@ def to_schedule(plan: Plan, cfg: HeliosConfig, generated_at: pd.Timestamp) -> sc
             intent=str(row.intent),
             battery_min_kw=round(float(row.battery_min_kw), 4),
             battery_max_kw=round(float(row.battery_max_kw), 4),
+            devices=slot_devices(plan, i),
         ))
     sol = plan.solution
     return sched.Schedule(

@@ -141,6 +141,7 @@ def summary(result: PlanResult, cfg: HeliosConfig, hours: int = 6) -> str:
                  f"(import {imported:.1f} kWh, export {exported:.1f} kWh); objective "
                  f"{sol.objective_eur:.2f} EUR incl. wear {sol.wear_cost_eur:.2f} EUR and "
                  f"stored-energy value {sol.terminal_value_eur_per_kwh:.3f} EUR/kWh")
+    lines.extend(plan_mod.device_lines(plan, tz))  # water heater, deferrable loads
     lines.append(f"solver {sol.solver}, {sol.solve_s * 1000:.1f} ms, status {plan.status}")
     for st in plan.inputs.status:
         flag = "DEGRADED " if st.degraded else ""

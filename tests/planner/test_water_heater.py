@@ -9,16 +9,20 @@ into it only when that pays after its losses and wear (one objective, no rule).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from executor import schedule as sched
 from planner import config
-from planner.core.errors import ConfigError
+from planner.core.errors import ConfigError, OptimizationError
 from planner.inputs import gather
 from planner.optimize import model
 from planner.optimize.components.deferrable import day_of_slots
 from planner.optimize.components.water_heater import heater_spec
+from planner.plan import baselines, build, run
 
 START = pd.Timestamp("2026-05-01T00:00Z")
 NO_BATTERY = {"max_soc_pct": 0}  # a battery that can hold nothing
@@ -260,3 +264,42 @@ def test_water_heater_config_is_checked_naming_the_key():
     cfg = config.from_mapping({"water_heater": {"power_kw": 2, "daily_run_h": 1.5}})
     assert cfg.water_heater.energy_kwh == pytest.approx(3.0)
     assert config.from_mapping({}).water_heater is None
+
+
+# --------------------------------------------------------------------------------------------
+# the plan, schedule.json and the baselines
+
+
+def test_plan_checks_balance_with_devices_and_schedule_round_trip():
+    cfg = _cfg(battery=NO_BATTERY)
+    data = _inputs(cfg, PRICES)
+    result = run.plan_inputs(data, cfg, START)
+    plan = result.plan
+    np.testing.assert_allclose(plan.devices["water_heater"], [0, 0, 1, 0, 1, 0, 0, 0],
+                               atol=1e-6)
+    back = sched.from_json(result.schedule.to_json())
+    assert back.version_minor >= 2
+    assert [s.devices["water_heater"]["power_kw"] for s in back.slots] == \
+        [0, 0, 1, 0, 1, 0, 0, 0]
+    # the slot's balance holds only with the heater counted
+    assert all(abs(s.grid_import_kw + s.pv_used_kw - s.load_kw - s.devices["water_heater"][
+        "power_kw"]) <= 1e-4 for s in back.slots)
+    broken = dataclasses.replace(plan.solution, device_kw={})
+    with pytest.raises(OptimizationError, match="energy balance"):
+        build.check(data, broken, cfg)
+    assert build.device_energy_kwh(plan, cfg.site.tz) == {"water_heater": {"2026-05-01": 2.0}}
+    assert "water_heater: 2.0 kWh planned" in run.summary(result, cfg)
+    # baselines heat the same 2 kWh from the window's start (02:00, 03:00: 0.20 + 0.30)
+    comparison = baselines.compare(plan, cfg)
+    assert comparison.no_battery.bill_eur == pytest.approx(0.50, abs=1e-6)
+    assert comparison.plan_bill_eur == pytest.approx(0.45, abs=1e-6)
+    assert comparison.savings_vs_no_battery_eur == pytest.approx(0.05, abs=1e-6)
+
+
+def test_energy_that_does_not_fit_the_window_is_a_violation():
+    # 6 kWh in a 4 h window at 1 kW: 4 kWh delivered, 2 kWh reported missing
+    cfg = _cfg(battery=NO_BATTERY, heater={"daily_kwh": 6.0})
+    result = run.plan_inputs(_inputs(cfg, PRICES), cfg, START)
+    np.testing.assert_allclose(result.plan.devices["water_heater"][2:6], 1.0, atol=1e-6)
+    (v,) = [v for v in result.schedule.violations if v.kind == "device_energy"]
+    assert v.amount == pytest.approx(2.0, abs=1e-4) and "water_heater" in v.message

@@ -233,6 +233,11 @@ class Component:
     def set_inputs(self, ctx: Context) -> None:
         """Write this component's Parameter values for the next solve."""
 
+    def relaxation_ok(self) -> bool:
+        """True when the LP's solution already satisfies :attr:`discrete` (then the builder
+        skips the MILP); read after the LP. Without discrete constraints: True."""
+        return not self.discrete
+
     def duals(self) -> dict[str, np.ndarray]:
         """Named duals, read right after the LP (e.g. the value of stored energy)."""
         return {}

@@ -188,6 +188,42 @@ class DeferrableLoad(Component):
             if hasattr(self, "on0"):
                 put(self.on0, 1.0 if extra.get("on_at_start") else 0.0)
 
+    def earliest_kw(self) -> np.ndarray:
+        """The same days' energy at full power from the start of each window (the baselines'
+        heater/load: what a timer or thermostat without a plan would do). [kW]"""
+        member = np.asarray(self.member.value, dtype=float)
+        hi = np.asarray(self.hi.value, dtype=float)
+        out = np.zeros(self.n)
+        step = self.spec.power_kw * self.dt_h
+        for row in range(member.shape[0]):
+            left = hi[row]
+            for t in np.flatnonzero(member[row] > 0):
+                if left <= 1e-12:
+                    break
+                take = min(step, left)
+                out[t] = take / self.dt_h
+                left -= take
+        return out
+
+    def relaxation_ok(self) -> bool:
+        """The LP's power is already on/off (0 or ``power_kw`` in every open slot) and every
+        run is at least the minimum block (a run cut by the horizon's end excepted)."""
+        if self.spec.modulating:
+            return True
+        power = self.spec.power_kw
+        x = self.run.value
+        on = x > power / 2
+        if np.abs(np.where(on, power - x, x)).max(initial=0.0) > 1e-6:
+            return False
+        blocks = int(round(self.spec.min_run_h / self.dt_h))
+        if blocks <= 1 or not on.any():
+            return True
+        edges = np.diff(np.concatenate(([0], on.astype(int), [0])))
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        lengths = np.where(ends >= self.n, blocks, ends - starts)
+        at_start = (starts == 0) & (float(self.on0.value) > 0.5)
+        return bool(np.all((lengths >= blocks) | at_start))
+
     def outputs(self) -> dict[str, Any]:
         """``<name>_power_kw`` per slot (+ = drawn from the bus); ``<name>_need_kwh`` and
         ``<name>_shortfall_kwh`` summed over the days planned in this solve."""
@@ -196,6 +232,7 @@ class DeferrableLoad(Component):
         delivered = np.asarray(self.member.value, dtype=float) @ power
         return {
             f"{self.name}_power_kw": power,
+            f"{self.name}_earliest_kw": self.earliest_kw(),
             f"{self.name}_need_kwh": float(need.sum()),
             f"{self.name}_shortfall_kwh": float(np.clip(need - delivered, 0.0, None).sum()),
         }

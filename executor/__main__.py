@@ -21,8 +21,9 @@ import signal
 import sys
 
 from executor import config as cfgmod
-from executor import drivers, pause
+from executor import drivers, evse, pause
 from executor.errors import ConfigError, DriverError, ExecutorError
+from executor.evse.base import EvFollower
 from executor.plansource import PlanTracker, make_source
 from executor.runner import Executor, utc_now
 from executor.schedule import format_utc
@@ -88,8 +89,10 @@ def build(cfg: cfgmod.ExecutorConfig, *, dry_run: bool = False, clock=utc_now,
         sink = SqlSink(cfg.telemetry.sql_url) if cfg.telemetry.sql_url else None
         telemetry = Telemetry(cfg.buffer_path, sink, cfg.telemetry.interval_s,
                               simulated=simulated)
+    ev = None if dry_run or cfg.ev_charger is None else EvFollower(
+        evse.create(cfg.ev_charger_type, cfg.ev_charger, clock=clock), cfg.limits.max_plan_age_s)
     return Executor(driver, PlanTracker(source), cfg.limits, cfg.pause_path, telemetry,
-                    clock=clock, interval_s=cfg.interval_s)
+                    clock=clock, interval_s=cfg.interval_s, ev_charger=ev)
 
 
 def _install_signals(executor: Executor) -> None:

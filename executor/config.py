@@ -19,6 +19,7 @@ Example::
       plan: {source: file}                  # file | sql | http
       correction: {soc_gain_w_per_pct: 100, soc_deadband_pct: 1}
       telemetry: {interval_s: 60}
+      ev_charger: {type: alfen, host: 192.168.1.30}   # optional (docs/ev.md)
 """
 
 from __future__ import annotations
@@ -29,17 +30,18 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
-from executor import drivers
+from executor import drivers, evse
 from executor.configfile import DocumentError, Secrets, read_document
 from executor.configspec import Choices, build, describe, key_type, opt
 from executor.configspec import explain as explain_section
 from executor.control import Limits
 from executor.errors import ConfigError, ConfigProblem
+from executor.evse import base as evse_base
 
 __all__ = ["SECTIONS", "ConfigError", "ConfigProblem", "CorrectionConfig", "DriverChoice",
-           "ExecutorConfig", "ExecutorSection", "LimitsConfig", "PlanSourceConfig",
-           "TelemetryConfig", "build", "default", "explain", "from_mapping", "key_type", "load",
-           "opt", "read_document"]
+           "ExecutorConfig", "ExecutorSection", "LimitsConfig",
+           "PlanSourceConfig", "TelemetryConfig", "build", "default", "explain", "from_mapping",
+           "key_type", "load", "opt", "read_document"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,6 +154,9 @@ class ExecutorConfig:
     telemetry: TelemetryConfig
     pause_path: str
     source: str = ""
+    #: ``executor.ev_charger``: the charger's type and validated ``Config`` (None: no EV)
+    ev_charger_type: str | None = None
+    ev_charger: Any = None
 
     @property
     def buffer_path(self) -> str:
@@ -254,7 +259,10 @@ def from_mapping(doc: Any, config_dir: str = ".", source: str = "",
     planning, output, storage = (_section(doc, "planning"), _section(doc, "output"),
                                  _section(doc, "storage"))
 
-    top = build(ExecutorSection, ex, "executor", problems, ignore=("driver", *SECTIONS))
+    # ev_charger (optional) is validated by _ev_charger below; it is left out of the
+    # known-key list of an unknown-key message, which stays as it was before the EV
+    top = build(ExecutorSection, {k: v for k, v in ex.items() if k != "ev_charger"},
+                "executor", problems, ignore=("driver", *SECTIONS))
     driver_type, driver_options = _driver(ex.get("driver", {"type": "dry_run"}), top, problems)
 
     plan_defaults: dict[str, Any] = {}
@@ -287,6 +295,8 @@ def from_mapping(doc: Any, config_dir: str = ".", source: str = "",
         if storage.get("enabled", True) is not False and "url" in storage:
             tel = replace(tel, sql_url=_storage_url(storage, config_dir, secrets, problems))
 
+    ev_type, ev_cfg = _ev_charger(ex.get("ev_charger"), problems)
+
     if problems or top is None or plan is None or lim is None or corr is None or tel is None:
         raise ConfigError(problems, source)
     state_dir = top.state_dir if os.path.isabs(top.state_dir) else os.path.join(config_dir,
@@ -309,8 +319,33 @@ def from_mapping(doc: Any, config_dir: str = ".", source: str = "",
         interval_s=top.interval_s, state_dir=os.path.normpath(state_dir), log_level=top.log_level,
         driver_type=driver_type, driver_options=driver_options, plan=plan, limits=limits,
         telemetry=tel, pause_path=os.path.join(os.path.normpath(state_dir), top.pause_file),
-        source=source,
+        source=source, ev_charger_type=ev_type, ev_charger=ev_cfg,
     )
+
+
+def _ev_charger(raw: Any, problems: list[ConfigProblem]) -> tuple[str | None, Any]:
+    """``executor.ev_charger``: None when absent, else its type and the charger's validated
+    ``Config`` (:mod:`executor.evse`)."""
+    if raw is None:
+        return None, None
+    if not isinstance(raw, dict):
+        problems.append(ConfigProblem("executor.ev_charger", "a mapping {type: ...}",
+                                      describe(raw)))
+        return None, None
+    choice = build(evse.Choice, {k: raw[k] for k in ("type",) if k in raw},
+                   "executor.ev_charger", problems)
+    if choice is None:
+        return None, None
+    options = {k: v for k, v in raw.items() if k != "type"}
+    cfg = evse.validate(choice.type, options, problems)
+    if cfg is not None and cfg.phases not in (1, 3):
+        problems.append(ConfigProblem("executor.ev_charger.phases", "1 or 3",
+                                      repr(cfg.phases)))
+    if cfg is not None and cfg.min_current_a > cfg.max_current_a:
+        problems.append(ConfigProblem("executor.ev_charger.min_current_a",
+                                      f"a value <= max_current_a ({cfg.max_current_a:g}) [A]",
+                                      repr(cfg.min_current_a)))
+    return choice.type, cfg
 
 
 def _storage_url(storage: dict, config_dir: str, secrets: Secrets,
@@ -363,4 +398,6 @@ def explain() -> list[tuple[str, str, str, str]]:
                                                                           "executor.driver")
     for name, cls in SECTIONS.items():
         rows += explain_section(cls, f"executor.{name}")
+    rows += explain_section(evse.Choice, evse.KEY)
+    rows += explain_section(evse_base.ChargerConfig, evse.KEY)
     return rows

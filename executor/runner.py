@@ -6,6 +6,10 @@ telemetry. Any error inside a tick releases control and logs the reason; the loo
 (daemontools/systemd restart the process if it dies). ``stop()`` — called from the SIGTERM /
 SIGINT handler — ends the loop after the current tick, releases, closes and returns.
 
+An optional EV charger (``ev_charger``: an :class:`executor.evse.base.EvFollower`) follows
+the slot's ``devices.<device>.power_kw`` after the battery, every tick; its trouble is logged
+and never touches the battery's decision.
+
 Time is injected (``clock``, ``sleep``) so tests run a whole day in seconds.
 """
 
@@ -59,11 +63,13 @@ class Executor:
         ``clock() -> datetime`` (aware UTC).
     interval_s : float
         Tick length. [s]
+    ev_charger : EvFollower, optional
+        Follows the plan's EV power on a charger (``executor.ev_charger``).
     """
 
     def __init__(self, driver, tracker: PlanTracker, limits: Limits, pause_path: str,
                  telemetry: Telemetry | None = None, clock: Callable[[], datetime] = utc_now,
-                 interval_s: float = 10.0):
+                 interval_s: float = 10.0, ev_charger=None):
         self.driver = driver
         self.tracker = tracker
         self.limits = limits
@@ -71,6 +77,7 @@ class Executor:
         self.telemetry = telemetry
         self.clock = clock
         self.interval_s = interval_s
+        self.ev_charger = ev_charger
         self.last_decision: Decision | None = None
         self.last_measurement: Measurement | None = None
         self.ticks = 0
@@ -103,6 +110,12 @@ class Executor:
         if isinstance(decision, Release) and decision.reason == "no measurement" and read_error:
             decision = Release(f"device unavailable ({read_error})")
         decision = self._send(decision)
+        if self.ev_charger is not None:
+            paused = paused_until is not None and now < paused_until
+            try:
+                self.ev_charger.tick(plan, now, paused=paused)
+            except Exception:  # the EV must never stop the battery loop
+                log.exception("ev charger failed")
         self._log(decision, measurement)
         self.last_decision = decision
         if self.telemetry is not None:
@@ -155,6 +168,8 @@ class Executor:
             log.warning("released: %s", self._stop_reason)
         except DriverError as exc:
             log.error("release on exit failed (%s): %s", self._stop_reason, exc)
+        if self.ev_charger is not None:
+            self.ev_charger.shutdown()
         if self.telemetry is not None:
             try:
                 self.telemetry.close(self.clock())

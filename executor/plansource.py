@@ -165,6 +165,7 @@ class SqlSource:
                     raise Unchanged()
                 rows = conn.execute(sa.text(
                     "SELECT * FROM current_schedule ORDER BY slot_start")).mappings().all()
+                devices = _devices(conn, sa, head["id"])
         except sa.exc.SQLAlchemyError as exc:
             raise OSError(f"database: {type(exc).__name__}: {str(exc).splitlines()[0]}") \
                 from None
@@ -180,7 +181,6 @@ class SqlSource:
             "violations": _violations(head["violations"]),
             "slots": [],
         }
-        # devices (schedule 1.2) are not stored per column yet: a plan from SQL has none
         names = [f for f in sched.Slot.__dataclass_fields__
                  if f not in ("start", "devices") and f not in _INTENT_COLUMNS]
         for row in rows:
@@ -194,7 +194,10 @@ class SqlSource:
             for name in _INTENT_COLUMNS:
                 if row.get(name) is not None:
                     item[name] = row[name]
-                    doc["version_minor"] = _INTENT_MINOR
+                    doc["version_minor"] = max(doc["version_minor"], _INTENT_MINOR)
+            if devices.get(item["start"]):  # plan_device (revision 0007): schedule 1.2
+                item["devices"] = devices[item["start"]]
+                doc["version_minor"] = _DEVICES_MINOR
             doc["slots"].append(item)
         plan = sched.from_dict(doc)
         self._last_id = head["id"]
@@ -205,6 +208,23 @@ class SqlSource:
 _INTENT_COLUMNS = ("intent", "battery_min_kw", "battery_max_kw")
 #: the schedule minor version that added them
 _INTENT_MINOR = 1
+#: the schedule minor version of the per-slot ``devices`` block (``plan_device``, revision 0007)
+_DEVICES_MINOR = 2
+
+
+def _devices(conn: Any, sa: Any, plan_id: int) -> dict[str, dict[str, dict[str, float]]]:
+    """``{slot start Z: {device: {"power_kw": kw}}}`` of plan ``plan_id`` from
+    ``plan_device``; empty for a plan without devices or a database before revision 0007."""
+    try:
+        got = conn.execute(sa.text("SELECT slot_start, device, power_kw FROM plan_device "
+                                   "WHERE plan_id = :id"), {"id": plan_id}).all()
+    except sa.exc.SQLAlchemyError:  # no such table: a database before revision 0007
+        conn.rollback()
+        return {}
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for start, device, power_kw in got:
+        out.setdefault(_db_time(start), {})[device] = {"power_kw": float(power_kw)}
+    return out
 
 
 def _db_time(value: Any) -> str:

@@ -69,6 +69,9 @@ class RunRecord:
     run: dict
     slots: pd.DataFrame
     plan_id: int | None = None
+    #: the devices' planned power [kW] indexed like ``slots``, one column per device
+    #: (``plan_device``); None or no columns without devices
+    devices: pd.DataFrame | None = None
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

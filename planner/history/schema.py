@@ -11,6 +11,9 @@ this; ``tests/planner/test_store.py`` compares them).
     intent fields of schedule 1.1 (``intent``, ``battery_min_kw``, ``battery_max_kw``;
     migration 0003) are NULL in rows saved before them: a 1.0 plan, whose intent the executor
     derives from the flows.
+``plan_device``
+    one row per (plan id, slot start, device) with the device's planned ``power_kw``
+    (migration 0007): schedule.json's ``devices`` block (water heater, deferrable loads).
 ``measurements``
     what the executor measured (SoC, battery/grid/PV/load power, time); ``simulated`` rows
     (migration 0004) come from a simulated plant and are never read as real.
@@ -32,7 +35,7 @@ from sqlalchemy.dialects import mysql
 
 #: the newest migration (``planner/history/migrations/versions``); a test checks it is
 #: Alembic's head
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 #: Alembic's script location: the ``migrations`` folder shipped beside this module (an absolute
 #: path, so a ``planner`` folder elsewhere on ``sys.path`` — e.g. ``tests/planner`` — cannot
 #: shadow it)
@@ -120,6 +123,18 @@ plan_slot = sa.Table(
     sa.Column("battery_min_kw", sa.Double, nullable=True, comment="+ = discharge [kW]"),
     sa.Column("battery_max_kw", sa.Double, nullable=True, comment="+ = discharge [kW]"),
     sa.Index("ix_plan_slot_slot_start", "slot_start"),
+)
+
+#: the flexible devices' planned power per slot (migration 0007): schedule.json's
+#: ``slots[i].devices.<device>.power_kw``
+plan_device = sa.Table(
+    "plan_device", metadata,
+    sa.Column("plan_id", sa.Integer, sa.ForeignKey("plan_history.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("slot_start", UtcDateTime, primary_key=True, comment="[UTC]"),
+    sa.Column("device", sa.String(64), primary_key=True,
+              comment="schedule.json devices key (water_heater, a load's name)"),
+    sa.Column("power_kw", sa.Double, nullable=False, comment="+ = drawn from the bus"),
 )
 
 measurements = sa.Table(

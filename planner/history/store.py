@@ -49,6 +49,7 @@ from planner.history.schema import (
     forecast_cache,
     measurements,
     metadata,
+    plan_device,
     plan_history,
     plan_slot,
     price_cache,
@@ -58,7 +59,7 @@ from planner.history.schema import (
 #: measurements import them from here
 __all__ = ["CURRENT_SCHEDULE_SQL", "INTENT_SLOT_FIELDS", "MIGRATIONS", "SCHEMA_REVISION",
            "SLOT_FIELDS", "RunRecord", "Store", "from_db_time", "make_engine", "make_url_safe",
-           "measurements", "metadata", "plan_history", "plan_slot", "price_cache",
+           "measurements", "metadata", "plan_device", "plan_history", "plan_slot", "price_cache",
            "forecast_cache", "real_measurement", "redact", "to_db_time"]
 
 
@@ -296,12 +297,20 @@ class Store:
             rows.append(row)
         for key in _RUN_NUMBERS:
             run[key] = self._finite(run[key], f"plan_history.{key}", None)
+        devices = record.devices if record.devices is not None else pd.DataFrame()
+        device_rows = [{"slot_start": start, "device": str(name),
+                        "power_kw": self._finite(kw, f"plan_device.{name}", start)}
+                       for name in devices.columns
+                       for start, kw in zip(starts, devices[name], strict=True)]
 
         def run_tx() -> int:
             with self.engine.begin() as conn:
                 plan_id = int(conn.execute(plan_history.insert().values(**run))
                               .inserted_primary_key[0])
                 conn.execute(plan_slot.insert(), [{"plan_id": plan_id, **r} for r in rows])
+                if device_rows:
+                    conn.execute(plan_device.insert(),
+                                 [{"plan_id": plan_id, **r} for r in device_rows])
                 if cache_provider and rows:
                     self._cache_prices(conn, cache_provider, starts,
                                        [r["spot_eur_per_kwh"] for r in rows],
@@ -458,6 +467,8 @@ class Store:
         days = self.keep_days if keep_days is None else keep_days
         cutoff = to_db_time(pd.Timestamp(now) - pd.Timedelta(days=days))
         old = sa.select(plan_history.c.id).where(plan_history.c.created_at < cutoff)
+        # the devices' rows go with their plans (not counted: the counts name what is pruned)
+        conn.execute(plan_device.delete().where(plan_device.c.plan_id.in_(old)))
         counts = {
             "plan_slot": conn.execute(
                 plan_slot.delete().where(plan_slot.c.plan_id.in_(old))).rowcount,
@@ -508,6 +519,9 @@ class Store:
                     raise StorageError(f"database {self.safe_url}: {what}{hint}")
                 got = conn.execute(sa.select(plan_slot).where(plan_slot.c.plan_id == row["id"])
                                    .order_by(plan_slot.c.slot_start)).mappings().all()
+                dev = conn.execute(sa.select(plan_device.c.slot_start, plan_device.c.device,
+                                             plan_device.c.power_kw)
+                                   .where(plan_device.c.plan_id == row["id"])).all()
             rec = dict(row)
             pid = int(rec.pop("id"))
             for key in ("created_at", "generated_at", "plan_start", "plan_end", "valid_until"):
@@ -522,6 +536,14 @@ class Store:
             slots["slot_start"] = pd.DatetimeIndex(
                 pd.to_datetime(slots["slot_start"])).tz_localize("UTC")
             slots = slots.set_index("slot_start")[list(SLOT_FIELDS)]
-            return RunRecord(rec, none_for_missing(slots), pid)
+            devices = pd.DataFrame(index=slots.index)
+            if dev:  # plan_device (0007): one row per slot and device -> one column each
+                long = pd.DataFrame(dev, columns=["slot_start", "device", "power_kw"])
+                long["slot_start"] = pd.DatetimeIndex(
+                    pd.to_datetime(long["slot_start"])).tz_localize("UTC")
+                devices = (long.pivot(index="slot_start", columns="device", values="power_kw")
+                           .reindex(slots.index).fillna(0.0))
+                devices.columns.name = None
+            return RunRecord(rec, none_for_missing(slots), pid, devices)
 
         return self._guard("loading a plan", run)

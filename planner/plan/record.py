@@ -146,4 +146,13 @@ def record_from_result(result: Any, cfg: Any, comparison: Any = None,
     slots["cost_eur"] = frame["cost_eur"].to_numpy().round(6)
     slots["energy_value_eur_per_kwh"] = frame["energy_value_eur_per_kwh"].to_numpy().round(6)
     slots["spot_eur_per_kwh"] = inputs.spot_eur_per_kwh.round(6)
-    return RunRecord(run, none_for_missing(slots[list(SLOT_FIELDS)]))
+    return RunRecord(run, none_for_missing(slots[list(SLOT_FIELDS)]),
+                     devices=device_frame(schedule, slots.index))
+
+
+def device_frame(schedule: Any, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """The schedule's ``devices.<name>.power_kw`` per slot, one column per device (none
+    without devices), indexed like the record's slots. [kW]"""
+    names = sorted({name for s in schedule.slots for name in (s.devices or {})})
+    return pd.DataFrame({name: [float((s.devices or {}).get(name, {}).get("power_kw", 0.0))
+                                for s in schedule.slots] for name in names}, index=index)

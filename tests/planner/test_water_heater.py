@@ -15,14 +15,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from executor import plansource
 from executor import schedule as sched
 from planner import config
 from planner.core.errors import ConfigError, OptimizationError
+from planner.history.store import Store
 from planner.inputs import gather
 from planner.optimize import model
 from planner.optimize.components.deferrable import day_of_slots
 from planner.optimize.components.water_heater import heater_spec
 from planner.plan import baselines, build, run
+from planner.plan import record as plan_record
 
 START = pd.Timestamp("2026-05-01T00:00Z")
 NO_BATTERY = {"max_soc_pct": 0}  # a battery that can hold nothing
@@ -303,3 +306,26 @@ def test_energy_that_does_not_fit_the_window_is_a_violation():
     np.testing.assert_allclose(result.plan.devices["water_heater"][2:6], 1.0, atol=1e-6)
     (v,) = [v for v in result.schedule.violations if v.kind == "device_energy"]
     assert v.amount == pytest.approx(2.0, abs=1e-4) and "water_heater" in v.message
+
+
+def test_plan_history_stores_the_devices_and_the_sql_source_returns_them(tmp_path):
+    cfg = _cfg(battery=NO_BATTERY)
+    result = run.plan_inputs(_inputs(cfg, PRICES), cfg, START)
+    record = plan_record.record_from_result(result, cfg)
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    with Store(url) as store:
+        plan_id = store.save(record)
+        back = store.load(plan_id)
+        np.testing.assert_allclose(back.devices["water_heater"], [0, 0, 1, 0, 1, 0, 0, 0])
+        assert list(back.devices.index) == list(back.slots.index)
+        # a plan without devices stores none and loads an empty frame
+        plain = _cfg(heater=False, battery=NO_BATTERY)
+        other = run.plan_inputs(_inputs(plain, PRICES), plain, START)
+        store.save(plan_record.record_from_result(other, plain))
+        assert len(store.load().devices.columns) == 0
+        store.save(record)  # the newest plan has the heater again
+    schedule = plansource.SqlSource(url).fetch()
+    assert schedule.version_minor == 2
+    assert [s.devices["water_heater"]["power_kw"] for s in schedule.slots] == \
+        [0, 0, 1, 0, 1, 0, 0, 0]
+    assert schedule.slots[0].intent == result.schedule.slots[0].intent

@@ -152,7 +152,8 @@ def context(record: RunRecord) -> dict:
     }
     rows = []
     full = full_range(slots)
-    for ts, r in zip(starts, slots.itertuples(index=False), strict=True):
+    devices = record.devices if record.devices is not None else pd.DataFrame(index=starts)
+    for i, (ts, r) in enumerate(zip(starts, slots.itertuples(index=False), strict=True)):
         has_intent = _known(r.intent)
         low = float(r.battery_min_kw) if has_intent else 0.0
         high = float(r.battery_max_kw) if has_intent else 0.0
@@ -174,6 +175,9 @@ def context(record: RunRecord) -> dict:
             "battery": r.battery_discharge_kw - r.battery_charge_kw,
             "soc": r.soc_pct,
             "cost": r.cost_eur,
+            "devices": ", ".join(f"{name} {float(devices[name].iat[i]):.2f}"
+                                 for name in devices.columns
+                                 if abs(float(devices[name].iat[i])) > 1e-6),
         })
     costs = run["baselines"]
     plan_net = costs["plan"]["net_cost_eur"]
@@ -206,6 +210,7 @@ def context(record: RunRecord) -> dict:
         "discharge_kwh": float(slots["battery_discharge_kw"].sum() * dt_h),
     }
     return {
+        "devices": device_rows(devices, tz, dt_h),
         "plan_id": record.plan_id,
         "run": run,
         "tz_name": run["site_timezone"],
@@ -228,6 +233,20 @@ def context(record: RunRecord) -> dict:
         "uplot_css": Markup(_vendor("uPlot.min.css")),
         "uplot_license": _vendor("uPlot.LICENSE"),
     }
+
+
+def device_rows(devices: pd.DataFrame, tz: ZoneInfo, dt_h: float) -> list[dict]:
+    """Per device: planned energy over the horizon and per local day (the water heater's
+    energy per day, a deferrable load's runs). [kWh]"""
+    out = []
+    days = devices.index.tz_convert(tz).strftime("%a %d %b")
+    for name in devices.columns:
+        energy = devices[name] * dt_h
+        per_day = energy.groupby(days, sort=False).sum()
+        out.append({"name": name, "total_kwh": float(energy.sum()),
+                    "max_kw": float(devices[name].max()),
+                    "days": [(d, float(v)) for d, v in per_day.items() if v > 1e-6]})
+    return out
 
 
 def render(record: RunRecord) -> str:

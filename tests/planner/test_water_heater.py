@@ -26,6 +26,7 @@ from planner.optimize.components.deferrable import day_of_slots
 from planner.optimize.components.water_heater import heater_spec
 from planner.plan import baselines, build, run
 from planner.plan import record as plan_record
+from planner.report import html as report_html
 
 START = pd.Timestamp("2026-05-01T00:00Z")
 NO_BATTERY = {"max_soc_pct": 0}  # a battery that can hold nothing
@@ -329,3 +330,27 @@ def test_plan_history_stores_the_devices_and_the_sql_source_returns_them(tmp_pat
     assert [s.devices["water_heater"]["power_kw"] for s in schedule.slots] == \
         [0, 0, 1, 0, 1, 0, 0, 0]
     assert schedule.slots[0].intent == result.schedule.slots[0].intent
+
+
+def test_report_shows_the_heaters_planned_energy(tmp_path):
+    cfg = _cfg(battery=NO_BATTERY)
+    result = run.plan_inputs(_inputs(cfg, PRICES), cfg, START)
+    record = plan_record.record_from_result(result, cfg)
+    html = report_html.render(record)
+    assert 'id="devices"' in html and "water_heater" in html
+    assert "Fri 01 May: 2.00" in html
+    assert "water_heater 1.00" in html  # the slot rows
+    # stored and loaded: the same devices table and slot rows
+    with Store(f"sqlite:///{tmp_path / 'h.db'}") as store:
+        loaded = report_html.render(store.load(store.save(record)))
+
+    def part(page: str) -> str:
+        return page[page.index('<table id="devices">'):page.index("<h2>Inputs</h2>")] + \
+            page[page.index('<table class="slots"'):page.index("</table>",
+                                                                page.index('class="slots"'))]
+
+    assert part(loaded) == part(html)
+    plain = _cfg(heater=False, battery=NO_BATTERY)
+    other = run.plan_inputs(_inputs(plain, PRICES), plain, START)
+    assert 'id="devices"' not in report_html.render(plan_record.record_from_result(other,
+                                                                                   plain))

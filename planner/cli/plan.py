@@ -94,7 +94,8 @@ def after_plan(result: run.PlanResult, cfg: HeliosConfig, schedule_path: str,
         if record is None:
             record = record_from_result(result, cfg, comparison)
         try:
-            size = report.write(RunRecord(record.run, record.slots, plan_id), cfg.report.path)
+            size = report.write(RunRecord(record.run, record.slots, plan_id, record.devices),
+                                cfg.report.path)
         except HeliosError as exc:
             fail(exc)
         if not quiet:

@@ -10,14 +10,17 @@ into it only when that pays after its losses and wear (one objective, no rule).
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from executor import plansource
 from executor import schedule as sched
 from planner import config
+from planner.cli.main import main
 from planner.core.errors import ConfigError, OptimizationError
 from planner.history.store import Store
 from planner.inputs import gather
@@ -354,3 +357,37 @@ def test_report_shows_the_heaters_planned_energy(tmp_path):
     other = run.plan_inputs(_inputs(plain, PRICES), plain, START)
     assert 'id="devices"' not in report_html.render(plan_record.record_from_result(other,
                                                                                    plain))
+
+
+def test_helios_plan_demo_with_a_water_heater(tmp_path):
+    cfg_path = tmp_path / "config.yaml"
+    cfg_path.write_text(
+        "water_heater:\n  power_kw: 3.0\n  daily_kwh: 6.0\n  modulating: true\n"
+        "  window: {from: \"10:00\", to: \"18:00\"}\n"
+        "loads:\n  - {name: dishwasher, power_kw: 2.0, run_h: 2, min_run_h: 2,\n"
+        "     window: {from: \"18:00\", to: \"06:00\"}}\n"
+        "report: {path: report.html}\n")
+    result = CliRunner().invoke(main, ["plan", "--config", str(cfg_path), "--demo",
+                                       "--now", "2026-05-01T10:07:00Z"])
+    assert result.exit_code == 0, result.output
+    assert "water_heater: 12.0 kWh planned" in result.output
+    schedule = sched.read(tmp_path / "schedule.json")
+    heater = np.array([s.devices["water_heater"]["power_kw"] for s in schedule.slots])
+    dishwasher = np.array([s.devices["dishwasher"]["power_kw"] for s in schedule.slots])
+    dt_h = schedule.slot_s / 3600
+    assert heater.sum() * dt_h == pytest.approx(12.0, abs=1e-3)  # today and tomorrow
+    assert set(np.round(dishwasher, 4)) <= {0.0, 2.0}
+    local = pd.DatetimeIndex([s.start for s in schedule.slots]).tz_convert("Europe/Berlin")
+    assert all(10 <= h < 18 for h in local.hour[heater > 1e-6])
+    for s in schedule.slots:  # the balance of every slot, devices included
+        supply = s.pv_used_kw + s.grid_import_kw + s.battery_discharge_kw
+        demand = (s.load_kw + s.battery_charge_kw + s.grid_export_kw
+                  + sum(d["power_kw"] for d in s.devices.values()))
+        assert abs(supply - demand) <= 1e-3
+    con = sqlite3.connect(tmp_path / "helios.db")
+    rows = con.execute("select device, sum(power_kw) from plan_device group by device "
+                       "order by device").fetchall()
+    con.close()
+    assert [r[0] for r in rows] == ["dishwasher", "water_heater"]
+    assert rows[1][1] * dt_h == pytest.approx(12.0, abs=1e-3)
+    assert 'id="devices"' in (tmp_path / "report.html").read_text()

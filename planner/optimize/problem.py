@@ -12,6 +12,12 @@ DPP), compiled lazily and cached per set of pairs, solved by HiGHS without a war
 start. :meth:`Problem.milp_at` makes a one-shot variant with binaries in given slots only
 (the backtest's year-long perfect-foresight problem).
 
+On/off devices (a water heater or deferrable load with ``modulating: false``) declare their
+integer constraints as :attr:`Component.discrete`: the LP is then their relaxation (its duals
+give the reasons) and, unless its solution is already on/off
+(:meth:`Component.relaxation_ok`), the problem is finished as a MILP with those constraints
+(plus pair binaries where needed). Without such components nothing changes.
+
 A one-shot problem (a year's LP) is solved with ``one_shot=True``: cvxpy then treats the
 Parameters as constants (``ignore_dpp``), which compiles a 35,000-slot LP in ≈0.3 s instead
 of ≈50 s for the reusable DPP form.

@@ -13,6 +13,7 @@ prices     ``fetch(start, end) -> TimeSeries`` of spot prices [EUR/kWh]
 pv         ``forecast(start, end) -> TimeSeries`` of PV power [kW]
 load       ``forecast(start, end) -> TimeSeries`` of household load [kW]
 state      ``read(now) -> float`` state of charge [%]
+vehicle    ``read(now) -> VehicleState`` the car (SoC, plugged in, charging, at home)
 =========  ===================================================================
 """
 
@@ -23,7 +24,7 @@ from typing import Any
 
 from planner.providers.base import ProviderContext, TimeSeries
 
-KINDS = ("prices", "pv", "load", "state")
+KINDS = ("prices", "pv", "load", "state", "vehicle")
 _REGISTRY: dict[tuple[str, str], type] = {}
 
 
@@ -55,6 +56,8 @@ _BUILTIN: dict[tuple[str, str], str] = {
     ("pv", "openmeteo"): "pv.openmeteo", ("pv", "solcast"): "pv.solcast",
     ("load", "history"): "load.history",
     ("state", "gx"): "state.live", ("state", "measurements"): "state.live",
+    ("vehicle", "manual"): "vehicle.manual", ("vehicle", "tesla"): "vehicle.tesla",
+    ("vehicle", "kia_hyundai"): "vehicle.kia_hyundai",
 }
 
 

@@ -224,7 +224,11 @@ def check(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> None:
     dt = inputs.dt_h
     supply = sol.pv_used_kw + sol.grid_import_kw + sol.battery_discharge_kw + sol.unserved_kw
     demand = inputs.load_kw + sol.battery_charge_kw + sol.grid_export_kw
-    for kw in sol.device_kw.values():  # the water heater and deferrable loads draw too
+    for name, kw in sol.device_kw.items():  # the water heater and deferrable loads draw too
+        if not np.isfinite(kw).all():
+            i = int(np.argmax(~np.isfinite(kw)))
+            raise OptimizationError(f"the solver returned a non-finite devices.{name}.power_kw "
+                                    f"in the slot starting {inputs.index[i].isoformat()}")
         demand = demand + kw
     bad = np.abs(supply - demand) > BALANCE_TOL_KW
     if bad.any():

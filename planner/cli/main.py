@@ -39,6 +39,7 @@ VERBS = {
     "prices": "planner.cli.prices:prices_cmd",
     "forecast": "planner.cli.forecast:forecast",
     "serve": "planner.cli.serve:serve",
+    "ev": "planner.cli.ev:ev",
 }
 
 

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from executor.configspec import opt
+from executor.configspec import build, describe, opt
+from planner import providers
 from planner.core.errors import ConfigProblem
 
-__all__ = ["RESERVED_NAMES", "LoadConfig", "WaterHeaterConfig", "device_problems",
-           "parse_window"]
+__all__ = ["RESERVED_NAMES", "EvConfig", "LoadConfig", "WaterHeaterConfig", "device_problems",
+           "ev_problems", "parse_window", "vehicle_config"]
 
 #: component names of the standard house (a deferrable load may not take them)
-RESERVED_NAMES = ("grid", "pv", "load", "battery", "water_heater")
+RESERVED_NAMES = ("grid", "pv", "load", "battery", "water_heater", "ev")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _HHMM = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
 _WINDOW_HELP = "{from: \"HH:MM\", to: \"HH:MM\"} local time (to <= from: crosses midnight)"
@@ -129,10 +131,10 @@ def _window_problems(window: dict, key: str, out: list[ConfigProblem]) -> None:
 
 
 def device_problems(water_heater: WaterHeaterConfig | None,
-                    loads: list[LoadConfig]) -> list[ConfigProblem]:
-    """The rules across keys of ``water_heater:`` and ``loads:`` (windows, names, energy or
-    run time, a minimum run for on/off devices only)."""
-    out: list[ConfigProblem] = []
+                    loads: list[LoadConfig], ev: EvConfig | None = None) -> list[ConfigProblem]:
+    """The rules across keys of ``water_heater:``, ``loads:`` (windows, names, energy or
+    run time, a minimum run for on/off devices only) and ``ev:`` (:func:`ev_problems`)."""
+    out: list[ConfigProblem] = ev_problems(ev)
     if water_heater is not None:
         w = water_heater
         _window_problems(w.window, "water_heater.window", out)
@@ -158,4 +160,86 @@ def device_problems(water_heater: WaterHeaterConfig | None,
             out.append(ConfigProblem(f"{key}.min_run_h",
                                      "0 unless modulating: false (a run block is on/off)",
                                      f"{load.min_run_h:g}"))
+    return out
+
+
+_HHMM_EV = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_TIMES_HELP = ("\"HH:MM\" local every day, or per weekday {mon: \"07:30\", ..., sun: null} "
+               "(null or missing: none that day)")
+
+
+@dataclass(frozen=True)
+class EvConfig:
+    """An electric car charged from the house (issue 14; optimize/components/ev.py): its
+    targets by each departure are met in the cheapest and sunniest plugged-in slots."""
+
+    capacity_kwh: float = opt(60.0, "Usable battery of the car", "kWh", gt=0)
+    max_charge_kw: float = opt(11.0, "Highest AC charging power (charger or car)", "kW", gt=0)
+    min_charge_kw: float | None = opt(None, "Lowest charging power (default 6 A x phases x "
+                                      "230 V)", "kW", ge=0)
+    phases: int = opt(3, "Phases the car charges on (1 or 3)", ge=1, le=3)
+    charge_efficiency: float = opt(0.9, "Energy into the car's battery per kWh drawn", gt=0,
+                                   le=1)
+    vehicle: dict[str, Any] = opt({"type": "manual"}, "Where the car's state comes from: "
+                                  "{type: manual, soc_pct: 30} | {type: tesla, ...} | "
+                                  "{type: kia_hyundai, ...} (provider kind 'vehicle')")
+    plugged_in: bool | None = opt(None, "Plugged in now (null: from the vehicle provider)")
+    departure: str | dict[str, str | None] = opt("07:30", "When the car leaves: " + _TIMES_HELP)
+    arrival: str | dict[str, str | None] = opt("18:00", "When it is plugged in again: "
+                                               + _TIMES_HELP)
+    target_soc_pct: float = opt(80.0, "State of charge wanted at each departure (soft: a "
+                                "violation when it cannot be met)", "%", ge=0, le=100)
+    max_soc_pct: float = opt(100.0, "The car's own charge limit", "%", ge=0, le=100)
+    trip_kwh: float = opt(7.0, "Energy a trip uses (the car comes home with that much less)",
+                          "kWh", ge=0)
+    shortfall_penalty_eur_per_kwh: float = opt(1.0, "Cost of a kWh missing at a departure "
+                                               "(above any grid price: the target comes "
+                                               "first)", "EUR/kWh", ge=0)
+
+
+def vehicle_config(ev: EvConfig, problems: list[ConfigProblem]) -> Any:
+    """``ev.vehicle`` validated by the vehicle provider's own ``Config`` (a
+    :class:`~planner.config.sections.ProviderConfig`-like pair ``(type, options)``), None
+    with a problem naming ``ev.vehicle.<key>`` when it is wrong."""
+    data = ev.vehicle
+    available = providers.available("vehicle")
+    typ = data.get("type") if isinstance(data, dict) else None
+    if typ not in available:
+        problems.append(ConfigProblem("ev.vehicle.type", f"one of {', '.join(available)}",
+                                      describe(typ)))
+        return None
+    rest = {k: v for k, v in data.items() if k != "type"}
+    options = build(providers.config_class("vehicle", typ), rest, "ev.vehicle", problems)
+    return None if options is None else (typ, options)
+
+
+def _times_problems(value: object, key: str, out: list[ConfigProblem]) -> None:
+    if isinstance(value, dict):
+        for day, text in value.items():
+            if day not in _WEEKDAYS:
+                out.append(ConfigProblem(f"{key}.{day}", f"one of {', '.join(_WEEKDAYS)}",
+                                         "an unknown key"))
+            elif text is not None and not (isinstance(text, str) and _HHMM_EV.match(text)):
+                out.append(ConfigProblem(f"{key}.{day}", "a local time \"HH:MM\" or null",
+                                         describe(text)))
+    elif not (isinstance(value, str) and _HHMM_EV.match(value)):
+        out.append(ConfigProblem(key, _TIMES_HELP, describe(value)))
+
+
+def ev_problems(ev: EvConfig | None) -> list[ConfigProblem]:
+    """The rules across keys of ``ev:`` (times, phases, minimum power, the vehicle)."""
+    out: list[ConfigProblem] = []
+    if ev is None:
+        return out
+    if ev.phases not in (1, 3):
+        out.append(ConfigProblem("ev.phases", "1 or 3", f"{ev.phases}"))
+    min_kw = ev.min_charge_kw if ev.min_charge_kw is not None else 6 * ev.phases * 0.23
+    if min_kw > ev.max_charge_kw:
+        out.append(ConfigProblem("ev.min_charge_kw",
+                                 f"a value <= ev.max_charge_kw ({ev.max_charge_kw:g} kW)",
+                                 f"{min_kw:g}"))
+    _times_problems(ev.departure, "ev.departure", out)
+    _times_problems(ev.arrival, "ev.arrival", out)
+    vehicle_config(ev, out)
     return out

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from executor.configspec import internal, opt, section
-from planner.config.devices import LoadConfig, WaterHeaterConfig
+from planner.config.devices import EvConfig, LoadConfig, WaterHeaterConfig
 from planner.core.siteconfig import SiteConfig
 
 __all__ = ["DEFAULT_PROVIDERS", "BatteryConfig", "GridConfig", "HeliosConfig", "OutputConfig",
@@ -200,6 +200,8 @@ class HeliosConfig:
     water_heater: WaterHeaterConfig | None = opt(None, "Hot-water heater planned with the "
                                                  "battery (config/devices.py); absent: none")
     loads: list[LoadConfig] = opt([], "Deferrable loads planned with the battery (devices.py)")
+    ev: EvConfig | None = opt(None, "Electric car charged by its departures (devices.py); "
+                              "absent: none")
     #: the executor's own section: validated by ``executor/config.py`` (stdlib only), carried
     #: through untouched here so one config.yaml serves both programs
     executor: dict = opt({}, "helios-executor settings (validated by the executor)")

@@ -62,12 +62,14 @@ from planner.optimize.components import (
     SlotLimits,
 )
 from planner.optimize.components.deferrable import DeferrableLoad, LoadSpec, load_spec
+from planner.optimize.components.ev import Ev, EvSpec
 from planner.optimize.components.water_heater import NAME as WATER_HEATER
 from planner.optimize.components.water_heater import WaterHeater, heater_spec
 from planner.optimize.problem import MILP_TIME_LIMIT_S, Outcome, Problem, solver_order
 
 __all__ = ["EXCLUSIVE_TOL_KW", "MILP_TIME_LIMIT_S", "Model", "ModelSpec", "SlotLimits",
-           "Solution", "context", "default_components", "device_specs", "get_model", "solve"]
+           "Solution", "at_plugin_kw", "context", "default_components", "device_specs", "ev_spec",
+           "get_model", "solve"]
 
 
 def device_specs(cfg: HeliosConfig) -> tuple[LoadSpec, ...]:
@@ -75,6 +77,21 @@ def device_specs(cfg: HeliosConfig) -> tuple[LoadSpec, ...]:
     tz = cfg.site.timezone
     heater = () if cfg.water_heater is None else (heater_spec(cfg.water_heater, tz),)
     return heater + tuple(load_spec(x, tz) for x in cfg.loads)
+
+
+def ev_spec(cfg: HeliosConfig) -> EvSpec | None:
+    """The car of ``cfg.ev`` (None without one), its times read in ``site.timezone``."""
+    ev = cfg.ev
+    if ev is None:
+        return None
+    soc = ev.vehicle.get("soc_pct", 50.0) if isinstance(ev.vehicle, dict) else 50.0
+    return EvSpec(capacity_kwh=ev.capacity_kwh, max_charge_kw=ev.max_charge_kw,
+                  phases=ev.phases, min_charge_kw=ev.min_charge_kw,
+                  charge_efficiency=ev.charge_efficiency, soc_pct=float(soc),
+                  max_soc_pct=ev.max_soc_pct, target_soc_pct=ev.target_soc_pct,
+                  departure=ev.departure, arrival=ev.arrival, trip_kwh=ev.trip_kwh,
+                  shortfall_penalty_eur_per_kwh=ev.shortfall_penalty_eur_per_kwh,
+                  tz=cfg.site.timezone)
 
 
 @dataclass(frozen=True)
@@ -98,6 +115,8 @@ class ModelSpec:
     start_above_max: bool = False
     #: the flexible devices (water heater, deferrable loads), each one more component
     devices: tuple[LoadSpec, ...] = ()
+    #: the electric car (``ev:``), one more component; None without one
+    ev: EvSpec | None = None
 
     @classmethod
     def from_config(cls, cfg: HeliosConfig, n: int, slot_s: int,
@@ -116,6 +135,7 @@ class ModelSpec:
             max_import_kw=site.max_import_kw,
             max_export_kw=site.max_export_kw,
             devices=device_specs(cfg),
+            ev=ev_spec(cfg),
         )
 
 
@@ -186,6 +206,8 @@ def default_components(spec: ModelSpec) -> list[Component]:
     """
     devices = [WaterHeater(d) if d.name == WATER_HEATER else DeferrableLoad(d)
                for d in spec.devices]
+    if spec.ev is not None:
+        devices.append(Ev(spec.ev))
     return [FixedLoad(), Pv(),
             Battery(spec.capacity_kwh, spec.charge_efficiency, spec.discharge_efficiency,
                     spec.max_charge_kw, spec.max_discharge_kw, spec.start_above_max),
@@ -273,8 +295,37 @@ class Model:
         """
         t0 = time.perf_counter()
         ctx = context(inputs, cfg, limits, extra)
-        return Solution.from_outcome(self.problem.solve(ctx, solver_order(cfg.planning.solver),
-                                                        t0), self.devices)
+        outcome = self.problem.solve(ctx, solver_order(cfg.planning.solver), t0)
+        ev = next((c for c in self.problem.components if isinstance(c, Ev)), None)
+        if ev is not None:  # the baselines charge the car at plug-in (plan/baselines.py)
+            outcome.outputs[f"{ev.name}_earliest_kw"] = at_plugin_kw(ev)
+            outcome.outputs[f"{ev.name}_sessions"] = [
+                {**x, "ended": ended} for x, (_, ended)
+                in zip(ev.sessions(), ev.availability.departures, strict=True)]
+        return Solution.from_outcome(outcome, self.devices)
+
+
+def at_plugin_kw(ev: Ev) -> np.ndarray:
+    """The car charged the plain way, for the baselines and the session's comparison: at
+    full power from each plug-in until the next departure's target (or "minimum SoC now")
+    is reached, nothing after. [kW per slot]"""
+    s, dt = ev.spec, ev.dt_h
+    plugged = ev.availability.plugged
+    eta_dt = s.charge_efficiency * dt
+    departures = [ended for _, ended in ev.availability.departures]
+    targets = list(ev._targets[1:1 + len(departures)])
+    fallback = min(s.target_soc_pct, s.max_soc_pct) / 100 * s.capacity_kwh
+    floor = float(ev._targets[0]) if float(ev.need.value[0]) > 0 else 0.0
+    energy, out, k = ev._soc0, np.zeros(len(plugged)), 0
+    for t in range(len(plugged)):
+        while k < len(departures) and departures[k] <= t:
+            energy -= s.trip_kwh  # the trip of departure k
+            k += 1
+        goal = max(targets[k] if k < len(targets) else fallback, floor)
+        if plugged[t] > 0 and energy < goal - 1e-9:
+            out[t] = min(s.max_charge_kw, (goal - energy) / eta_dt)
+            energy += out[t] * eta_dt
+    return out
 
 
 _CACHE: dict[ModelSpec, Model] = {}

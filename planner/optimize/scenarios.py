@@ -98,7 +98,7 @@ def solve(inputs: Inputs, cfg: HeliosConfig, spread: float | None = None,
     spread = cfg.planning.scenario_pv_spread if spread is None else spread
     cases, weights = pv_scenarios(inputs, spread, lead)
     spec = ModelSpec.from_config(cfg, inputs.n, slot_s, inputs.soc_start_pct)
-    if spec.devices:  # flexible devices (water heater, loads): the single plan plans them
+    if spec.devices or spec.ev is not None:  # flexible devices: the single plan plans them
         return None
     if cache is None:
         cache = _CACHE

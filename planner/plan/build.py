@@ -312,6 +312,7 @@ def violations(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> list[sched.V
                 f"{name}: {short:.2f} kWh of its {sol.outputs[f'{name}_need_kwh']:.2f} kWh "
                 "cannot be delivered inside its window (power, window or grid too small)",
                 inputs.index[0].to_pydatetime()))
+    out.extend(ev_violations(inputs, sol, cfg))
     unserved = sol.unserved_kw
     if unserved.max(initial=0.0) > 1e-4:
         i = int(np.argmax(unserved > 1e-4))
@@ -322,12 +323,43 @@ def violations(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> list[sched.V
     return out
 
 
+def ev_violations(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> list[sched.Violation]:
+    """``ev_target`` per departure whose target is missed (with its time), ``ev_min_now``
+    when "minimum SoC now" cannot be reached (not plugged in, too little power)."""
+    out: list[sched.Violation] = []
+    o = sol.outputs
+    if "ev_power_kw" not in o or cfg.ev is None:
+        return out
+    tz = cfg.site.tz
+    for s in o.get("ev_sessions") or []:
+        if s["shortfall_kwh"] > 1e-3:
+            at = pd.Timestamp(s["departure"])
+            out.append(sched.Violation(
+                "ev_target", round(float(s["shortfall_kwh"]), 4), "kWh",
+                f"ev: {s['shortfall_kwh']:.2f} kWh short of {s['target_soc_pct']:.0f} % at the "
+                f"departure {at.tz_convert(tz):%a %H:%M} (reaches {s['soc_pct']:.1f} %; "
+                "plugged-in time or charging power too small: charges at full power)",
+                at.to_pydatetime()))
+    short = float(o.get("ev_min_now_shortfall_kwh", 0.0))
+    if short > 1e-3:
+        out.append(sched.Violation(
+            "ev_min_now", round(short, 4), "kWh",
+            f"ev: the minimum SoC now is missed by {short:.2f} kWh (not plugged in, or not "
+            "enough charging power inside the horizon)", inputs.index[0].to_pydatetime()))
+    return out
+
+
 def slot_devices(plan: Plan, i: int) -> dict[str, dict[str, object]] | None:
     """Slot ``i``'s ``devices`` block of schedule.json (None without devices)."""
     if plan.devices is None or not len(plan.devices.columns):
         return None
-    return {name: {"power_kw": round(float(plan.devices[name].iat[i]), 4) + 0.0}
-            for name in plan.devices.columns}
+    out: dict[str, dict[str, object]] = {
+        name: {"power_kw": round(float(plan.devices[name].iat[i]), 4) + 0.0}
+        for name in plan.devices.columns}
+    soc = plan.solution.outputs.get("ev_soc_pct")
+    if "ev" in out and soc is not None:  # the car's SoC at the slot's end
+        out["ev"]["soc_pct"] = round(float(soc[i]), 3) + 0.0
+    return out
 
 
 def device_energy_kwh(plan: Plan, tz: object) -> dict[str, dict[str, float]]:

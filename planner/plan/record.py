@@ -22,6 +22,7 @@ from planner.core.site import SiteSpec
 from planner.history.rows import RunRecord, none_for_missing, redact
 from planner.history.schema import SLOT_FIELDS
 from planner.plan import baselines
+from planner.plan import ev as ev_mod
 
 
 def _canonical(value: Any, secrets: frozenset[str]) -> Any:
@@ -96,6 +97,10 @@ def record_from_result(result: Any, cfg: Any, comparison: Any = None,
     summary = input_summary(inputs.status, now, secrets)
     price = next((s for s in summary if s["kind"] == "prices"), None)
     costs = comparison.as_dict()
+    ev_sessions = ev_mod.sessions(plan)
+    if ev_sessions:  # the car's sessions: planned vs charged at plug-in (plan/ev.py)
+        costs["ev"] = {"sessions": ev_sessions, "soc_pct": [
+            round(float(x), 3) for x in sol.outputs["ev_soc_pct"]]}
     violations = [
         {"kind": v.kind, "amount": v.amount, "unit": v.unit, "message": v.message,
          "first_slot": pd.Timestamp(v.first_slot).isoformat() if v.first_slot else None}

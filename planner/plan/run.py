@@ -21,6 +21,7 @@ from planner.inputs.fallback import Warn, gather_with_fallback
 from planner.inputs.types import Inputs
 from planner.optimize import model, scenarios
 from planner.plan import build as plan_mod
+from planner.plan import ev as ev_mod
 
 
 @dataclass(frozen=True)
@@ -43,17 +44,19 @@ def plan_once(cfg: HeliosConfig, now: pd.Timestamp, warn: Warn | None = None) ->
     """
     now = timegrid.to_utc(now, "now")
     inputs = gather_with_fallback(cfg, now, warn)
-    return plan_inputs(inputs, cfg, now)
+    # the car: its state from the vehicle provider, the one-off overrides (plan/ev.py)
+    return plan_inputs(inputs, cfg, now, ev_mod.ev_extra(cfg, now, warn))
 
 
-def plan_inputs(inputs: Inputs, cfg: HeliosConfig,
-                now: pd.Timestamp | None = None) -> PlanResult:
-    """Optimise already-gathered inputs (backtests, tests)."""
+def plan_inputs(inputs: Inputs, cfg: HeliosConfig, now: pd.Timestamp | None = None,
+                extra: dict | None = None) -> PlanResult:
+    """Optimise already-gathered inputs (backtests, tests); ``extra``: the devices'
+    per-solve inputs by name (``{"ev": {"soc_pct": 30, ...}}``)."""
     solution = None
     if cfg.planning.scenario_pv_spread > 0:
         solution = scenarios.solve(inputs, cfg)
     if solution is None:
-        solution = model.solve(inputs, cfg)
+        solution = model.solve(inputs, cfg, extra=extra)
     require_finite(solution, inputs.index)
     plan = plan_mod.build(inputs, solution, cfg)
     generated = timegrid.to_utc(now if now is not None else inputs.now)
@@ -141,7 +144,13 @@ def summary(result: PlanResult, cfg: HeliosConfig, hours: int = 6) -> str:
                  f"(import {imported:.1f} kWh, export {exported:.1f} kWh); objective "
                  f"{sol.objective_eur:.2f} EUR incl. wear {sol.wear_cost_eur:.2f} EUR and "
                  f"stored-energy value {sol.terminal_value_eur_per_kwh:.3f} EUR/kWh")
-    lines.extend(plan_mod.device_lines(plan, tz))  # water heater, deferrable loads
+    lines.extend(plan_mod.device_lines(plan, tz))  # water heater, deferrable loads, ev
+    for x in ev_mod.sessions(plan):
+        lines.append(f"ev: {x['soc_pct']:.1f} % at the departure "
+                     f"{pd.Timestamp(x['departure']).tz_convert(tz):%a %H:%M} (target "
+                     f"{x['target_soc_pct']:.0f} %), {x['energy_kwh']:.1f} kWh for "
+                     f"{x['cost_eur']:.2f} EUR vs {x['at_plugin_cost_eur']:.2f} EUR charging "
+                     "at full power from plug-in")
     lines.append(f"solver {sol.solver}, {sol.solve_s * 1000:.1f} ms, status {plan.status}")
     for st in plan.inputs.status:
         flag = "DEGRADED " if st.degraded else ""

@@ -153,6 +153,8 @@ def context(record: RunRecord) -> dict:
     rows = []
     full = full_range(slots)
     devices = record.devices if record.devices is not None else pd.DataFrame(index=starts)
+    ev = run["baselines"].get("ev") or {}  # the car's SoC per slot and sessions (plan/ev.py)
+    ev_soc = ev.get("soc_pct") or []
     for i, (ts, r) in enumerate(zip(starts, slots.itertuples(index=False), strict=True)):
         has_intent = _known(r.intent)
         low = float(r.battery_min_kw) if has_intent else 0.0
@@ -176,6 +178,8 @@ def context(record: RunRecord) -> dict:
             "soc": r.soc_pct,
             "cost": r.cost_eur,
             "devices": ", ".join(f"{name} {float(devices[name].iat[i]):.2f}"
+                                 + (f" (SoC {ev_soc[i]:.1f} %)" if name == "ev" and ev_soc
+                                    else "")
                                  for name in devices.columns
                                  if abs(float(devices[name].iat[i])) > 1e-6),
         })
@@ -211,6 +215,8 @@ def context(record: RunRecord) -> dict:
     }
     return {
         "devices": device_rows(devices, tz, dt_h),
+        "ev_sessions": [{**x, "when": _local(pd.Timestamp(x["departure"]), tz, "%a %H:%M")}
+                        for x in ev.get("sessions", [])],
         "plan_id": record.plan_id,
         "run": run,
         "tz_name": run["site_timezone"],

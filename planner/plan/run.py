@@ -56,7 +56,8 @@ def plan_inputs(inputs: Inputs, cfg: HeliosConfig, now: pd.Timestamp | None = No
     if cfg.planning.scenario_pv_spread > 0:
         solution = scenarios.solve(inputs, cfg)
     if solution is None:
-        solution = model.solve(inputs, cfg, extra=extra)
+        # no extra without a car: the call stays what it was (tests patch model.solve)
+        solution = model.solve(inputs, cfg, extra=extra) if extra else model.solve(inputs, cfg)
     require_finite(solution, inputs.index)
     plan = plan_mod.build(inputs, solution, cfg)
     generated = timegrid.to_utc(now if now is not None else inputs.now)

@@ -45,6 +45,7 @@ from datetime import datetime
 from executor.configspec import opt, section
 from executor.drivers import register
 from executor.drivers._dbus import open_bus
+from executor.drivers._dbus_publish import DcServices
 from executor.drivers._http import basic_auth, field, number, request_json
 from executor.drivers._meters import Meter, MeterConfig
 from executor.drivers.base import Measurement, Setpoint
@@ -94,6 +95,7 @@ class _Inverter:
     limit_w: float | None = None  # last limit Helios sent
     limit_at: float = -1e18
     on: bool | None = None  # last power state Helios sent
+    detail: dict | None = None  # the last ``?inv=`` entry (for publish_dbus)
 
 
 @register("opendtu")
@@ -145,6 +147,14 @@ class OpenDtuDriver:
         release: str = opt("restore", "restore: the limit and power state found at start; "
                            "off: switch the inverters off", choices=("restore", "off"))
         timeout_s: float = opt(3.0, "HTTP timeout", "s", gt=0, le=30)
+        publish_dbus: bool = opt(False, "On a GX: publish every inverter as a D-Bus service "
+                                 "(DVCC compensation, VRM) with its alarms (needs jeepney)")
+        dbus_service: str = opt("dcsystem", "publish_dbus: dcsystem (DVCC compensates; needs "
+                                "'Has DC system') or dcload (VRM shows it)",
+                                choices=("dcsystem", "dcload"))
+        dbus_bus: str = opt("system", "publish_dbus: system, session or a D-Bus address")
+        dbus_device_instance: int = opt(280, "publish_dbus: device instance of the first "
+                                        "inverter (the next ones count up)", ge=0, le=65535)
 
     def __init__(self, config: OpenDtuDriver.Config, *, clock: Callable[[], datetime],
                  soc_reader: Callable[[], float | None] | None = None,
@@ -171,6 +181,7 @@ class OpenDtuDriver:
         self._order: tuple | None = None  # (usable inverters, rotation index) last applied
         self._executor_min_pct: float | None = None  # the executor's min SoC (last setpoint)
         self._bus = None
+        self._published: DcServices | None = None
 
     # --- alarms -------------------------------------------------------------------------------
 
@@ -243,6 +254,7 @@ class OpenDtuDriver:
             limits = self._get("/api/limit/status")
         except DriverError as exc:
             self._alarm("communication", f"OpenDTU {self.base}: {exc}")
+            self._publish(gateway_ok=False)
             raise DriverUnavailable(f"OpenDTU: {exc}") from None
         self._clear("communication")
         wanted = set(self.config.inverters)
@@ -253,6 +265,7 @@ class OpenDtuDriver:
             self._read_inverter(entry, limits.get(serial) if isinstance(limits, dict) else None)
         for serial in wanted - {str(e.get("serial")) for e in entries if isinstance(e, dict)}:
             self._alarm(f"inverter {serial}", "not known to OpenDTU")
+        self._publish(gateway_ok=True)
         soc = self._read_soc()
         grid_w = self.meter.read()
         if grid_w is None:
@@ -280,7 +293,7 @@ class OpenDtuDriver:
             self._alarm(f"inverter {serial}", f"bad live data: {exc}")
             inv.reachable = False
             return
-        inv.reachable, inv.power_w = reachable, power_w
+        inv.reachable, inv.power_w, inv.detail = reachable, power_w, detail
         inv.temp_c = float(temp) if isinstance(temp, (int, float)) else None
         if isinstance(limit, dict):
             if isinstance(limit.get("max_power"), (int, float)) and limit["max_power"] > 0:
@@ -492,8 +505,32 @@ class OpenDtuDriver:
             self._clear("release")
             self._released = True
 
+    # --- D-Bus (publish_dbus) -------------------------------------------------------------------
+
+    def _publish(self, gateway_ok: bool) -> None:
+        """Show the inverters and alarms on D-Bus (``_dbus_publish``); trouble is an alarm."""
+        c = self.config
+        if not c.publish_dbus:
+            return
+        if self._published is None:
+            address = {"system": "SYSTEM", "session": "SESSION"}.get(c.dbus_bus, c.dbus_bus)
+            self._published = DcServices(c.dbus_service, address, c.dbus_device_instance,
+                                         f"OpenDTU {self.base}", c.timeout_s)
+        readings = {s: (gateway_ok and i.reachable, "Hoymiles (OpenDTU)",
+                        i.detail if gateway_ok and i.reachable else None)
+                    for s, i in self.inverters.items()}
+        try:
+            self._published.publish(readings, self.alarms)
+        except (DriverError, ImportError) as exc:
+            self._alarm("dbus", f"publishing on D-Bus {c.dbus_bus}: {exc}")
+        else:
+            self._clear("dbus")
+
     def close(self) -> None:
-        """Close the D-Bus connection, if one was opened."""
+        """Close the D-Bus connection, if one was opened, and remove the published services."""
+        if self._published is not None:
+            self._published.close()
+            self._published = None
         if self._bus is not None:
             self._bus.close()
             self._bus = None

@@ -15,6 +15,8 @@ from device_emulators.opendtu import OpenDtuGateway
 from device_emulators.web import DeviceServer, ShellyMeter
 from gx_emulator.dbus_gx import DbusDaemon
 from gx_emulator.plans import T0, FakeClock
+from jeepney import HeaderFields, MatchRule, message_bus
+from jeepney.io.blocking import Proxy, open_dbus_connection
 
 from executor import drivers
 from executor.control import Apply, Limits, Release
@@ -201,3 +203,31 @@ def test_a_taken_name_is_an_alarm_not_a_crash(site, client, daemon):
         assert client.get_value(other, "/Alarms/LowStarterVoltage") == 2  # the dbus alarm
     finally:
         squatter.stop()
+
+
+def test_changes_are_signalled_like_velib(site, daemon):
+    """systemcalc's DbusMonitor does not poll: it needs PropertiesChanged / ItemsChanged from
+    the service's own connection."""
+    ex, home, gw, server, clock = site(load_w=300.0)
+    run_ticks(ex, home, clock, 1)
+    name = f"com.victronenergy.dcsystem.helios_{SERIALS[0]}"
+    with open_dbus_connection(bus=daemon.address) as conn:
+        bus = Proxy(message_bus, conn)
+        owner = bus.GetNameOwner(name)[0]
+        rule = MatchRule(type="signal", sender=owner, interface="com.victronenergy.BusItem")
+        bus.AddMatch(rule)
+        with conn.filter(rule) as queue:
+            gw.faults = ["500"]
+            ex.tick()
+            seen: dict = {}
+            while "ItemsChanged" not in seen:
+                msg = conn.recv_until_filtered(queue, timeout=2)
+                seen.setdefault(msg.header.fields[HeaderFields.member], []).append(msg)
+    per_path = {m.header.fields[HeaderFields.path]: m.body[0]
+                for m in seen["PropertiesChanged"]}
+    assert per_path["/Connected"]["Value"] == ("i", 0)
+    assert per_path["/Alarms/LowStarterVoltage"]["Value"] == ("i", 2)
+    items = seen["ItemsChanged"][0].body[0]
+    assert items["/Connected"]["Value"] == ("i", 0)
+    assert items["/Dc/0/Power"]["Value"] == ("ai", []) and items["/Dc/0/Power"]["Text"] == (
+        "s", "---")  # invalid, as velib sends it

@@ -219,7 +219,9 @@ DRIVER_OPTIONS = {
                 "seasonal_floor": Row(bool, True), "seasonal_margin_pct": Row(float, 30),
                 "seasonal_max_pct": Row(float, 40), "seasonal_fall_pct_per_day": Row(float, 2),
                 "firmware": Row(str, "old"), "release": Row(str, "off"),
-                "timeout_s": Row(float, 1)},
+                "timeout_s": Row(float, 1), "publish_dbus": Row(bool, True),
+                "dbus_service": Row(str, "dcload"), "dbus_bus": Row(str, "session"),
+                "dbus_device_instance": Row(int, 40)},
 }
 #: required driver options, given while another option is tested
 DRIVER_REQUIRED = {"victron_modbus": {"host": "gx.local"},

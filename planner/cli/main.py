@@ -40,6 +40,8 @@ VERBS = {
     "forecast": "planner.cli.forecast:forecast",
     "serve": "planner.cli.serve:serve",
     "ev": "planner.cli.ev:ev",
+    "sweep": "planner.cli.sweep:sweep",
+    "doctor": "planner.cli.doctor:doctor",
 }
 
 

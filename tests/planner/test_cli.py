@@ -124,8 +124,8 @@ def test_every_verb_is_on_the_group(runner):
     assert res.exit_code == 0
     listed = {line.split()[0] for line in res.output.split("Commands:")[1].splitlines()
               if line.strip()}
-    assert listed == {"backtest", "check-config", "db", "ev", "forecast", "plan", "prices",
-                      "report", "serve"}
+    assert listed == {"backtest", "check-config", "db", "doctor", "ev", "forecast", "plan",
+                      "prices", "report", "serve"}
     assert runner.invoke(main, ["db", "--help"]).output.count("upgrade") >= 1
 
 

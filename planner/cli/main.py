@@ -41,7 +41,6 @@ VERBS = {
     "serve": "planner.cli.serve:serve",
     "ev": "planner.cli.ev:ev",
     "sweep": "planner.cli.sweep:sweep",
-    "sweep": "planner.cli.sweep:sweep",
     "doctor": "planner.cli.doctor:doctor",
 }
 

@@ -21,10 +21,11 @@ import signal
 import sys
 
 from executor import config as cfgmod
-from executor import drivers, evse, pause
+from executor import drivers, evse, pause, relays
 from executor.errors import ConfigError, DriverError, ExecutorError
 from executor.evse.base import EvFollower
 from executor.plansource import PlanTracker, make_source
+from executor.relays.base import RelayFollower
 from executor.runner import Executor, utc_now
 from executor.schedule import format_utc
 from executor.telemetry import SqlSink, Telemetry
@@ -91,8 +92,11 @@ def build(cfg: cfgmod.ExecutorConfig, *, dry_run: bool = False, clock=utc_now,
                               simulated=simulated)
     ev = None if dry_run or cfg.ev_charger is None else EvFollower(
         evse.create(cfg.ev_charger_type, cfg.ev_charger, clock=clock), cfg.limits.max_plan_age_s)
+    switched = [] if dry_run else [
+        RelayFollower(relays.create(kind, rcfg, clock=clock), cfg.limits.max_plan_age_s)
+        for kind, rcfg in cfg.relays]
     return Executor(driver, PlanTracker(source), cfg.limits, cfg.pause_path, telemetry,
-                    clock=clock, interval_s=cfg.interval_s, ev_charger=ev)
+                    clock=clock, interval_s=cfg.interval_s, ev_charger=ev, relays=switched)
 
 
 def _install_signals(executor: Executor) -> None:

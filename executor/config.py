@@ -20,6 +20,8 @@ Example::
       correction: {soc_gain_w_per_pct: 100, soc_deadband_pct: 1}
       telemetry: {interval_s: 60}
       ev_charger: {type: alfen, host: 192.168.1.30}   # optional (docs/ev.md)
+      relays:                               # optional (docs/executor.md, switched loads)
+        - {type: shelly, device: water_heater, url: http://192.168.1.40}
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
-from executor import drivers, evse
+from executor import drivers, evse, relays
 from executor.configfile import DocumentError, Secrets, read_document
 from executor.configspec import Choices, build, describe, key_type, opt
 from executor.configspec import explain as explain_section
 from executor.control import Limits
 from executor.errors import ConfigError, ConfigProblem
 from executor.evse import base as evse_base
+from executor.relays import base as relays_base
 
 __all__ = ["SECTIONS", "ConfigError", "ConfigProblem", "CorrectionConfig", "DriverChoice",
            "ExecutorConfig", "ExecutorSection", "LimitsConfig",
@@ -157,6 +160,8 @@ class ExecutorConfig:
     #: ``executor.ev_charger``: the charger's type and validated ``Config`` (None: no EV)
     ev_charger_type: str | None = None
     ev_charger: Any = None
+    #: ``executor.relays``: (type, validated ``Config``) per relay, in config order
+    relays: tuple = ()
 
     @property
     def buffer_path(self) -> str:
@@ -259,9 +264,10 @@ def from_mapping(doc: Any, config_dir: str = ".", source: str = "",
     planning, output, storage = (_section(doc, "planning"), _section(doc, "output"),
                                  _section(doc, "storage"))
 
-    # ev_charger (optional) is validated by _ev_charger below; it is left out of the
-    # known-key list of an unknown-key message, which stays as it was before the EV
-    top = build(ExecutorSection, {k: v for k, v in ex.items() if k != "ev_charger"},
+    # ev_charger and relays (optional) are validated by _ev_charger / _relays below; they
+    # are left out of the known-key list of an unknown-key message, which stays as it was
+    top = build(ExecutorSection, {k: v for k, v in ex.items()
+                                  if k not in ("ev_charger", "relays")},
                 "executor", problems, ignore=("driver", *SECTIONS))
     driver_type, driver_options = _driver(ex.get("driver", {"type": "dry_run"}), top, problems)
 
@@ -296,6 +302,7 @@ def from_mapping(doc: Any, config_dir: str = ".", source: str = "",
             tel = replace(tel, sql_url=_storage_url(storage, config_dir, secrets, problems))
 
     ev_type, ev_cfg = _ev_charger(ex.get("ev_charger"), problems)
+    relay_cfgs = _relays(ex.get("relays"), problems)
 
     if problems or top is None or plan is None or lim is None or corr is None or tel is None:
         raise ConfigError(problems, source)
@@ -319,7 +326,7 @@ def from_mapping(doc: Any, config_dir: str = ".", source: str = "",
         interval_s=top.interval_s, state_dir=os.path.normpath(state_dir), log_level=top.log_level,
         driver_type=driver_type, driver_options=driver_options, plan=plan, limits=limits,
         telemetry=tel, pause_path=os.path.join(os.path.normpath(state_dir), top.pause_file),
-        source=source, ev_charger_type=ev_type, ev_charger=ev_cfg,
+        source=source, ev_charger_type=ev_type, ev_charger=ev_cfg, relays=relay_cfgs,
     )
 
 
@@ -346,6 +353,33 @@ def _ev_charger(raw: Any, problems: list[ConfigProblem]) -> tuple[str | None, An
                                       f"a value <= max_current_a ({cfg.max_current_a:g}) [A]",
                                       repr(cfg.min_current_a)))
     return choice.type, cfg
+
+
+def _relays(raw: Any, problems: list[ConfigProblem]) -> tuple:
+    """``executor.relays``: () when absent, else (type, validated ``Config``) per entry
+    (:mod:`executor.relays`), each entry's problems named ``executor.relays[i].key``."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.append(ConfigProblem(relays.KEY, "a list of mappings [{type: ..., device: "
+                                      "...}]", describe(raw)))
+        return ()
+    out = []
+    for i, entry in enumerate(raw):
+        key = f"{relays.KEY}[{i}]"
+        if not isinstance(entry, dict):
+            problems.append(ConfigProblem(key, "a mapping {type: ..., device: ...}",
+                                          describe(entry)))
+            continue
+        choice = build(relays.Choice, {k: entry[k] for k in ("type",) if k in entry}, key,
+                       problems)
+        if choice is None:
+            continue
+        cfg = relays.validate(choice.type, {k: v for k, v in entry.items() if k != "type"},
+                              problems, key)
+        if cfg is not None:
+            out.append((choice.type, cfg))
+    return tuple(out)
 
 
 def _storage_url(storage: dict, config_dir: str, secrets: Secrets,
@@ -400,4 +434,6 @@ def explain() -> list[tuple[str, str, str, str]]:
         rows += explain_section(cls, f"executor.{name}")
     rows += explain_section(evse.Choice, evse.KEY)
     rows += explain_section(evse_base.ChargerConfig, evse.KEY)
+    rows += explain_section(relays.Choice, f"{relays.KEY}[]")
+    rows += explain_section(relays_base.RelayConfig, f"{relays.KEY}[]")
     return rows

@@ -8,7 +8,9 @@ SIGINT handler — ends the loop after the current tick, releases, closes and re
 
 An optional EV charger (``ev_charger``: an :class:`executor.evse.base.EvFollower`) follows
 the slot's ``devices.<device>.power_kw`` after the battery, every tick; its trouble is logged
-and never touches the battery's decision.
+and never touches the battery's decision. Optional relays (``relays``: a list of
+:class:`executor.relays.base.RelayFollower`) switch loads (water heater, deferrable loads) from
+the slot's ``devices.<device>.power_kw`` in the same way, each on its own.
 
 Time is injected (``clock``, ``sleep``) so tests run a whole day in seconds.
 """
@@ -65,11 +67,13 @@ class Executor:
         Tick length. [s]
     ev_charger : EvFollower, optional
         Follows the plan's EV power on a charger (``executor.ev_charger``).
+    relays : sequence of RelayFollower, optional
+        Switch loads from the plan (``executor.relays``).
     """
 
     def __init__(self, driver, tracker: PlanTracker, limits: Limits, pause_path: str,
                  telemetry: Telemetry | None = None, clock: Callable[[], datetime] = utc_now,
-                 interval_s: float = 10.0, ev_charger=None):
+                 interval_s: float = 10.0, ev_charger=None, relays=()):
         self.driver = driver
         self.tracker = tracker
         self.limits = limits
@@ -78,6 +82,7 @@ class Executor:
         self.clock = clock
         self.interval_s = interval_s
         self.ev_charger = ev_charger
+        self.relays = list(relays)
         self.last_decision: Decision | None = None
         self.last_measurement: Measurement | None = None
         self.ticks = 0
@@ -116,6 +121,11 @@ class Executor:
                 self.ev_charger.tick(plan, now, paused=paused)
             except Exception:  # the EV must never stop the battery loop
                 log.exception("ev charger failed")
+        for relay in self.relays:
+            try:
+                relay.tick(plan, now, paused=paused_until is not None and now < paused_until)
+            except Exception as exc:  # a relay must never stop the battery loop
+                log.error("%s failed: %s: %s", relay.name, type(exc).__name__, exc)
         self._log(decision, measurement)
         self.last_decision = decision
         if self.telemetry is not None:
@@ -170,6 +180,11 @@ class Executor:
             log.error("release on exit failed (%s): %s", self._stop_reason, exc)
         if self.ev_charger is not None:
             self.ev_charger.shutdown()
+        for relay in self.relays:
+            try:
+                relay.shutdown()
+            except Exception as exc:  # the other relays and the telemetry still close
+                log.error("%s: shutdown failed: %s: %s", relay.name, type(exc).__name__, exc)
         if self.telemetry is not None:
             try:
                 self.telemetry.close(self.clock())

@@ -42,6 +42,7 @@ VERBS = {
     "ev": "planner.cli.ev:ev",
     "sweep": "planner.cli.sweep:sweep",
     "doctor": "planner.cli.doctor:doctor",
+    "setup": "planner.cli.setup:setup",
 }
 
 

@@ -19,7 +19,7 @@ __all__ = ["config_warnings", "consistency", "resolve_storage_url"]
 def consistency(cfg: HeliosConfig, problems: list[ConfigProblem]) -> None:
     """Append a problem for every rule that spans keys (bounds, slot grid, storage, tariff)."""
     b, p = cfg.battery, cfg.planning
-    problems.extend(device_problems(cfg.water_heater, cfg.loads, cfg.ev))  # config/devices.py
+    problems.extend(device_problems(cfg.water_heater, cfg.loads, cfg.ev, cfg.batteries, cfg.carbon))  # noqa: E501 config/devices.py
     if b.min_soc_pct > b.max_soc_pct:
         problems.append(ConfigProblem("battery.min_soc_pct",
                                       f"a value <= battery.max_soc_pct ({b.max_soc_pct:g} %)",

@@ -21,8 +21,8 @@ from executor.configspec import build, describe, opt
 from planner import providers
 from planner.core.errors import ConfigProblem
 
-__all__ = ["RESERVED_NAMES", "EvConfig", "LoadConfig", "WaterHeaterConfig", "device_problems",
-           "ev_problems", "parse_window", "vehicle_config"]
+__all__ = ["RESERVED_NAMES", "BatteryUnitConfig", "EvConfig", "LoadConfig", "WaterHeaterConfig",
+           "carbon_config", "device_problems", "ev_problems", "parse_window", "vehicle_config"]
 
 #: component names of the standard house (a deferrable load may not take them)
 RESERVED_NAMES = ("grid", "pv", "load", "battery", "water_heater", "ev")
@@ -130,11 +130,77 @@ def _window_problems(window: dict, key: str, out: list[ConfigProblem]) -> None:
                                      repr(window[k])))
 
 
+@dataclass(frozen=True)
+class BatteryUnitConfig:
+    """One further battery (``batteries:`` list; the home battery stays ``battery:``): its
+    own limits, efficiencies, SoC bounds and wear (optimize/components/battery.py,
+    SpecBattery); its power per slot is ``devices.<name>.power_kw`` (+ = charging)."""
+
+    name: str = opt(help="Battery name: lower-case letters, digits and _ (its key in "
+                    "schedule.json's devices)")
+    capacity_kwh: float = opt(help="Usable energy capacity at 100 % SoC", unit="kWh", gt=0)
+    max_charge_kw: float = opt(help="Maximum charge power (AC side)", unit="kW", ge=0)
+    max_discharge_kw: float = opt(help="Maximum discharge power (AC side)", unit="kW", ge=0)
+    charge_efficiency: float = opt(0.95, "AC→battery efficiency", "", gt=0, le=1)
+    discharge_efficiency: float = opt(0.95, "Battery→AC efficiency", "", gt=0, le=1)
+    min_soc_pct: float = opt(10.0, "Hard lower SoC bound", "%", ge=0, le=100)
+    max_soc_pct: float = opt(100.0, "Hard upper SoC bound", "%", ge=0, le=100)
+    reserve_soc_pct: float | None = opt(None, "Soft lower bound (default: min_soc_pct)", "%",
+                                        ge=0, le=100)
+    cycle_cost_eur_per_kwh: float = opt(0.0, "Wear cost per kWh charged or discharged",
+                                        "EUR/kWh", ge=0)
+    soc_pct: float = opt(50.0, "Its state of charge (static for now: no live source yet)",
+                         "%", ge=0, le=100)
+
+
+def carbon_config(carbon: dict | None, problems: list[ConfigProblem],
+                  base_dir: Any = None) -> Any:
+    """``carbon:`` validated by the carbon provider's own ``Config``: ``(type, options)``,
+    None when absent or wrong (then with a problem naming ``carbon.<key>``)."""
+    if carbon is None:
+        return None
+    available = providers.available("carbon")
+    typ = carbon.get("type") if isinstance(carbon, dict) else None
+    if typ not in available:
+        problems.append(ConfigProblem("carbon.type", f"one of {', '.join(available)}",
+                                      describe(typ)))
+        return None
+    rest = {k: v for k, v in carbon.items() if k != "type"}
+    options = build(providers.config_class("carbon", typ), rest, "carbon", problems,
+                    base_dir=base_dir)
+    return None if options is None else (typ, options)
+
+
+def battery_problems(batteries: list[BatteryUnitConfig],
+                     taken: set[str]) -> list[ConfigProblem]:
+    """Names (pattern, reserved, unique among devices) and SoC bounds of ``batteries:``."""
+    out: list[ConfigProblem] = []
+    for i, b in enumerate(batteries):
+        key = f"batteries[{i}]"
+        if not _NAME.match(b.name) or b.name in RESERVED_NAMES:
+            out.append(ConfigProblem(f"{key}.name", "lower-case letters, digits and _, not "
+                                     f"one of {', '.join(RESERVED_NAMES)}", repr(b.name)))
+        elif b.name in taken:
+            out.append(ConfigProblem(f"{key}.name", "a name no other load or battery has",
+                                     repr(b.name)))
+        taken.add(b.name)
+        if b.min_soc_pct > b.max_soc_pct:
+            out.append(ConfigProblem(f"{key}.min_soc_pct",
+                                     f"a value <= max_soc_pct ({b.max_soc_pct:g})",
+                                     f"{b.min_soc_pct:g}"))
+    return out
+
+
 def device_problems(water_heater: WaterHeaterConfig | None,
-                    loads: list[LoadConfig], ev: EvConfig | None = None) -> list[ConfigProblem]:
+                    loads: list[LoadConfig], ev: EvConfig | None = None,
+                    batteries: list[BatteryUnitConfig] = (), carbon: dict | None = None,
+                    base_dir: Any = None) -> list[ConfigProblem]:
     """The rules across keys of ``water_heater:``, ``loads:`` (windows, names, energy or
-    run time, a minimum run for on/off devices only) and ``ev:`` (:func:`ev_problems`)."""
+    run time, a minimum run for on/off devices only), ``ev:`` (:func:`ev_problems`),
+    ``batteries:`` (:func:`battery_problems`) and ``carbon:`` (:func:`carbon_config`)."""
     out: list[ConfigProblem] = ev_problems(ev)
+    out.extend(battery_problems(list(batteries), {x.name for x in loads}))
+    carbon_config(carbon, out, base_dir)
     if water_heater is not None:
         w = water_heater
         _window_problems(w.window, "water_heater.window", out)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from executor.configspec import internal, opt, section
-from planner.config.devices import EvConfig, LoadConfig, WaterHeaterConfig
+from planner.config.devices import BatteryUnitConfig, EvConfig, LoadConfig, WaterHeaterConfig
 from planner.core.siteconfig import SiteConfig
 
 __all__ = ["DEFAULT_PROVIDERS", "BatteryConfig", "GridConfig", "HeliosConfig", "OutputConfig",
@@ -54,6 +54,10 @@ class PlanningConfig:
         "one deterministic plan (3x faster)", "", ge=0, le=0.9)
     grid_hurdle_h: float = opt(6.0, "Lead time over which grid_hurdle_eur_per_kwh falls to 0",
                                "h", gt=0)
+    co2_eur_per_kg: float = opt(0.0, "Weight of the grid's carbon in the objective: each kWh "
+                                "imported costs g CO2/kWh / 1000 x this more (needs a carbon: "
+                                "section; 0 = cost only, kg CO2 still reported)", "EUR/kg",
+                                ge=0)
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,11 @@ class HeliosConfig:
     loads: list[LoadConfig] = opt([], "Deferrable loads planned with the battery (devices.py)")
     ev: EvConfig | None = opt(None, "Electric car charged by its departures (devices.py); "
                               "absent: none")
+    batteries: list[BatteryUnitConfig] = opt([], "Further batteries besides battery: (each "
+                                             "its own component; devices.py)")
+    carbon: dict | None = opt(None, "Grid carbon intensity provider: {type: csv, path: ...} "
+                              "| {type: energinet, price_area: DK1} (provider kind 'carbon'); "
+                              "absent: no carbon")
     #: the executor's own section: validated by ``executor/config.py`` (stdlib only), carried
     #: through untouched here so one config.yaml serves both programs
     executor: dict = opt({}, "helios-executor settings (validated by the executor)")

@@ -11,10 +11,15 @@ provider is the business of :mod:`planner.inputs.fallback` (cache, then flat pri
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 
 from planner import providers
 from planner.config import HeliosConfig
+from planner.config.devices import carbon_config
+from planner.config.sections import ProviderConfig
 from planner.core import timegrid
 from planner.core.errors import MissingSlotsError
 from planner.core.tariff import compile_tariff
@@ -23,7 +28,7 @@ from planner.inputs.degraded import forecast_or_fallback
 from planner.inputs.types import Inputs, InputStatus, from_arrays
 from planner.providers.base import ProviderContext, TimeSeries
 
-__all__ = ["Inputs", "InputStatus", "from_arrays", "gather", "state_status"]
+__all__ = ["Inputs", "InputStatus", "carbon_input", "from_arrays", "gather", "state_status"]
 
 
 def _status(kind: str, name: str, ts: TimeSeries,
@@ -90,4 +95,46 @@ def gather(cfg: HeliosConfig, now: pd.Timestamp, prices: TimeSeries | None = Non
               state_status(cfg, soc, now))
     buy = compile_tariff(cfg.tariff.buy)(spot)
     sell = compile_tariff(cfg.tariff.sell)(spot)
-    return Inputs(index, slot_s, spot, buy, sell, pv, load, soc, now, status)
+    co2, co2_status = carbon_input(cfg, ctx, start, index)
+    if co2_status is not None:
+        status = (*status, co2_status)
+    return Inputs(index, slot_s, spot, buy, sell, pv, load, soc, now, status, co2)
+
+
+def carbon_input(cfg: HeliosConfig, ctx: ProviderContext, start: pd.Timestamp,
+                 index: pd.DatetimeIndex) -> tuple[np.ndarray | None, InputStatus | None]:
+    """The grid's carbon intensity on the slot grid [g CO2/kWh] and its status; ``(None,
+    None)`` without a ``carbon:`` section. A series that ends before the horizon is held at
+    its last value (flagged degraded); one that starts after "now" is an error.
+
+    Raises
+    ------
+    MissingSlotsError
+        The series does not cover the current slot.
+    ProviderError, DataError
+        From the provider.
+    """
+    if cfg.carbon is None:
+        return None, None
+    problems: list = []
+    base_dir = Path(cfg.source).parent if cfg.source else None
+    typ, options = carbon_config(cfg.carbon, problems, base_dir)  # checked at load time
+    slot_s = cfg.planning.slot_s
+    end = index[-1] + pd.Timedelta(seconds=slot_s)
+    ts = providers.create("carbon", ProviderConfig(typ, options), ctx).fetch(start, end)
+    values = ts.values.sort_index()
+    if values.index[0] > start:
+        raise MissingSlotsError(f"carbon ({typ}): first value is for "
+                                f"{values.index[0].isoformat()}, after the current slot "
+                                f"{start.isoformat()}")
+    status = _status("carbon", typ, ts)
+    if ts.end < end:  # hold the last value to the horizon end
+        step = pd.Timedelta(seconds=ts.resolution_s)
+        more = pd.date_range(ts.end, end - pd.Timedelta(seconds=1), freq=step)
+        values = pd.concat([values, pd.Series(float(values.iloc[-1]), index=more)])
+        status = InputStatus("carbon", typ, ts.source, ts.values.index[0], ts.end,
+                             degraded=True, detail=f"held at {float(values.iloc[-1]):.0f} "
+                             f"g/kWh after {ts.end.isoformat()}")
+    co2 = timegrid.to_slot_grid(values, ts.resolution_s, index, slot_s, "hold",
+                                f"carbon ({typ})")
+    return np.asarray(co2, dtype=float), status

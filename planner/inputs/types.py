@@ -47,6 +47,7 @@ class Inputs:
     soc_start_pct: float
     now: pd.Timestamp
     status: tuple[InputStatus, ...] = ()
+    co2_g_per_kwh: np.ndarray | None = None  # grid carbon intensity (carbon:), None = none
 
     @property
     def n(self) -> int:

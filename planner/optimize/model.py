@@ -61,6 +61,7 @@ from planner.optimize.components import (
     Pv,
     SlotLimits,
 )
+from planner.optimize.components.battery import BatterySpec, SpecBattery
 from planner.optimize.components.deferrable import DeferrableLoad, LoadSpec, load_spec
 from planner.optimize.components.ev import Ev, EvSpec
 from planner.optimize.components.water_heater import NAME as WATER_HEATER
@@ -68,8 +69,8 @@ from planner.optimize.components.water_heater import WaterHeater, heater_spec
 from planner.optimize.problem import MILP_TIME_LIMIT_S, Outcome, Problem, solver_order
 
 __all__ = ["EXCLUSIVE_TOL_KW", "MILP_TIME_LIMIT_S", "Model", "ModelSpec", "SlotLimits",
-           "Solution", "at_plugin_kw", "context", "default_components", "device_specs", "ev_spec",
-           "get_model", "solve"]
+           "Solution", "at_plugin_kw", "battery_specs", "context", "default_components",
+           "device_specs", "ev_spec", "get_model", "solve"]
 
 
 def device_specs(cfg: HeliosConfig) -> tuple[LoadSpec, ...]:
@@ -77,6 +78,18 @@ def device_specs(cfg: HeliosConfig) -> tuple[LoadSpec, ...]:
     tz = cfg.site.timezone
     heater = () if cfg.water_heater is None else (heater_spec(cfg.water_heater, tz),)
     return heater + tuple(load_spec(x, tz) for x in cfg.loads)
+
+
+def battery_specs(cfg: HeliosConfig) -> tuple[BatterySpec, ...]:
+    """The further batteries of ``cfg.batteries`` (the home battery is ``battery:``)."""
+    return tuple(BatterySpec(name=b.name, capacity_kwh=b.capacity_kwh,
+                             max_charge_kw=b.max_charge_kw, max_discharge_kw=b.max_discharge_kw,
+                             charge_efficiency=b.charge_efficiency,
+                             discharge_efficiency=b.discharge_efficiency,
+                             min_soc_pct=b.min_soc_pct, max_soc_pct=b.max_soc_pct,
+                             reserve_soc_pct=b.reserve_soc_pct,
+                             wear_eur_per_kwh=b.cycle_cost_eur_per_kwh, soc_pct=b.soc_pct)
+                 for b in cfg.batteries)
 
 
 def ev_spec(cfg: HeliosConfig) -> EvSpec | None:
@@ -117,6 +130,8 @@ class ModelSpec:
     devices: tuple[LoadSpec, ...] = ()
     #: the electric car (``ev:``), one more component; None without one
     ev: EvSpec | None = None
+    #: further batteries (``batteries:``), one :class:`SpecBattery` each
+    batteries: tuple[BatterySpec, ...] = ()
 
     @classmethod
     def from_config(cls, cfg: HeliosConfig, n: int, slot_s: int,
@@ -136,6 +151,7 @@ class ModelSpec:
             max_export_kw=site.max_export_kw,
             devices=device_specs(cfg),
             ev=ev_spec(cfg),
+            batteries=battery_specs(cfg),
         )
 
 
@@ -208,6 +224,7 @@ def default_components(spec: ModelSpec) -> list[Component]:
                for d in spec.devices]
     if spec.ev is not None:
         devices.append(Ev(spec.ev))
+    devices.extend(SpecBattery(b) for b in spec.batteries)
     return [FixedLoad(), Pv(),
             Battery(spec.capacity_kwh, spec.charge_efficiency, spec.discharge_efficiency,
                     spec.max_charge_kw, spec.max_discharge_kw, spec.start_above_max),
@@ -233,6 +250,10 @@ def context(inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None,
     else:
         value = site.terminal_value(buy)
     soc0 = float(np.clip(inputs.soc_start_pct, 0.0, 100.0)) / 100 * site.capacity_kwh
+    co2 = getattr(inputs, "co2_g_per_kwh", None)
+    if co2 is not None:  # the grid's carbon term (components/grid.py)
+        extra = {**(extra or {}), "grid": {"co2_g_per_kwh": co2,
+                                           "co2_eur_per_kg": pl.co2_eur_per_kg}}
     return Context(dt_h=dt, buy_eur_per_kwh=buy, sell_eur_per_kwh=inputs.sell_eur_per_kwh,
                    pv_kw=inputs.pv_kw, load_kw=inputs.load_kw, soc_start_kwh=soc0, site=site,
                    hurdle_eur_per_kwh=hurdle, terminal_value_eur_per_kwh=value,

@@ -44,6 +44,20 @@ class Plan:
     devices: pd.DataFrame | None = None
 
     @property
+    def co2_kg(self) -> float | None:
+        """kg CO2 of the planned import (import × the carbon input), None without one."""
+        co2 = getattr(self.inputs, "co2_g_per_kwh", None)
+        if co2 is None:
+            return None
+        return float(np.sum(self.solution.grid_import_kw * co2) * self.inputs.dt_h / 1000.0)
+
+    @property
+    def batteries(self) -> tuple[str, ...]:
+        """The further batteries among :attr:`devices` (their power may be negative)."""
+        return tuple(name for name in self.solution.device_kw
+                     if f"{name}_discharge_kw" in self.solution.outputs)
+
+    @property
     def status(self) -> str:
         """``optimal`` or ``optimal_with_violations``."""
         return "optimal_with_violations" if self.violations else "optimal"
@@ -251,8 +265,17 @@ def check(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> None:
         "pv_used_kw": (sol.pv_used_kw, inputs.pv_kw),
         "soc_kwh": (sol.soc_kwh, max(b.max_soc_pct / 100 * cap, sol.soc_start_kwh)),
     }
+    batteries = {b.name: b for b in cfg.batteries}
     for name, kw in sol.device_kw.items():
-        limits[f"devices.{name}.power_kw"] = (kw, np.inf)
+        if name in batteries:  # charge − discharge: each flow checked on its own
+            b2 = batteries[name]
+            limits[f"devices.{name}.charge_kw"] = (sol.outputs[f"{name}_charge_kw"],
+                                                   b2.max_charge_kw)
+            limits[f"devices.{name}.discharge_kw"] = (sol.outputs[f"{name}_discharge_kw"],
+                                                      b2.max_discharge_kw)
+            _check_battery(inputs, sol, b2)
+        else:
+            limits[f"devices.{name}.power_kw"] = (kw, np.inf)
     for name, (values, upper) in limits.items():
         over = (values > np.asarray(upper) + BOUND_TOL) | (values < -BOUND_TOL)
         if over.any():
@@ -268,6 +291,20 @@ def check(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> None:
         if both.any():
             i = int(np.argmax(both))
             raise OptimizationError(f"simultaneous {what} in slot {inputs.index[i].isoformat()}")
+
+
+def _check_battery(inputs: Inputs, sol: Solution, b: object) -> None:
+    """A further battery's SoC recursion and exclusivity (``batteries:``)."""
+    o, name = sol.outputs, b.name
+    ch, dis, soc = o[f"{name}_charge_kw"], o[f"{name}_discharge_kw"], o[f"{name}_soc_kwh"]
+    prev = np.concatenate(([o[f"{name}_soc_start_kwh"]], soc[:-1]))
+    expected = prev + (b.charge_efficiency * ch - dis / b.discharge_efficiency) * inputs.dt_h
+    for bad, what in ((np.abs(expected - soc) > BOUND_TOL, "SoC recursion fails"),
+                      (np.minimum(ch, dis) > 1e-6, "simultaneous charge and discharge")):
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise OptimizationError(f"devices.{name}: {what} in slot "
+                                    f"{inputs.index[i].isoformat()}")
 
 
 def violations(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> list[sched.Violation]:
@@ -359,6 +396,8 @@ def slot_devices(plan: Plan, i: int) -> dict[str, dict[str, object]] | None:
     soc = plan.solution.outputs.get("ev_soc_pct")
     if "ev" in out and soc is not None:  # the car's SoC at the slot's end
         out["ev"]["soc_pct"] = round(float(soc[i]), 3) + 0.0
+    for name in plan.batteries:  # a further battery's SoC at the slot's end
+        out[name]["soc_pct"] = round(float(plan.solution.outputs[f"{name}_soc_pct"][i]), 3) + 0.0
     return out
 
 
@@ -376,7 +415,14 @@ def device_energy_kwh(plan: Plan, tz: object) -> dict[str, dict[str, float]]:
 def device_lines(plan: Plan, tz: object) -> list[str]:
     """One summary line per device: planned energy over the horizon and per local day."""
     lines = []
+    o, dt = plan.solution.outputs, plan.inputs.dt_h
+    for name in plan.batteries:
+        lines.append(f"{name}: charge {float(np.sum(o[f'{name}_charge_kw']) * dt):.1f} kWh, "
+                     f"discharge {float(np.sum(o[f'{name}_discharge_kw']) * dt):.1f} kWh, "
+                     f"SoC at the end {float(o[f'{name}_soc_pct'][-1]):.0f} %")
     for name, days in device_energy_kwh(plan, tz).items():
+        if name in plan.batteries:
+            continue
         total = float(plan.devices[name].sum() * plan.inputs.dt_h)
         per_day = ", ".join(f"{d} {kwh:.1f}" for d, kwh in days.items()) or "none"
         lines.append(f"{name}: {total:.1f} kWh planned (per local day: {per_day} kWh)")

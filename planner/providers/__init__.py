@@ -14,6 +14,7 @@ pv         ``forecast(start, end) -> TimeSeries`` of PV power [kW]
 load       ``forecast(start, end) -> TimeSeries`` of household load [kW]
 state      ``read(now) -> float`` state of charge [%]
 vehicle    ``read(now) -> VehicleState`` the car (SoC, plugged in, charging, at home)
+carbon     ``fetch(start, end) -> TimeSeries`` of grid carbon intensity [g CO2/kWh]
 =========  ===================================================================
 """
 
@@ -24,7 +25,7 @@ from typing import Any
 
 from planner.providers.base import ProviderContext, TimeSeries
 
-KINDS = ("prices", "pv", "load", "state", "vehicle")
+KINDS = ("prices", "pv", "load", "state", "vehicle", "carbon")
 _REGISTRY: dict[tuple[str, str], type] = {}
 
 
@@ -58,6 +59,7 @@ _BUILTIN: dict[tuple[str, str], str] = {
     ("state", "gx"): "state.live", ("state", "measurements"): "state.live",
     ("vehicle", "manual"): "vehicle.manual", ("vehicle", "tesla"): "vehicle.tesla",
     ("vehicle", "kia_hyundai"): "vehicle.kia_hyundai",
+    ("carbon", "csv"): "carbon.csv", ("carbon", "energinet"): "carbon.energinet",
 }
 
 

@@ -17,6 +17,7 @@ end is worth the context's terminal value, taken on a variable ``e_T`` because
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -144,3 +145,82 @@ class Battery(Component):
             f"{name}_terminal_value_eur_per_kwh": float(p["end_value"].value),
             f"{name}_wear_cost_eur": float(self.dt_h * self._wear * np.sum(ch + dis)),
         }
+
+
+@dataclass(frozen=True)
+class BatterySpec:
+    """A further battery (``batteries:``): its own figures, not the site's. The capacity,
+    power maxima and efficiencies are structural (column bounds, the SoC equation); the SoC
+    bounds, reserve, wear and start SoC are Parameters."""
+
+    name: str
+    capacity_kwh: float
+    max_charge_kw: float
+    max_discharge_kw: float
+    charge_efficiency: float = 0.95
+    discharge_efficiency: float = 0.95
+    min_soc_pct: float = 10.0
+    max_soc_pct: float = 100.0
+    reserve_soc_pct: float | None = None
+    wear_eur_per_kwh: float = 0.0
+    #: the start SoC when no per-solve value is given (``extra[name]["soc_pct"]``) [%]
+    soc_pct: float = 50.0
+
+    def soc_bounds_kwh(self, soc0_kwh: float) -> tuple[float, float]:
+        """[min, max] widened to contain the start ("never drain further")."""
+        cap = self.capacity_kwh
+        return (min(self.min_soc_pct / 100 * cap, soc0_kwh),
+                max(self.max_soc_pct / 100 * cap, soc0_kwh))
+
+
+class SpecBattery(Battery):
+    """One more battery on the home bus, from its own :class:`BatterySpec` (the home battery
+    stays :class:`Battery`, read from the site). A device: its power per slot is
+    ``<name>_power_kw`` = charge − discharge (+ = drawn from the bus, schedule.json's sign)
+    and ``<name>_soc_pct`` the SoC at each slot's end. Charge and discharge are an
+    :class:`Exclusive` pair like the home battery's. No final SoC target; the energy left is
+    worth its own η_d × the context's price quantile."""
+
+    device = True
+
+    def __init__(self, spec: BatterySpec):
+        super().__init__(spec.capacity_kwh, spec.charge_efficiency, spec.discharge_efficiency,
+                         spec.max_charge_kw, spec.max_discharge_kw, name=spec.name)
+        self.spec = spec
+
+    def set_inputs(self, ctx: Context) -> None:
+        """SoC bounds, reserve and wear from the spec; start SoC from ``ctx.extra[name]``
+        (``{"soc_pct": x}``) or the spec; terminal value η_d × the price quantile."""
+        s, p, n = self.spec, self.params, self.n
+        given = ctx.extra.get(self.name) or {}
+        soc_pct = float(np.clip(given.get("soc_pct", s.soc_pct), 0.0, 100.0))
+        soc0 = soc_pct / 100 * s.capacity_kwh
+        lo, hi = s.soc_bounds_kwh(soc0)
+        self.ch.set_limit(np.full(n, s.max_charge_kw))
+        self.dis.set_limit(np.full(n, s.max_discharge_kw))
+        reserve_pct = max(s.reserve_soc_pct if s.reserve_soc_pct is not None
+                          else s.min_soc_pct, s.min_soc_pct)
+        put(p["soc0"], soc0)
+        put(p["lo"], np.full(n, lo))
+        put(p["width"], np.full(n, (hi - lo) / s.capacity_kwh))
+        put(p["reserve"], np.full(n, reserve_pct / 100 * s.capacity_kwh))
+        put(p["max_kwh"], s.max_soc_pct / 100 * s.capacity_kwh)
+        put(p["penalty"], ctx.site.soft_penalty_eur_per_kwh)
+        put(p["wear_ch"], s.wear_eur_per_kwh * self.ch.scale.value)
+        put(p["wear_dis"], s.wear_eur_per_kwh * self.dis.scale.value)
+        buy = ctx.buy_eur_per_kwh
+        with_grid = buy[ctx.import_kw > 0] if (ctx.import_kw > 0).any() else buy
+        q = float(np.quantile(with_grid, ctx.site.terminal_value_quantile)) if buy.size else 0.0
+        put(p["end_value"], max(0.0, s.discharge_efficiency * q))
+        put(p["final"], 0.0)
+        put(p["final_weight"], 0.0)
+        self._wear = s.wear_eur_per_kwh
+
+    def outputs(self) -> dict[str, Any]:
+        """The battery's outputs plus ``<name>_power_kw`` and ``<name>_soc_pct``."""
+        out = super().outputs()
+        name = self.name
+        out[f"{name}_power_kw"] = out[f"{name}_charge_kw"] - out[f"{name}_discharge_kw"]
+        out[f"{name}_soc_pct"] = np.clip(out[f"{name}_soc_kwh"] / self.spec.capacity_kwh * 100,
+                                         0.0, 100.0)
+        return out

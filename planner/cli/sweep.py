@@ -14,6 +14,11 @@ from pathlib import Path
 
 import click
 
+try:  # optional (the `sweep` extra): a nicer progress bar
+    from tqdm import tqdm
+except ImportError:  # pragma: no cover - a line on stderr instead
+    tqdm = None
+
 from planner.core.errors import HeliosError
 from planner.evaluate import fleet
 
@@ -23,11 +28,7 @@ class _Bar:
 
     def __init__(self, total: int, quiet: bool):
         self.total, self.n, self.quiet, self.tqdm, self._shown = total, 0, quiet, None, -1
-        if quiet:
-            return
-        try:
-            from tqdm import tqdm  # optional (the `sweep` extra): a nicer progress bar
-        except ImportError:
+        if quiet or tqdm is None:
             return
         self.tqdm = tqdm(total=total, unit="cell", file=sys.stderr, desc="sweep")
 
@@ -72,12 +73,6 @@ def sweep(grid_path, scheduler, workers, out_dir, db_url, as_json, quiet) -> Non
         items = fleet.cells(grid)
         out.mkdir(parents=True, exist_ok=True)
         engine = fleet.open_store(db_url or f"sqlite:///{out.resolve() / 'sweep.db'}")
-        try:
-            import distributed  # noqa: F401  - optional (`sweep` extra): say so, no traceback
-        except ImportError:
-            click.echo("helios: error: helios sweep needs dask.distributed: "
-                       "pip install 'helios-ems[sweep]'", err=True)
-            sys.exit(2)
         bar = _Bar(len(items), quiet)
         try:
             run = fleet.run_cells(items, engine, scheduler, workers, bar.update)

@@ -34,6 +34,11 @@ import pandas as pd
 import sqlalchemy as sa
 import yaml
 
+try:  # the optional `sweep` extra; only helios sweep imports this module (planner.cli.main)
+    from distributed import Client, LocalCluster, as_completed
+except ImportError:  # pragma: no cover - run_cells says what to install
+    Client = LocalCluster = as_completed = None
+
 from planner import config as config_mod
 from planner.config import HeliosConfig
 from planner.core.errors import ConfigError, ConfigProblem, DataError, OutputError
@@ -422,9 +427,9 @@ def run_cells(items: list[Cell], engine: sa.Engine, scheduler: str | None = None
     ``client``: an existing ``distributed.Client`` (tests); else ``scheduler`` (an address)
     or a LocalCluster of ``workers`` processes (default: one per core), one thread each.
     """
-    # dask.distributed is the optional `sweep` extra, heavy to import: only helios sweep needs it
-    from distributed import Client, LocalCluster, as_completed
-
+    if Client is None:
+        raise ConfigError(ConfigProblem("dask.distributed", "installed: pip install "
+                                        "'helios-ems[sweep]'", "missing"))
     t0 = time.perf_counter()
     done = finished_keys(engine, (c.key for c in items))
     todo = {c.key: c for c in items if c.key not in done}
@@ -463,12 +468,11 @@ def run_cells(items: list[Cell], engine: sa.Engine, scheduler: str | None = None
 def write_parquet(rows: list[dict], path: Path) -> bool:
     """The cells' figures as parquet; False if pyarrow is not installed."""
     try:
-        import pyarrow  # noqa: F401  - optional (the `sweep` extra); pandas needs it for parquet
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # pyarrow is the optional `sweep` extra: pandas raises ImportError without it
+        pd.DataFrame(rows).to_parquet(path, index=False)
     except ImportError:
         return False
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(rows).to_parquet(path, index=False)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     return True

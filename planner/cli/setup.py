@@ -87,6 +87,7 @@ def read_gx(host: str, port: int, unit_id: int, battery_unit_id: int | None,
 
 def build_config(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The config mapping (secrets as marks) and the secrets mapping from the answers."""
+    state = values.get("state_dir") or ""  # "": beside config.yaml
     secrets: dict[str, str] = {}
     if values["prices"] == "tibber":
         secrets["tibber_token"] = values["tibber_token"]
@@ -122,9 +123,9 @@ def build_config(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]
         "pv": pv,
         "load": {"type": "history", "history_from": "measurements"},
         "state": {"type": "gx"},
-        "output": {"schedule_path": "schedule.json"},
-        "storage": {"url": "sqlite:///helios.db"},
-        "report": {"path": "report.html"},
+        "output": {"schedule_path": os.path.join(state, "schedule.json")},
+        "storage": {"url": "sqlite:///" + os.path.join(state, "helios.db")},
+        "report": {"path": os.path.join(state, "report.html")},
         "executor": {"driver": driver, "plan": {"source": "file"}},
     }
     return cfg, secrets
@@ -157,7 +158,12 @@ def write_secret_file(path: Path, secrets: dict[str, str]) -> None:
 
 
 def _ask(value: Any, text: str, **kwargs: Any) -> Any:
-    return value if value is not None else click.prompt(text, **kwargs)
+    """``value``, else the default under ``--yes``, else a prompt."""
+    if value is not None:
+        return value
+    if "default" in kwargs and click.get_current_context().params.get("yes"):
+        return kwargs["default"]
+    return click.prompt(text, **kwargs)
 
 
 @click.command("setup")
@@ -198,6 +204,11 @@ def _ask(value: Any, text: str, **kwargs: Any) -> Any:
               help="180 = south.")
 @click.option("--buy", help="Retail buy price from spot, e.g. '(price + 0.15) * 1.19'.")
 @click.option("--sell", help="Feed-in price from spot, e.g. 'price' or '0.08'.")
+@click.option("--state-dir", type=click.Path(file_okay=False),
+              help="Absolute directory for schedule.json, helios.db, report.html (default: "
+                   "beside config.yaml; /var/lib/helios under bin/install-systemd).")
+@click.option("--yes", "-y", is_flag=True,
+              help="Take the default of every value not given instead of asking.")
 @click.option("--force", is_flag=True, help="Overwrite existing config.yaml / secrets.yaml.")
 def setup(target_dir: str, driver: str, gx_host: str | None, gx_port: int, unit_id: int,
           battery_unit_id: int, gps_unit_id: int, no_gx_read: bool, mode: str,
@@ -206,7 +217,8 @@ def setup(target_dir: str, driver: str, gx_host: str | None, gx_port: int, unit_
           capacity_kwh: float | None, max_charge_kw: float | None,
           max_discharge_kw: float | None, min_soc_pct: float, max_import_kw: float,
           max_export_kw: float, pv_kwp: float | None, pv_tilt_deg: float,
-          pv_azimuth_deg: float, buy: str | None, sell: str | None, force: bool) -> None:
+          pv_azimuth_deg: float, buy: str | None, sell: str | None, state_dir: str | None,
+          yes: bool, force: bool) -> None:
     """Write config.yaml + secrets.yaml for a Victron GX + Tibber or Nord Pool home.
 
     Missing values are read from the GX where it can (battery capacity, GPS position) or
@@ -266,6 +278,7 @@ def setup(target_dir: str, driver: str, gx_host: str | None, gx_port: int, unit_
         "max_discharge_kw": max_discharge_kw, "min_soc_pct": min_soc_pct,
         "max_import_kw": max_import_kw, "max_export_kw": max_export_kw, "pv_kwp": pv_kwp,
         "pv_tilt_deg": pv_tilt_deg, "pv_azimuth_deg": pv_azimuth_deg, "buy": buy, "sell": sell,
+        "state_dir": os.path.abspath(state_dir) if state_dir else None,
     })
     folder.mkdir(parents=True, exist_ok=True)
     config_path.write_text(render_config(cfg, prices))

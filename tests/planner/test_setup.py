@@ -92,3 +92,15 @@ def test_an_unreachable_gx_names_gx_host_and_writes_nothing(tmp_path, gx):
     assert result.exit_code == 2 and "--gx-host" in result.output
     assert "Modbus TCP" in result.output
     assert not (tmp_path / "config.yaml").exists()
+
+
+def test_yes_takes_the_defaults_and_state_dir_holds_the_data(tmp_path, gx):
+    state = tmp_path / "var"
+    result = CliRunner().invoke(main, [
+        "setup", "--dir", str(tmp_path / "etc"), "--gx-host", "127.0.0.1", "--gx-port",
+        str(gx.port), "--prices", "nordpool", "--area", "SE3", "--lat", "59.3", "--lon", "18.1",
+        "-y", "--state-dir", str(state)], input="")
+    assert result.exit_code == 0, result.output
+    cfg = config_mod.load(tmp_path / "etc" / "config.yaml")
+    assert cfg.site.timezone == "Europe/Stockholm" and cfg.battery.max_charge_kw == 5
+    assert cfg.output.schedule_path == str(state / "schedule.json")

@@ -101,6 +101,8 @@ def record_from_result(result: Any, cfg: Any, comparison: Any = None,
     if ev_sessions:  # the car's sessions: planned vs charged at plug-in (plan/ev.py)
         costs["ev"] = {"sessions": ev_sessions, "soc_pct": [
             round(float(x), 3) for x in sol.outputs["ev_soc_pct"]]}
+    if plan.co2_kg is not None:  # carbon: kg CO2 of the planned import (run row's JSON)
+        costs["co2"] = {"kg": round(plan.co2_kg, 4), "eur_per_kg": cfg.planning.co2_eur_per_kg}
     violations = [
         {"kind": v.kind, "amount": v.amount, "unit": v.unit, "message": v.message,
          "first_slot": pd.Timestamp(v.first_slot).isoformat() if v.first_slot else None}

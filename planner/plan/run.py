@@ -145,6 +145,9 @@ def summary(result: PlanResult, cfg: HeliosConfig, hours: int = 6) -> str:
                  f"(import {imported:.1f} kWh, export {exported:.1f} kWh); objective "
                  f"{sol.objective_eur:.2f} EUR incl. wear {sol.wear_cost_eur:.2f} EUR and "
                  f"stored-energy value {sol.terminal_value_eur_per_kwh:.3f} EUR/kWh")
+    if plan.co2_kg is not None:  # carbon: (planning.co2_eur_per_kg weighs it)
+        lines.append(f"grid carbon {plan.co2_kg:.2f} kg CO2 over the horizon (import x "
+                     f"intensity; weight {cfg.planning.co2_eur_per_kg:g} EUR/kg)")
     lines.extend(plan_mod.device_lines(plan, tz))  # water heater, deferrable loads, ev
     for x in ev_mod.sessions(plan):
         lines.append(f"ev: {x['soc_pct']:.1f} % at the departure "

@@ -214,6 +214,7 @@ def context(record: RunRecord) -> dict:
         "discharge_kwh": float(slots["battery_discharge_kw"].sum() * dt_h),
     }
     return {
+        "co2": costs.get("co2"),  # carbon: kg CO2 of the planned import (plan/record.py)
         "devices": device_rows(devices, tz, dt_h),
         "ev_sessions": [{**x, "when": _local(pd.Timestamp(x["departure"]), tz, "%a %H:%M")}
                         for x in ev.get("sessions", [])],
@@ -249,8 +250,12 @@ def device_rows(devices: pd.DataFrame, tz: ZoneInfo, dt_h: float) -> list[dict]:
     for name in devices.columns:
         energy = devices[name] * dt_h
         per_day = energy.groupby(days, sort=False).sum()
+        # a further battery (batteries:) is negative while discharging: both directions shown
+        discharge_kwh = float(-energy.clip(upper=0.0).sum())
         out.append({"name": name, "total_kwh": float(energy.sum()),
                     "max_kw": float(devices[name].max()),
+                    "discharge_kwh": discharge_kwh,
+                    "charge_kwh": float(energy.clip(lower=0.0).sum()),
                     "days": [(d, float(v)) for d, v in per_day.items() if v > 1e-6]})
     return out
 

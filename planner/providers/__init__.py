@@ -57,6 +57,8 @@ _BUILTIN: dict[tuple[str, str], str] = {
     ("pv", "openmeteo"): "pv.openmeteo", ("pv", "solcast"): "pv.solcast",
     ("load", "history"): "load.history",
     ("state", "gx"): "state.live", ("state", "measurements"): "state.live",
+    ("state", "homeassistant"): "state.homeassistant",
+    ("load", "homeassistant"): "load.homeassistant",
     ("vehicle", "manual"): "vehicle.manual", ("vehicle", "tesla"): "vehicle.tesla",
     ("vehicle", "kia_hyundai"): "vehicle.kia_hyundai",
     ("carbon", "csv"): "carbon.csv", ("carbon", "energinet"): "carbon.energinet",

@@ -33,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 import yaml
+from sqlalchemy.dialects import mysql
 
 try:  # the optional `sweep` extra; only helios sweep imports this module (planner.cli.main)
     from distributed import Client, LocalCluster, as_completed
@@ -338,7 +339,9 @@ SWEEP_CELL = sa.Table(
     sa.Column("helios_equivalent_cycles", sa.Float, nullable=True),
     sa.Column("run_s", sa.Float, nullable=True),
     sa.Column("params", sa.Text, nullable=False),
-    sa.Column("summary", sa.Text, nullable=False),  # summary.json of the cell
+    # summary.json of the cell (≈ 5 kB; MEDIUMTEXT on MariaDB, whose TEXT stops at 64 kB)
+    sa.Column("summary", sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql",
+                                                "mariadb"), nullable=False),
     sa.Column("finished_utc", sa.DateTime, nullable=False),
 )
 FIGURES = [c.name for c in SWEEP_CELL.columns][:17]

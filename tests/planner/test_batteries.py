@@ -16,7 +16,8 @@ from planner import config
 from planner.core.errors import ConfigError
 from planner.inputs import gather
 from planner.optimize import model
-from planner.plan import run
+from planner.plan import record, run
+from planner.report import html as report_html
 
 START = pd.Timestamp("2026-05-01T00:00Z")
 HOME_OFF = {"min_soc_pct": 0, "max_soc_pct": 0}  # a home battery that holds nothing
@@ -102,6 +103,9 @@ def test_schedule_round_trip(tmp_path):
     assert set(result.plan.batteries) == {"garage", "shed"}
     text = run.summary(result, cfg)
     assert "garage: charge" in text and "shed: charge" in text
+    rec = record.record_from_result(result, cfg)  # the baselines leave the batteries idle
+    assert rec.devices["shed"].to_numpy() == pytest.approx(sol.device_kw["shed"], abs=1e-4)
+    assert "battery: charge" in report_html.render(rec)
 
 
 def test_home_battery_unchanged_without_batteries():

@@ -179,7 +179,7 @@ class SpecBattery(Battery):
     ``<name>_power_kw`` = charge − discharge (+ = drawn from the bus, schedule.json's sign)
     and ``<name>_soc_pct`` the SoC at each slot's end. Charge and discharge are an
     :class:`Exclusive` pair like the home battery's. No final SoC target; the energy left is
-    worth its own η_d × the context's price quantile."""
+    worth its own η_d × the context's price quantile. In the baselines it stays idle."""
 
     device = True
 
@@ -223,4 +223,6 @@ class SpecBattery(Battery):
         out[f"{name}_power_kw"] = out[f"{name}_charge_kw"] - out[f"{name}_discharge_kw"]
         out[f"{name}_soc_pct"] = np.clip(out[f"{name}_soc_kwh"] / self.spec.capacity_kwh * 100,
                                          0.0, 100.0)
+        # the baselines (plan/baselines.py) run every device "the plain way": this one idles
+        out[f"{name}_earliest_kw"] = np.zeros(self.n)
         return out

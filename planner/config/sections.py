@@ -42,6 +42,11 @@ class PlanningConfig:
         "EUR/kWh", gt=0)
     solver: str = opt("highs", "LP solver; the others are fallbacks", "",
                       choices=("highs", "clarabel", "ecos"))
+    milp_time_limit_s: float = opt(
+        5.0, "Time limit of the exact (MILP) re-solve when the LP splits a flow pair (negative "
+        "prices, sell > buy): it then keeps its best exclusive plan, or the LP with each split "
+        "slot fixed to one direction, and the plan reports milp_stopped with the cost gap",
+        "s", gt=0, le=600)
     grid_hurdle_eur_per_kwh: float = opt(
         0.03, "Extra cost per kWh imported, exported or curtailed in the current slot, "
         "falling linearly to 0 over grid_hurdle_h: of two near-equal plans the one that uses "

@@ -35,8 +35,11 @@ class PlanningConfig:
         0.5, "Energy left at the horizon end is valued at discharge efficiency x this quantile "
         "of the horizon's buy prices (ignored when battery.final_soc_pct is set)", "", ge=0, le=1)
     soft_penalty_eur_per_kwh: float = opt(
-        10.0, "Penalty per kWh (per slot) for missing a soft target (reserve, final SoC)",
-        "EUR/kWh", gt=0)
+        10.0, "Penalty of a soft SoC target, per kWh below it and per hour it lasts: the "
+        "reserve (and max_soc_pct after a start above it) in every slot, weighted by the slot's "
+        "hours; the final SoC target once, counted as one hour (so 1 kWh short at the end costs "
+        "as much as 1 kWh below the reserve for one hour, whatever the slot length)",
+        "EUR/(kWh*h)", gt=0)
     unserved_penalty_eur_per_kwh: float = opt(
         100.0, "Penalty per kWh of load the plan cannot supply (grid limit too low)",
         "EUR/kWh", gt=0)

@@ -35,13 +35,21 @@ class PlanningConfig:
         0.5, "Energy left at the horizon end is valued at discharge efficiency x this quantile "
         "of the horizon's buy prices (ignored when battery.final_soc_pct is set)", "", ge=0, le=1)
     soft_penalty_eur_per_kwh: float = opt(
-        10.0, "Penalty per kWh (per slot) for missing a soft target (reserve, final SoC)",
-        "EUR/kWh", gt=0)
+        10.0, "Penalty of a soft SoC target, per kWh below it and per hour it lasts: the "
+        "reserve (and max_soc_pct after a start above it) in every slot, weighted by the slot's "
+        "hours; the final SoC target once, counted as one hour (so 1 kWh short at the end costs "
+        "as much as 1 kWh below the reserve for one hour, whatever the slot length)",
+        "EUR/(kWh*h)", gt=0)
     unserved_penalty_eur_per_kwh: float = opt(
         100.0, "Penalty per kWh of load the plan cannot supply (grid limit too low)",
         "EUR/kWh", gt=0)
     solver: str = opt("highs", "LP solver; the others are fallbacks", "",
                       choices=("highs", "clarabel", "ecos"))
+    milp_time_limit_s: float = opt(
+        5.0, "Time limit of the exact (MILP) re-solve when the LP splits a flow pair (negative "
+        "prices, sell > buy): it then keeps its best exclusive plan, or the LP with each split "
+        "slot fixed to one direction, and the plan reports milp_stopped with the cost gap",
+        "s", gt=0, le=600)
     grid_hurdle_eur_per_kwh: float = opt(
         0.03, "Extra cost per kWh imported, exported or curtailed in the current slot, "
         "falling linearly to 0 over grid_hurdle_h: of two near-equal plans the one that uses "

@@ -43,7 +43,9 @@ def metrics(trace: Trace, series: Series, start: int, home: Home, terms: Terms) 
 
     ``net_cost_eur`` = bill + wear − end value × (final − start stored energy).
     ``equivalent_cycles`` = DC energy in and out / (2 × capacity). ``self_consumption_ratio``
-    = share of the PV that is used on site (not exported, not curtailed);
+    = share of the PV used on site: 1 − (PV exported + curtailed) / PV, where a slot's PV
+    exported is what is left of its used PV after the load and the battery's charging (at
+    most its export): energy the battery discharges to the grid is not PV exported;
     ``self_sufficiency_ratio`` = share of the load not imported.
     """
     dt = home.dt_h
@@ -57,6 +59,9 @@ def metrics(trace: Trace, series: Series, start: int, home: Home, terms: Terms) 
     ch = float(trace.battery_charge_kw.sum() * dt)
     dis = float(trace.battery_discharge_kw.sum() * dt)
     curtailed = float((series.pv_kw[w] - trace.pv_used_kw).sum() * dt)
+    served_kw = series.load_kw[w] - trace.unserved_kw
+    pv_exported = float(np.clip(trace.pv_used_kw - served_kw - trace.battery_charge_kw, 0.0,
+                                trace.grid_export_kw).sum() * dt)
     cap = home.capacity_kwh
     dc = ch * home.charge_efficiency + dis / home.discharge_efficiency
     at_min = trace.soc_kwh <= home.min_kwh + AT_MIN_TOL_KWH
@@ -78,7 +83,9 @@ def metrics(trace: Trace, series: Series, start: int, home: Home, terms: Terms) 
         "battery_discharge_kwh": dis,
         "throughput_kwh": ch + dis,
         "equivalent_cycles": dc / (2 * cap) if cap > 0 else 0.0,
-        "self_consumption_ratio": (max(0.0, 1 - (exp + curtailed) / pv_kwh) if pv_kwh > 0
+        "pv_exported_kwh": pv_exported,
+        "self_consumption_ratio": (max(0.0, 1 - (pv_exported + curtailed) / pv_kwh)
+                                   if pv_kwh > 0
                                    else 0.0),
         "self_sufficiency_ratio": max(0.0, 1 - imp / load_kwh) if load_kwh > 0 else 0.0,
         "hours_at_min_soc": float(at_min.sum() * dt),

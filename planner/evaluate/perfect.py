@@ -51,7 +51,7 @@ class Terms:
     final_kwh: float  # soft final SoC target (0 and weight 0 when none)
     final_weight_eur_per_kwh: float
     reserve_kwh: float
-    penalty_eur_per_kwh: float  # per kWh and slot below the reserve
+    penalty_eur_per_kwh: float  # per kWh below the reserve per hour (slot-hour weighted)
     unserved_penalty_eur_per_kwh: float
 
     @classmethod

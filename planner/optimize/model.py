@@ -178,6 +178,12 @@ class Solution:
     solver: str
     solve_s: float
     exact_milp: bool  # True when the LP split flows and the MILP re-solve was used
+    #: the exact re-solve stopped at planning.milp_time_limit_s: exclusive, perhaps not optimal
+    milp_stopped: bool = False
+    #: the returned plan's objective minus the best known lower bound when stopped [EUR]
+    milp_gap_eur: float = 0.0
+    #: stopped without an incumbent: the LP re-solved with split slots fixed to one direction
+    milp_fallback: bool = False
     #: every component's named outputs (``grid_import_kw``, ``heater_kw``, ...)
     outputs: Mapping[str, Any] = field(default_factory=dict)
     #: the flexible devices' power per slot (+ = drawn from the bus), by device name [kW]
@@ -208,6 +214,9 @@ class Solution:
             solver=o.solver,
             solve_s=o.solve_s,
             exact_milp=o.exact_milp,
+            milp_stopped=o.milp_stopped,
+            milp_gap_eur=o.milp_gap_eur,
+            milp_fallback=o.milp_fallback,
             outputs=out,
             device_kw={name: out[f"{name}_power_kw"] for name in devices},
         )
@@ -316,7 +325,8 @@ class Model:
         """
         t0 = time.perf_counter()
         ctx = context(inputs, cfg, limits, extra)
-        outcome = self.problem.solve(ctx, solver_order(cfg.planning.solver), t0)
+        outcome = self.problem.solve(ctx, solver_order(cfg.planning.solver), t0,
+                                     cfg.planning.milp_time_limit_s)
         ev = next((c for c in self.problem.components if isinstance(c, Ev)), None)
         if ev is not None:  # the baselines charge the car at plug-in (plan/baselines.py)
             outcome.outputs[f"{ev.name}_earliest_kw"] = at_plugin_kw(ev)

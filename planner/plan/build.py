@@ -350,6 +350,14 @@ def violations(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> list[sched.V
                 "cannot be delivered inside its window (power, window or grid too small)",
                 inputs.index[0].to_pydatetime()))
     out.extend(ev_violations(inputs, sol, cfg))
+    if sol.milp_stopped:
+        how = ("the LP with each split slot fixed to one direction" if sol.milp_fallback
+               else "its best exclusive plan")
+        out.append(sched.Violation(
+            "milp_stopped", round(sol.milp_gap_eur, 4), "EUR",
+            f"the exact re-solve stopped at planning.milp_time_limit_s = "
+            f"{cfg.planning.milp_time_limit_s:g} s; the plan is {how}, exclusive but up to "
+            f"{sol.milp_gap_eur:.4f} EUR dearer than the optimum", inputs.index[0].to_pydatetime()))
     unserved = sol.unserved_kw
     if unserved.max(initial=0.0) > 1e-4:
         i = int(np.argmax(unserved > 1e-4))

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import reference_lp as ref
 
+from executor import schedule as sched
 from planner import config
 from planner.core import timegrid
 from planner.inputs import gather as inputs
@@ -439,3 +440,43 @@ def test_start_above_max_soc_comes_down_and_never_recharges_above_max():
     result = run.plan_inputs(data, stuck)
     kinds = {v.kind: v for v in result.schedule.violations}
     assert kinds["max_soc"].amount == pytest.approx(2.0, abs=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# the exact re-solve stopped at its time limit (issue 16)
+
+
+def test_milp_stopped_at_its_time_limit_is_flagged_exclusive_and_written(tmp_path):
+    # The buy<0<sell negative day needs the MILP (the LP buys and sells at once). With a time
+    # limit far below what HiGHS needs, the MILP stops: the plan must still be exclusive and
+    # physical (plan.check), say so (milp_stopped, a violation with the cost gap, status not
+    # "optimal") and be written as a valid schedule.json.
+    cfg = _cfg(battery={"final_soc_pct": None, "max_charge_kw": 5, "max_discharge_kw": 5,
+                        "capacity_kwh": 10, "charge_efficiency": 0.95,
+                        "discharge_efficiency": 0.95},
+               planning={"milp_time_limit_s": 1e-6})
+    spot, pv, load = _negative_day()
+    data = inputs.from_arrays(START, 900, spot, pv, load, 50, cfg, buy_eur_per_kwh=spot + 0.05,
+                              sell_eur_per_kwh=np.full_like(spot, 0.05))
+    sol = model.solve(data, cfg)
+    assert sol.exact_milp and sol.milp_stopped
+    assert "time limit" in sol.solver
+    p = plan.build(data, sol, cfg)  # runs plan.check: balance, bounds, SoC, exclusivity
+    assert np.minimum(sol.grid_import_kw, sol.grid_export_kw).max() <= 1e-6
+    assert np.minimum(sol.battery_charge_kw, sol.battery_discharge_kw).max() <= 1e-6
+    stopped = [v for v in p.violations if v.kind == "milp_stopped"]
+    assert len(stopped) == 1 and stopped[0].unit == "EUR" and stopped[0].amount >= 0
+    assert "planning.milp_time_limit_s" in stopped[0].message
+    assert p.status == "optimal_with_violations"
+    # no better than the true optimum (with the default limit), the gap bounds the loss
+    best = model.solve(data, _cfg(battery={"final_soc_pct": None, "max_charge_kw": 5,
+                                           "max_discharge_kw": 5, "capacity_kwh": 10,
+                                           "charge_efficiency": 0.95,
+                                           "discharge_efficiency": 0.95}))
+    assert not best.milp_stopped and best.milp_gap_eur == 0.0
+    assert sol.objective_eur >= best.objective_eur - 1e-6
+    assert sol.objective_eur - sol.milp_gap_eur <= best.objective_eur + 1e-6
+    path = tmp_path / "schedule.json"
+    run.write_schedule(plan.to_schedule(p, cfg, START), str(path))
+    doc = sched.from_json(path.read_text())
+    assert any(v.kind == "milp_stopped" for v in doc.violations)

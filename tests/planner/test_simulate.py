@@ -374,3 +374,28 @@ def test_failed_replan_falls_back_then_keeps_the_previous_plan(week, monkeypatch
     np.testing.assert_allclose(trace.battery_charge_kw[10:14] - trace.battery_discharge_kw[10:14],
                                -np.asarray(reference._setpoint[1:5]), atol=1e-6)
     assert abs(energy_residual_kwh(trace, series, 0, home)) < 1e-9
+
+
+def test_self_consumption_ratio_does_not_count_battery_export_as_pv_exported():
+    # Three 1 h slots, load 1 kW, PV 3, 0, 3 kW. Slot 1: PV covers the load and charges 2 kW
+    # (no export). Slot 2: the battery discharges 2 kW: 1 to the load, 1 exported — not PV.
+    # Slot 3: PV's surplus of 2 kW and the battery's 2 kW are exported (4): 2 kWh PV exported.
+    # PV 6 kWh, 2 exported: 4/6 used on site (the old 1 - export / PV gave 1 - 5/6 = 1/6).
+    index = pd.date_range("2026-01-10T00:00Z", periods=3, freq="1h")
+    series = Series.build(index, 3600, np.full(3, 0.2), np.full(3, 0.3), np.full(3, 0.1),
+                          np.array([3.0, 0.0, 3.0]), np.ones(3))
+    home = Home(slot_s=3600, capacity_kwh=4, min_kwh=0, max_kwh=4, reserve_kwh=0,
+                max_charge_kw=2, max_discharge_kw=2, charge_efficiency=1.0,
+                discharge_efficiency=1.0, max_import_kw=10, max_export_kw=10,
+                wear_eur_per_kwh=0.0)
+    terms = Terms(0.0, 0.0, 0.0, 0.0, 10.0, 100.0)
+    trace = Trace("hand", index, 2.0, grid_import_kw=np.zeros(3),
+                  grid_export_kw=np.array([0.0, 1.0, 4.0]),
+                  battery_charge_kw=np.array([2.0, 0.0, 0.0]),
+                  battery_discharge_kw=np.array([0.0, 2.0, 2.0]),
+                  pv_used_kw=np.array([3.0, 0.0, 3.0]), unserved_kw=np.zeros(3),
+                  soc_kwh=np.array([4.0, 2.0, 0.0]))
+    m = metrics(trace, series, 0, home, terms)
+    assert m["grid_export_kwh"] == 5
+    assert m["pv_exported_kwh"] == 2  # only slot 3's PV surplus
+    assert m["self_consumption_ratio"] == pytest.approx(1 - 2 / 6)

@@ -10,7 +10,9 @@ The hard SoC bounds are ``soc = lo + (width / capacity) ⊙ z`` with ``z`` in [0
 [0, 1] keeps the columns scaled like the flows: the year-long perfect-foresight LP solves in
 5.6 s instead of 12.7 s on SE3 2023); a start outside [min, max] widens them to the start
 ("never drain further", decision 4). The reserve shortfall ``r`` and final shortfall ``f``
-are soft at ``soft_penalty_eur_per_kwh``; without a final target the energy left at the
+are soft at ``soft_penalty_eur_per_kwh``, one unit for both: EUR per kWh below the target
+per hour it lasts — ``r_t`` weighted by the slot's hours, ``f`` by :data:`FINAL_TARGET_H`
+(so the optimum does not depend on the slot length); without a final target the energy left at the
 end is worth the context's terminal value, taken on a variable ``e_T`` because
 ``value · (lo + width ⊙ z)`` would multiply Parameters (decision 2).
 """
@@ -24,6 +26,11 @@ import numpy as np
 
 from planner.optimize._cvxpy import cp
 from planner.optimize.components.base import Component, Context, Exclusive, Flow, put, values
+
+#: the final SoC shortfall costs ``soft_penalty_eur_per_kwh`` (EUR per kWh per hour below a
+#: target) for this long: a kWh short at the horizon end weighs like a kWh below the reserve
+#: for one hour [h]
+FINAL_TARGET_H = 1.0
 
 
 class Battery(Component):
@@ -115,7 +122,7 @@ class Battery(Component):
         put(p["end_value"], ctx.terminal_value_eur_per_kwh)
         if s.final_kwh is not None:
             put(p["final"], s.final_kwh)
-            put(p["final_weight"], s.soft_penalty_eur_per_kwh)
+            put(p["final_weight"], s.soft_penalty_eur_per_kwh * FINAL_TARGET_H)
         else:
             put(p["final"], 0.0)
             put(p["final_weight"], 0.0)

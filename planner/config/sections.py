@@ -46,7 +46,7 @@ class PlanningConfig:
     solver: str = opt("highs", "LP solver; the others are fallbacks", "",
                       choices=("highs", "clarabel", "ecos"))
     milp_time_limit_s: float = opt(
-        5.0, "Time limit of the exact (MILP) re-solve when the LP splits a flow pair (negative "
+        10.0, "Time limit of the exact (MILP) re-solve when the LP splits a flow pair (negative "
         "prices, sell > buy): it then keeps its best exclusive plan, or the LP with each split "
         "slot fixed to one direction, and the plan reports milp_stopped with the cost gap",
         "s", gt=0, le=600)

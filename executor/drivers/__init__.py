@@ -11,12 +11,11 @@ that registers it has been imported.
 
 from __future__ import annotations
 
-import importlib
 import pkgutil
-from collections.abc import Callable
 
 from executor.configspec import build
-from executor.errors import ConfigError, ConfigProblem
+from executor.errors import ConfigError
+from executor.registry import Registry
 
 #: modules of this package that are not drivers (private helpers start with ``_``)
 _NOT_DRIVERS = frozenset({"base"})
@@ -30,43 +29,13 @@ def _discover() -> tuple[str, ...]:
 #: every driver shipped with Helios: name = module name = ``type:`` value (found, not listed)
 BUILTIN = _discover()
 
-_REGISTRY: dict[str, type] = {}
-
-
-def register(name: str) -> Callable[[type], type]:
-    """Class decorator: make a driver available under ``type: name``."""
-
-    def wrap(cls: type) -> type:
-        _REGISTRY[name] = cls
-        return cls
-
-    return wrap
-
-
-def get(name: str) -> type:
-    """The driver class registered as ``name`` (imports ``executor.drivers.<name>`` on demand).
-
-    Raises
-    ------
-    ConfigError
-        ``executor.driver.type`` is unknown, or its library is not installed.
-    """
-    if name not in _REGISTRY and name in BUILTIN:
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ImportError as exc:
-            raise ConfigError(ConfigProblem(
-                "executor.driver.type", f"a driver whose library is installed ({name} needs "
-                f"{exc.name or exc})", repr(name))) from exc
-    if name not in _REGISTRY:
-        raise ConfigError(ConfigProblem("executor.driver.type",
-                                        f"one of {', '.join(available())}", repr(name)))
-    return _REGISTRY[name]
-
-
-def available() -> tuple[str, ...]:
-    """Names of the drivers: the built-in ones and any registered from elsewhere, sorted."""
-    return tuple(sorted(set(BUILTIN) | set(_REGISTRY)))
+_registry = Registry(__name__, BUILTIN, "driver", "executor.driver")
+register = _registry.register
+available = _registry.available
+#: ``get(name)``: the driver class registered as ``name`` (``executor.drivers.<name>``
+#: imported on demand); a ConfigError naming ``executor.driver.type`` when it is unknown or
+#: its library is not installed
+get = _registry.get
 
 
 def create(name: str, options: dict, *, clock, limits=None, key_path: str = "executor.driver"):

@@ -28,7 +28,7 @@ def test_builtin_drivers_are_the_package_modules_and_register_under_their_name()
 
 
 def test_a_driver_defined_elsewhere_registers_and_is_validated(monkeypatch):
-    monkeypatch.setattr(drivers, "_REGISTRY", dict(drivers._REGISTRY))
+    monkeypatch.setattr(drivers._registry, "entries", dict(drivers._registry.entries))
 
     @drivers.register("toy")
     class ToyDriver:

@@ -501,7 +501,7 @@ def test_driver_type_comes_from_the_registry_at_validation_time():
         cfg = config.from_mapping({"executor": {"driver": {"type": "toy_inverter", "x": 1}}})
         assert (cfg.driver_type, cfg.driver_options) == ("toy_inverter", {"x": 1})
     finally:
-        drivers._REGISTRY.pop("toy_inverter")
+        drivers._registry.entries.pop("toy_inverter")
 
 
 def test_secrets_inside_the_executor_section_are_resolved(tmp_path):

@@ -1,9 +1,10 @@
 """EV charger (EVSE) drivers: ``executor.ev_charger: {type: victron_evcs | alfen, ...}``.
 
-An :class:`executor.registry.Registry` of its own (the battery drivers' registry lists every public module of
-``executor/drivers/``, so chargers live here): a charger is one module of this package that
-decorates its class with ``@register("<module name>")``; modules are imported on demand, so
-a GX without pymodbus can run ``victron_evcs`` and a host without D-Bus ``alfen``.
+An :class:`executor.registry.Registry` of its own (the battery drivers' registry lists every
+public module of ``executor/drivers/``, so chargers live here): a charger is one module of
+this package that decorates its class with ``@register("<module name>")``; modules are
+imported on demand, so a GX without pymodbus can run ``victron_evcs`` and a host
+without D-Bus ``alfen``.
 See :mod:`executor.evse.base` for the interface and the plan-following rule.
 """
 

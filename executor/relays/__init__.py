@@ -1,11 +1,11 @@
 """Switched loads (water heater, deferrable loads) on relays: ``executor.relays: [{type:
 gx_relay | shelly, device: NAME, ...}, ...]``.
 
-An :class:`executor.registry.Registry` of its own, like :mod:`executor.evse`: a relay driver is one module of this
-package that decorates its class with ``@register("<module name>")``; modules are imported
-on demand, so a host without D-Bus can run ``shelly`` and a GX without ``urllib``'s TLS
-stack loaded runs ``gx_relay``. See :mod:`executor.relays.base` for the interface and the
-plan-following rule.
+An :class:`executor.registry.Registry` of its own, like :mod:`executor.evse`: a relay driver
+is one module of this package that decorates its class with ``@register("<module name>")``;
+modules are imported on demand, so a host without D-Bus can run ``shelly`` and a GX without
+``urllib``'s TLS stack loaded runs ``gx_relay``. See :mod:`executor.relays.base` for the
+interface and the plan-following rule.
 """
 
 from __future__ import annotations

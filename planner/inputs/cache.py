@@ -16,7 +16,6 @@ the provider. A failing cache is never a reason not to plan: the provider is cal
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import pandas as pd
 from planner.config import HeliosConfig
 from planner.core.errors import StorageError
 from planner.history.store import Store
-from planner.providers.base import TimeSeries
+from planner.providers.base import TimeSeries, cache_key
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +39,6 @@ class Fetched:
     series: TimeSeries
     #: None = fetched during this run
     fetched_at: pd.Timestamp | None = None
-
-
-def cache_key(provider_type: str, options: object) -> str:
-    """``<type>:<hash of the options>``: new options (another site, array, area) are a new
-    series; the hash is of the options' repr (secrets included, never stored in clear)."""
-    digest = hashlib.sha256(repr(options).encode()).hexdigest()[:16]
-    return f"{provider_type}:{digest}"[:64]
 
 
 def fetch_limited(kind: str, cfg: HeliosConfig, now: pd.Timestamp, start: pd.Timestamp,

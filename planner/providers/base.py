@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,14 @@ import pandas as pd
 
 from executor.configspec import opt
 from planner.core.siteconfig import SiteConfig
+
+
+def cache_key(provider_type: str, options: object) -> str:
+    """``<type>:<hash of the options>``, the key of a provider's cached answers in SQL: new
+    options (another site, array, area, car, account) are a new series; the hash is of the
+    options' repr (secrets included, never stored in clear)."""
+    digest = hashlib.sha256(repr(options).encode()).hexdigest()[:16]
+    return f"{provider_type}:{digest}"[:64]
 
 
 def min_interval_opt(default_s: int, why: str) -> Any:

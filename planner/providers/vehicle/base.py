@@ -12,7 +12,6 @@ Without storage (``storage.enabled: false``) every plan asks the vendor.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -81,13 +80,6 @@ def home_of(options: Any, context: ProviderContext) -> tuple[float, float]:
     lon = getattr(options, "home_longitude", None)
     return (float(context.site.latitude if lat is None else lat),
             float(context.site.longitude if lon is None else lon))
-
-
-def cache_key(provider_type: str, options: object) -> str:
-    """``<type>:<hash of the options>`` (as :func:`planner.inputs.cache.cache_key`: another
-    car or account is another row; the token is hashed, never stored)."""
-    digest = hashlib.sha256(repr(options).encode()).hexdigest()[:16]
-    return f"{provider_type}:{digest}"[:64]
 
 
 def _encode(state: VehicleState) -> tuple[pd.Series, str]:

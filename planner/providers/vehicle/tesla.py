@@ -26,14 +26,13 @@ import pandas as pd
 from executor.configspec import opt
 from planner.core.errors import ProviderConfigError, ProviderUnavailable
 from planner.providers import register
-from planner.providers.base import ProviderContext, min_interval_opt
+from planner.providers.base import ProviderContext, cache_key, min_interval_opt
 from planner.providers.http import RetryPolicy, json_body, make_session, policy_for, request
 from planner.providers.vehicle.base import (
     CarAsleep,
     VehicleCache,
     VehicleState,
     at_home,
-    cache_key,
     home_of,
     home_radius_opt,
     read_limited,

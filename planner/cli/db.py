@@ -50,7 +50,7 @@ def db_downgrade(config_path: str | None, demo: bool, revision: str) -> None:
 @click.option("--keep-days", type=click.IntRange(min=1), default=None,
               help="Keep this many days (default: storage.keep_days).")
 def db_prune(config_path: str | None, demo: bool, keep_days: int | None) -> None:
-    """Delete plans, measurements and cached prices older than storage.keep_days."""
+    """Delete plans, measurements, cached prices and forecasts older than storage.keep_days."""
     try:
         cfg = load_config(config_path, demo, need=())
         with open_store(cfg) as store:

@@ -451,8 +451,8 @@ class Store:
 
     def prune(self, now: pd.Timestamp | None = None, keep_days: int | None = None
               ) -> dict[str, int]:
-        """Delete plans (with their slots), measurements and cached prices older than
-        ``keep_days`` (default: the store's); returns the number of rows deleted per table."""
+        """Delete plans (with their slots), measurements, cached prices and cached forecasts
+        older than ``keep_days`` (default: the store's); the number of rows deleted per table."""
         self.ensure_schema()
         now = pd.Timestamp.now(tz="UTC") if now is None else now
 
@@ -478,6 +478,10 @@ class Store:
                 measurements.delete().where(measurements.c.measured_at < cutoff)).rowcount,
             "price_cache": conn.execute(
                 price_cache.delete().where(price_cache.c.slot_start < cutoff)).rowcount,
+            # a provider's last answer is replaced on every fetch; one not fetched for keep_days
+            # (its options changed: a new cache key) would otherwise stay for ever
+            "forecast_cache": conn.execute(
+                forecast_cache.delete().where(forecast_cache.c.fetched_at < cutoff)).rowcount,
         }
         return counts
 

@@ -370,9 +370,15 @@ def test_prune_keeps_recent_rows(store, site_dir):
     new_id = store.save(new, cache_provider="csv")
     store.add_measurements([{"measured_at": now - pd.Timedelta(days=d), "soc_pct": 50.0}
                             for d in (60, 2)])
+    values = pd.Series([1.5, 2.0], index=pd.date_range(now, periods=2, freq="15min"))
+    store.save_forecast("pv", "solcast:old", values, 900, now - pd.Timedelta(days=45), "old")
+    store.save_forecast("pv", "solcast:new", values, 900, now - pd.Timedelta(hours=1), "new")
     counts = store.prune(now=now, keep_days=30)
     assert counts == {"plan_slot": len(old.slots), "plan_history": 1, "measurements": 1,
-                      "price_cache": 0}
+                      "price_cache": 0, "forecast_cache": 2}
+    # a cached answer not fetched for keep_days goes; the recent one stays
+    assert store.cached_forecast("pv", "solcast:old") is None
+    assert store.cached_forecast("pv", "solcast:new")[3] == "new"
     assert [p[0] for p in store.plan_ids()] == [new_id]
     with pytest.raises(StorageError, match=f"no plan with id {old_id}"):
         store.load(old_id)

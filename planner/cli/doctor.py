@@ -31,6 +31,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -47,7 +48,7 @@ from executor.plansource import make_source
 from planner import config as config_mod
 from planner import providers
 from planner.cli.common import CONFIG_OPTION, find_config, load_config
-from planner.core.errors import HeliosError
+from planner.core.errors import HeliosError, ProviderUnavailable
 from planner.history.store import SCHEMA_REVISION, Store
 from planner.providers.base import ProviderContext
 from planner.providers.http import RetryPolicy
@@ -121,6 +122,14 @@ def check_provider(kind: str, cfg: config_mod.HeliosConfig, now: pd.Timestamp,
             series = (provider.fetch(now, end) if kind == "prices"
                       else provider.forecast(now, end))
             found = f"{len(series.values)} values from {series.source}"
+    except ProviderUnavailable as exc:
+        if kind == "load" and _LEARNING.search(str(exc)):
+            # a new install: the plan uses the default profile (flagged) until the history
+            # is long enough, which is what it should do, not a failure
+            return Check(kind, WARN, f"{label}: {exc}; the plan uses the default load "
+                         "profile (flagged) until then",
+                         "nothing to do: helios-executor's measurements fill the history")
+        return Check(kind, FAIL, f"{label}: {exc}", _provider_fix(kind, pcfg.type, exc))
     except HeliosError as exc:
         return Check(kind, FAIL, f"{label}: {exc}", _provider_fix(kind, pcfg.type, exc))
     except Exception as exc:  # a provider bug must not hide the other checks
@@ -130,6 +139,10 @@ def check_provider(kind: str, cfg: config_mod.HeliosConfig, now: pd.Timestamp,
         return Check(kind, WARN, f"{label}: {found}, not live data",
                      f"configure your home's {kind} provider (config.yaml's comments)")
     return Check(kind, OK, f"{label}: {found}")
+
+
+#: a load history still too short (load: history, load: homeassistant)
+_LEARNING = re.compile(r"only [0-9.]+ days of (measured load|load history)")
 
 
 def _provider_fix(kind: str, ptype: str, exc: HeliosError) -> str:

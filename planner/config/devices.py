@@ -22,8 +22,8 @@ from planner import providers
 from planner.core.errors import ConfigProblem
 
 __all__ = ["RESERVED_NAMES", "BatteryUnitConfig", "EvConfig", "LoadConfig", "WaterHeaterConfig",
-           "carbon_config", "device_problems", "energy_source_config", "ev_problems", "parse_window",
-           "vehicle_config"]
+           "carbon_config", "device_problems", "energy_source_config", "ev_problems",
+           "parse_window", "vehicle_config"]
 
 #: component names of the standard house (a deferrable load may not take them)
 RESERVED_NAMES = ("grid", "pv", "load", "battery", "water_heater", "ev")

@@ -22,12 +22,16 @@ from planner.config import HeliosConfig
 from planner.config.devices import energy_source_config
 from planner.config.sections import ProviderConfig
 from planner.core.errors import ConfigError, ProviderError
-from planner.optimize.components.water_heater import NAME
 from planner.providers.base import ProviderContext
 
 log = logging.getLogger(__name__)
 
-__all__ = ["delivered_today_kwh", "heater_extra"]
+__all__ = ["NAME", "delivered_today_kwh", "heater_extra"]
+
+#: the component's name (:data:`planner.optimize.components.water_heater.NAME`, equal by test):
+#: not imported from there, so `helios doctor` can call :func:`delivered_today_kwh` without
+#: loading cvxpy
+NAME = "water_heater"
 
 
 def _source(cfg: HeliosConfig) -> ProviderConfig | None:

@@ -136,6 +136,47 @@ def check_config(cfg: MqttConfig) -> None:
         raise ConfigError(problems)
 
 
+def probe(cfg: MqttConfig, timeout_s: float = 5.0) -> str:
+    """Connect once with ``cfg``'s credentials and disconnect: what ``helios doctor`` checks.
+
+    Returns a short description; raises ``ConnectionError`` naming the broker (never the
+    password) when it cannot be reached or refuses the login.
+    """
+    check_config(cfg)
+    if paho is None:
+        raise ConnectionError("the paho-mqtt package is not installed (pip install "
+                              "'helios-ems[mqtt]')")
+    result: dict = {}
+    done = threading.Event()
+
+    def on_connect(client, userdata, flags, reason_code, properties=None):
+        result["code"] = reason_code
+        done.set()
+
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2,
+                         client_id=f"{cfg.client_id}-doctor", clean_session=True)
+    if cfg.username is not None:
+        client.username_pw_set(cfg.username, cfg.password)
+    client.on_connect = on_connect
+    where = f"MQTT broker {cfg.host}:{cfg.port}"
+    try:
+        client.connect(cfg.host, cfg.port, keepalive=max(cfg.keepalive_s, 5))
+    except OSError as exc:
+        raise ConnectionError(f"{where}: {exc.strerror or exc}") from None
+    client.loop_start()
+    try:
+        if not done.wait(timeout_s):
+            raise ConnectionError(f"{where}: no answer within {timeout_s:g} s")
+        code = result["code"]
+        if code.is_failure:
+            raise ConnectionError(f"{where} refused the connection: {code}")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    who = f"as {cfg.username}" if cfg.username else "anonymously"
+    return f"{where} accepts a connection {who}"
+
+
 def _kw_to_w(kw: object) -> float | None:
     return None if kw is None else round(float(kw) * 1000.0, 1)
 

@@ -26,6 +26,7 @@ import pytest
 from executor import pause
 from executor.schedule import format_utc
 from executor.schedule import read as read_schedule
+from planner.cli import doctor
 from planner.cli.common import load_config
 from planner.config import MqttConfig
 from planner.core.errors import ConfigError
@@ -289,3 +290,18 @@ def test_mqtt_section_validates_like_every_section(tmp_path):
         load_config(str(tmp_path / "config.yaml"), demo=True)
     text = str(info.value)
     assert "mqtt.port" in text and "mqtt.retian" in text and "did you mean 'retain'" in text
+
+
+def test_the_doctor_connects_once(tmp_path):
+    cfg = load_config(None, demo=True)
+    ok = doctor.check_mqtt(dataclasses.replace(cfg, mqtt=MqttConfig(username="helios",
+                                                                     password="pw-s3cret")),
+                           2.0)
+    assert (ok.step, ok.status) == ("mqtt", "OK")
+    assert ok.message == "MQTT broker 127.0.0.1:1883 accepts a connection as helios"
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bad = doctor.check_mqtt(dataclasses.replace(cfg, mqtt=MqttConfig(port=port)), 2.0)
+    assert bad.status == "FAIL" and f"MQTT broker 127.0.0.1:{port}" in bad.message
+    assert "mqtt.host/port" in bad.fix and "pw-s3cret" not in ok.message + bad.message

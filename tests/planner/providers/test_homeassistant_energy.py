@@ -15,7 +15,9 @@ from loopback_http import Reply, serve
 
 from planner import config as config_mod
 from planner import providers
+from planner.cli import doctor
 from planner.core.errors import ConfigError, ProviderConfigError, ProviderUnavailable
+from planner.optimize.components.water_heater import NAME as WATER_HEATER
 from planner.plan import run
 from planner.plan import water_heater as heater_mod
 from planner.providers.base import ProviderContext
@@ -182,3 +184,20 @@ def test_the_source_is_validated_naming_its_keys(tmp_path):
                                           "homeassistant"):
         config_mod.load(tmp_path / "config.yaml")
     assert "homeassistant" in providers.available("device_energy")
+
+
+def test_the_doctor_reads_it_once(tmp_path):
+    now = pd.Timestamp.now(tz="UTC").floor("min")
+    midnight = now.tz_convert("Europe/Berlin").normalize().tz_convert("UTC")
+    body = meter_payload("1.25", last_reset=midnight.isoformat(), changed=now.isoformat(),
+                         reported=now.isoformat())
+    with serve(route(body)) as ha:
+        cfg = _config(tmp_path, ha.url)
+        check = doctor.check_water_heater(cfg, now)
+    assert (check.step, check.status) == ("heater", "OK")
+    assert "delivered 1.25 kWh today (homeassistant)" in check.message
+    with serve(route(meter_payload("unavailable"))) as ha:
+        check = doctor.check_water_heater(_config(tmp_path, ha.url), NOW)
+    assert check.status == "FAIL" and f"{ENTITY} is unavailable" in check.message
+    assert TOKEN not in check.message + check.fix
+    assert heater_mod.NAME == WATER_HEATER  # the component's name, without importing cvxpy

@@ -53,13 +53,27 @@ def delivered_today_kwh(cfg: HeliosConfig, now: pd.Timestamp,
     source = _source(cfg)
     if source is None:
         return None
+    warn = warn or log.warning
     try:
         provider = providers.create("device_energy", source, ProviderContext(cfg.site, now, cfg))
-        return float(provider.read(now))
+        kwh = float(provider.read(now))
     except ProviderError as exc:
-        (warn or log.warning)(f"water_heater: energy delivered today unavailable ({exc}); "
-                              "today's whole energy is planned")
+        warn(f"water_heater: energy delivered today unavailable ({exc}); today's whole "
+             "energy is planned")
         return None
+    # the heater cannot have taken more than power_kw since local midnight: more is a
+    # lifetime counter (or another device's), not today's energy
+    now = pd.Timestamp(now).tz_convert("UTC")
+    midnight = now.tz_convert(cfg.site.timezone).normalize().tz_convert("UTC")
+    hours = (now - midnight).total_seconds() / 3600.0
+    most_kwh = cfg.water_heater.power_kw * hours * 1.05 + 0.05
+    if kwh > most_kwh:
+        warn(f"water_heater: delivered_today says {kwh:g} kWh, more than power_kw "
+             f"({cfg.water_heater.power_kw:g} kW) for the {hours:.1f} h since local midnight "
+             "allows: not a daily entity (a lifetime counter? use a utility_meter with cycle: "
+             "daily); today's whole energy is planned")
+        return None
+    return kwh
 
 
 def heater_extra(cfg: HeliosConfig, now: pd.Timestamp,

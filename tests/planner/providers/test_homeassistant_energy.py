@@ -141,20 +141,28 @@ def _config(tmp_path, url: str, heater_extra: str = "") -> config_mod.HeliosConf
     return config_mod.load(tmp_path / "config.yaml")
 
 
+def _possible_kwh(now: pd.Timestamp, wanted: float) -> float:
+    """``wanted``, or less just after local midnight (3 kW since then is the most)."""
+    midnight = now.tz_convert("Europe/Berlin").normalize().tz_convert("UTC")
+    return round(min(wanted, 3.0 * (now - midnight).total_seconds() / 3600 * 0.9), 3)
+
+
 def test_plan_subtracts_todays_energy_from_the_heaters_need(tmp_path):
     now = pd.Timestamp.now(tz="UTC").floor("min")
     midnight = now.tz_convert("Europe/Berlin").normalize().tz_convert("UTC")
-    body = meter_payload("2.5", last_reset=midnight.isoformat(),
+    kwh = _possible_kwh(now, 2.5)
+    body = meter_payload(f"{kwh}", last_reset=midnight.isoformat(),
                          changed=(now - pd.Timedelta(minutes=5)).isoformat(),
                          reported=(now - pd.Timedelta(seconds=30)).isoformat())
     with serve(route(body)) as ha:
         cfg = _config(tmp_path, ha.url)
         assert TOKEN in cfg.secret_values
-        assert heater_mod.delivered_today_kwh(cfg, now) == pytest.approx(2.5)
+        assert heater_mod.delivered_today_kwh(cfg, now) == pytest.approx(kwh)
         result = run.plan_once(cfg, now)
     outputs = result.plan.solution.outputs
-    assert outputs["water_heater_need_kwh"] == pytest.approx(6.0 - 2.5)
-    assert result.plan.solution.device_kw["water_heater"].sum() * 0.25 == pytest.approx(3.5)
+    assert outputs["water_heater_need_kwh"] == pytest.approx(6.0 - kwh)
+    assert result.plan.solution.device_kw["water_heater"].sum() * 0.25 == pytest.approx(
+        6.0 - kwh)
 
 
 def test_an_unavailable_source_warns_and_plans_the_whole_day(tmp_path):
@@ -189,15 +197,30 @@ def test_the_source_is_validated_naming_its_keys(tmp_path):
 def test_the_doctor_reads_it_once(tmp_path):
     now = pd.Timestamp.now(tz="UTC").floor("min")
     midnight = now.tz_convert("Europe/Berlin").normalize().tz_convert("UTC")
-    body = meter_payload("1.25", last_reset=midnight.isoformat(), changed=now.isoformat(),
+    kwh = _possible_kwh(now, 1.25)
+    body = meter_payload(f"{kwh}", last_reset=midnight.isoformat(), changed=now.isoformat(),
                          reported=now.isoformat())
     with serve(route(body)) as ha:
         cfg = _config(tmp_path, ha.url)
         check = doctor.check_water_heater(cfg, now)
     assert (check.step, check.status) == ("heater", "OK")
-    assert "delivered 1.25 kWh today (homeassistant)" in check.message
+    assert f"delivered {kwh:.2f} kWh today (homeassistant)" in check.message
     with serve(route(meter_payload("unavailable"))) as ha:
         check = doctor.check_water_heater(_config(tmp_path, ha.url), NOW)
     assert check.status == "FAIL" and f"{ENTITY} is unavailable" in check.message
     assert TOKEN not in check.message + check.fix
     assert heater_mod.NAME == WATER_HEATER  # the component's name, without importing cvxpy
+
+
+def test_a_lifetime_counter_is_not_todays_energy(tmp_path):
+    """A total_increasing lifetime meter that changed today passes the entity's own checks;
+    more kWh than power_kw since midnight allows gives it away."""
+    now = pd.Timestamp.now(tz="UTC").floor("min")
+    body = meter_payload("1843.211", last_reset=None, changed=now.isoformat(),
+                         reported=now.isoformat())
+    warnings: list[str] = []
+    with serve(route(body)) as ha:
+        cfg = _config(tmp_path, ha.url)
+        assert heater_mod.delivered_today_kwh(cfg, now, warnings.append) is None
+    assert "1843.21 kWh, more than power_kw (3 kW)" in warnings[0]
+    assert "utility_meter with cycle: daily" in warnings[0]

@@ -16,7 +16,9 @@ gx             the executor's driver: Modbus-TCP: the unit id answers a reading 
                Dynamic ESS registers allow Helios to drive it (``check_ownership(take_over=
                False)``: reads only); D-Bus: the same on the GX's system bus; dry_run /
                simulated: a WARN (nothing is controlled)
+heater         (with ``water_heater.delivered_today``) the energy the heater took today is read
 database       ``storage.url`` answers and its schema is at the revision this Helios knows
+mqtt           (with ``mqtt:``) the broker takes a connection with the configured login
 systemd        helios-plan.timer and helios-executor.service enabled (``systemctl
                is-enabled``), unit files present; a machine without systemd is a WARN
 plan           the plan the executor reads (its ``plan.source``) exists and is fresh
@@ -31,6 +33,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -47,10 +50,12 @@ from executor.plansource import make_source
 from planner import config as config_mod
 from planner import providers
 from planner.cli.common import CONFIG_OPTION, find_config, load_config
-from planner.core.errors import HeliosError
+from planner.core.errors import HeliosError, ProviderUnavailable
 from planner.history.store import SCHEMA_REVISION, Store
+from planner.plan import water_heater as heater_mod
 from planner.providers.base import ProviderContext
 from planner.providers.http import RetryPolicy
+from planner.serve import mqtt
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
@@ -121,6 +126,14 @@ def check_provider(kind: str, cfg: config_mod.HeliosConfig, now: pd.Timestamp,
             series = (provider.fetch(now, end) if kind == "prices"
                       else provider.forecast(now, end))
             found = f"{len(series.values)} values from {series.source}"
+    except ProviderUnavailable as exc:
+        if kind == "load" and _LEARNING.search(str(exc)):
+            # a new install: the plan uses the default profile (flagged) until the history
+            # is long enough, which is what it should do, not a failure
+            return Check(kind, WARN, f"{label}: {exc}; the plan uses the default load "
+                         "profile (flagged) until then",
+                         "nothing to do: helios-executor's measurements fill the history")
+        return Check(kind, FAIL, f"{label}: {exc}", _provider_fix(kind, pcfg.type, exc))
     except HeliosError as exc:
         return Check(kind, FAIL, f"{label}: {exc}", _provider_fix(kind, pcfg.type, exc))
     except Exception as exc:  # a provider bug must not hide the other checks
@@ -130,6 +143,10 @@ def check_provider(kind: str, cfg: config_mod.HeliosConfig, now: pd.Timestamp,
         return Check(kind, WARN, f"{label}: {found}, not live data",
                      f"configure your home's {kind} provider (config.yaml's comments)")
     return Check(kind, OK, f"{label}: {found}")
+
+
+#: a load history still too short (load: history, load: homeassistant)
+_LEARNING = re.compile(r"only [0-9.]+ days of (measured load|load history)")
 
 
 def _provider_fix(kind: str, ptype: str, exc: HeliosError) -> str:
@@ -143,6 +160,32 @@ def _provider_fix(kind: str, ptype: str, exc: HeliosError) -> str:
     if "connect" in text or "timeout" in text or "DNS" in text:
         return "check this machine's internet access / the provider's base_url"
     return f"check the {kind}: section's options (`helios check-config --explain`)"
+
+
+def check_mqtt(cfg: config_mod.HeliosConfig, timeout_s: float) -> Check:
+    """The ``mqtt:`` broker takes a connection with the configured login."""
+    try:
+        return Check("mqtt", OK, mqtt.probe(cfg.mqtt, timeout_s))
+    except ConnectionError as exc:
+        return Check("mqtt", FAIL, str(exc), "check mqtt.host/port and the broker is running; "
+                     "a refused login: mqtt.username and the !secret password")
+    except HeliosError as exc:
+        return Check("mqtt", FAIL, str(exc), "fix the key named above")
+
+
+def check_water_heater(cfg: config_mod.HeliosConfig, now: pd.Timestamp) -> Check:
+    """``water_heater.delivered_today`` answers (the energy the heater took today)."""
+    problems: list[str] = []
+    try:
+        kwh = heater_mod.delivered_today_kwh(cfg, now, problems.append)
+    except HeliosError as exc:
+        return Check("heater", FAIL, str(exc), "fix the key named above")
+    if kwh is None:
+        return Check("heater", FAIL, problems[0] if problems else "no value",
+                     "check water_heater.delivered_today (entity_id, token in secrets.yaml); "
+                     "meanwhile each plan asks for the heater's whole daily energy")
+    return Check("heater", OK, f"water heater delivered {kwh:.2f} kWh today "
+                 f"({cfg.water_heater.delivered_today.get('type')})")
 
 
 def check_executor_config(path: str) -> tuple[Check, ex_config.ExecutorConfig | None]:
@@ -302,7 +345,11 @@ def run_checks(path: str | None, now: pd.Timestamp, timeout_s: float = 5.0,
     if ecfg is not None:
         checks.append(check_gx(ecfg))
     checks.append(check_provider("state", cfg, now, timeout_s))
+    if cfg.water_heater is not None and cfg.water_heater.delivered_today is not None:
+        checks.append(check_water_heater(cfg, now))
     checks.append(check_database(cfg))
+    if cfg.mqtt is not None:
+        checks.append(check_mqtt(cfg, timeout_s))
     if systemd:
         checks += check_systemd()
     if ecfg is not None:
@@ -334,5 +381,5 @@ def doctor(config_path: str | None, as_json: bool, timeout_s: float, no_systemd:
     raise SystemExit(1 if failed else 0)
 
 
-__all__ = ["Check", "check_config", "check_database", "check_gx", "check_plan",
-           "check_provider", "check_systemd", "doctor", "run_checks"]
+__all__ = ["Check", "check_config", "check_database", "check_gx", "check_mqtt", "check_plan",
+           "check_provider", "check_systemd", "check_water_heater", "doctor", "run_checks"]

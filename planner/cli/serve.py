@@ -18,6 +18,7 @@ from planner.core.errors import HeliosError
 from planner.serve import security
 from planner.serve.app import App, make_server
 from planner.serve.data import Home
+from planner.serve.mqtt import Publisher
 
 
 @click.command("serve")
@@ -51,6 +52,7 @@ def serve(config_path: str | None, demo: bool, host: str, port: int,
             config_dir, token_file or os.path.join(home.state_dir, security.TOKEN_FILE))
         app = App(home, token, allowed_hosts=allow_hosts, poll_s=poll_s, demo=demo)
         server = make_server(app, host, port)
+        publisher = Publisher(cfg.mqtt, home, version=app.version) if cfg.mqtt else None
     except HeliosError as exc:
         fail(exc)
     except ExecutorConfigError as exc:
@@ -72,10 +74,18 @@ def serve(config_path: str | None, demo: bool, host: str, port: int,
     click.echo(f"serving http://{shown}:{app.port}/ (schedule {home.schedule_path}, "
                f"history {home.history.store.safe_url}, pause file {home.pause_path}); "
                "Ctrl-C stops", nl=True)
+    if publisher is not None:
+        m = cfg.mqtt
+        click.echo(f"publishing to MQTT {m.host}:{m.port} every {m.interval_s:g} s (topics "
+                   f"{m.topic_prefix}/..., discovery "
+                   f"{m.discovery_prefix + '/...' if m.discovery_prefix else 'off'})")
+        publisher.start()
     sys.stdout.flush()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        if publisher is not None:
+            publisher.stop()
         server.server_close()

@@ -7,8 +7,12 @@ Every value comes from a flag, else (when it can) from the GX, else from a click
   (register 5420, ×10 kWh) is the default ``--capacity-kwh`` when set; the GPS position
   (registers 2800-2803 of ``--gps-unit-id``: int32 latitude, longitude ×1e7, high word
   first) is the default ``--lat``/``--lon`` when the GX has a GPS with a fix;
-* with ``--driver victron_dbus`` (Helios's executor on the GX itself) nothing is read: the
-  position and capacity are flags or prompts.
+* over D-Bus with ``--driver victron_dbus`` (Helios's executor on the GX itself: run setup
+  there) or ``--dbus``: the SoC (``com.victronenergy.system /Dc/Battery/Soc``), the Dynamic
+  ESS capacity (``com.victronenergy.settings /Settings/DynamicEss/BatteryCapacity``) and the
+  position of the first ``com.victronenergy.gps.*`` service with ``/Fix`` 1
+  (``/Position/Latitude``, ``/Position/Longitude``); ``--dbus-address`` picks the bus
+  (default the system bus).
 
 Nothing is overwritten without ``--force``. ``secrets.yaml`` (the Tibber token) is created
 with mode 0600. The result is loaded with the same loader as ``helios check-config`` before
@@ -27,6 +31,7 @@ import yaml
 
 from executor import drivers
 from executor import errors as ex_errors
+from executor.drivers import _dbus
 from executor.drivers.victron_modbus import words_int32
 from planner import config as config_mod
 from planner.cli.common import fail
@@ -73,9 +78,9 @@ def read_gx(host: str, port: int, unit_id: int, battery_unit_id: int | None,
             pass  # no Dynamic ESS registers (Venus OS < 3.50)
         try:
             words = driver._read(REG_GPS_POSITION, 4, gps_unit_id)
-            lat, lon = words_int32(words[0:2]) / 1e7, words_int32(words[2:4]) / 1e7
-            if (lat, lon) != (0.0, 0.0) and abs(lat) <= 90 and abs(lon) <= 180:
-                found["lat"], found["lon"] = lat, lon
+            where = _position(words_int32(words[0:2]) / 1e7, words_int32(words[2:4]) / 1e7)
+            if where is not None:
+                found["lat"], found["lon"] = where
         except ex_errors.DriverUnavailable:
             raise
         except ex_errors.DriverError:
@@ -83,6 +88,66 @@ def read_gx(host: str, port: int, unit_id: int, battery_unit_id: int | None,
         return found
     finally:
         driver.close()
+
+
+DBUS_SYSTEM = "com.victronenergy.system"
+DBUS_SETTINGS = "com.victronenergy.settings"
+DBUS_GPS = "com.victronenergy.gps"
+
+
+def _position(lat: Any, lon: Any) -> tuple[float, float] | None:
+    """A plausible GPS position, else None (0/0 is a GPS without a fix on some firmware)."""
+    try:
+        lat, lon = float(lat), float(lon)
+    except (TypeError, ValueError):
+        return None
+    if (lat, lon) == (0.0, 0.0) or not (abs(lat) <= 90 and abs(lon) <= 180):
+        return None
+    return lat, lon
+
+
+def read_gx_dbus(address: str = "SYSTEM", library: str = "auto") -> dict[str, Any]:
+    """What the GX says over D-Bus: ``soc_pct`` (or None), ``capacity_kwh`` (or None),
+    ``lat``/``lon`` (or None) — the first GPS service with a fix, in name order.
+
+    Raises
+    ------
+    executor.errors.DriverError
+        The bus cannot be reached or has no ``com.victronenergy.system`` (not a GX).
+    ImportError
+        Neither dbus-python nor jeepney is installed.
+    """
+    bus = _dbus.open_bus(library, address, timeout_s=3.0)
+    try:
+        found: dict[str, Any] = {"soc_pct": bus.get_value(DBUS_SYSTEM, "/Dc/Battery/Soc"),
+                                 "capacity_kwh": None, "lat": None, "lon": None}
+        try:
+            capacity_kwh = bus.get_value(DBUS_SETTINGS, "/Settings/DynamicEss/BatteryCapacity")
+            if isinstance(capacity_kwh, (int, float)) and capacity_kwh > 0:
+                found["capacity_kwh"] = float(capacity_kwh)
+        except ex_errors.DriverUnavailable:
+            raise
+        except ex_errors.DriverError:
+            pass  # no Dynamic ESS settings (Venus OS < 3.50)
+        gps = sorted(n for n in bus.list_names()
+                     if n == DBUS_GPS or n.startswith(DBUS_GPS + "."))
+        for name in gps:
+            try:
+                if bus.get_value(name, "/Fix") != 1:
+                    continue
+                where = _position(bus.get_value(name, "/Position/Latitude"),
+                                  bus.get_value(name, "/Position/Longitude"))
+            except ex_errors.DriverUnavailable:
+                raise
+            except ex_errors.DriverError:
+                continue  # that service went away meanwhile
+            if where is not None:
+                found["lat"], found["lon"] = where
+                found["gps_service"] = name
+                break
+        return found
+    finally:
+        bus.close()
 
 
 def build_config(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -180,6 +245,11 @@ def _ask(value: Any, text: str, **kwargs: Any) -> Any:
               help="Modbus unit id of the BMS (SoC at 0.1 %, live CCL/DCL); 0 = none.")
 @click.option("--gps-unit-id", type=int, default=100, show_default=True,
               help="Modbus unit id of the GX's GPS (see the GX's Modbus TCP service list).")
+@click.option("--dbus", "use_dbus", is_flag=True,
+              help="Read the GX over D-Bus (setup running on the GX itself); implied by "
+                   "--driver victron_dbus.")
+@click.option("--dbus-address", default="SYSTEM", show_default=True,
+              help="The D-Bus to read with --dbus: SYSTEM (the GX's) or a bus address.")
 @click.option("--no-gx-read", is_flag=True, help="Do not read the GX (capacity, position).")
 @click.option("--mode", type=click.Choice(["dess", "setpoint"]), default="dess",
               show_default=True, help="How the executor drives the ESS (docs/executor.md).")
@@ -211,7 +281,8 @@ def _ask(value: Any, text: str, **kwargs: Any) -> Any:
               help="Take the default of every value not given instead of asking.")
 @click.option("--force", is_flag=True, help="Overwrite existing config.yaml / secrets.yaml.")
 def setup(target_dir: str, driver: str, gx_host: str | None, gx_port: int, unit_id: int,
-          battery_unit_id: int, gps_unit_id: int, no_gx_read: bool, mode: str,
+          battery_unit_id: int, gps_unit_id: int, use_dbus: bool, dbus_address: str,
+          no_gx_read: bool, mode: str,
           prices: str | None, tibber_token: str | None, home_id: str | None, area: str | None,
           lat: float | None, lon: float | None, tz_name: str | None,
           capacity_kwh: float | None, max_charge_kw: float | None,
@@ -234,6 +305,21 @@ def setup(target_dir: str, driver: str, gx_host: str | None, gx_port: int, unit_
     gx: dict[str, Any] = {}
     if driver == "victron_modbus":
         gx_host = _ask(gx_host, "GX address (Settings > Ethernet/Wi-Fi on the GX)")
+    if (use_dbus or driver == "victron_dbus") and not no_gx_read:
+        try:
+            gx = read_gx_dbus(dbus_address)
+        except ImportError:
+            fail(ConfigError(ConfigProblem(
+                "--dbus", "dbus-python (on the GX) or jeepney (pip install "
+                "'helios-ems[dbus]'), or --no-gx-read", "neither installed")))
+        except ex_errors.ExecutorError as exc:
+            fail(ConfigError(ConfigProblem(
+                "--dbus-address", "a D-Bus with Victron's services (run setup on the GX, "
+                "or --no-gx-read)", str(exc))))
+        soc = gx["soc_pct"]
+        click.echo(f"GX on D-Bus {dbus_address} answers: SoC "
+                   + ("unknown" if soc is None else f"{soc:.1f} %"))
+    elif driver == "victron_modbus":
         if not no_gx_read:
             try:
                 gx = read_gx(gx_host, gx_port, unit_id, battery_unit_id or None, gps_unit_id)
@@ -246,7 +332,8 @@ def setup(target_dir: str, driver: str, gx_host: str | None, gx_port: int, unit_
                        + ("unknown" if soc is None else f"{soc:.1f} %"))
     if lat is None and lon is None and gx.get("lat") is not None:
         lat, lon = gx["lat"], gx["lon"]
-        click.echo(f"position from the GX's GPS: {lat:.4f}, {lon:.4f}")
+        click.echo(f"position from the GX's GPS: {lat:.4f}, {lon:.4f}"
+                   + (f" ({gx['gps_service']})" if gx.get("gps_service") else ""))
     lat = _ask(lat, "Latitude [deg, north positive]", type=click.FloatRange(-90, 90))
     lon = _ask(lon, "Longitude [deg, east positive]", type=click.FloatRange(-180, 180))
     prices = _ask(prices, "Price source", type=click.Choice(["tibber", "nordpool"]))

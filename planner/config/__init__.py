@@ -22,6 +22,7 @@ from planner.config.sections import (
     BatteryConfig,
     GridConfig,
     HeliosConfig,
+    MqttConfig,
     OutputConfig,
     PlanningConfig,
     ProviderConfig,
@@ -34,7 +35,8 @@ from planner.config.sections import (
 from planner.core.errors import ConfigError, ConfigProblem
 
 __all__ = ["DEFAULT_PROVIDERS", "BatteryConfig", "ConfigError", "ConfigProblem", "GridConfig",
-           "HeliosConfig", "OutputConfig", "PlanningConfig", "ProviderConfig", "ReportConfig",
+           "HeliosConfig", "MqttConfig", "OutputConfig", "PlanningConfig", "ProviderConfig",
+           "ReportConfig",
            "Secret", "SiteConfig", "StorageConfig", "TariffConfig", "TariffParts", "build",
            "config_warnings", "default", "explain", "from_mapping", "load", "opt", "section",
            "with_demo_providers"]

@@ -22,7 +22,8 @@ from planner import providers
 from planner.core.errors import ConfigProblem
 
 __all__ = ["RESERVED_NAMES", "BatteryUnitConfig", "EvConfig", "LoadConfig", "WaterHeaterConfig",
-           "carbon_config", "device_problems", "ev_problems", "parse_window", "vehicle_config"]
+           "carbon_config", "device_problems", "energy_source_config", "ev_problems",
+           "parse_window", "vehicle_config"]
 
 #: component names of the standard house (a deferrable load may not take them)
 RESERVED_NAMES = ("grid", "pv", "load", "battery", "water_heater", "ev")
@@ -75,6 +76,10 @@ class WaterHeaterConfig:
     defer_up_to_hours: float = opt(0.0, "A day's energy may still be delivered this long "
                                    "after its window ends (Darkstar's key)", "h", ge=0, le=23)
     min_run_h: float = opt(0.0, "On/off only: shortest run once switched on", "h", ge=0)
+    delivered_today: dict[str, Any] | None = opt(
+        None, "Where the energy it took today comes from, subtracted from today's need at each "
+        "re-plan: {type: homeassistant, url, token: !secret ha_token, entity_id: a daily "
+        "energy entity} (provider kind 'device_energy'); absent: none")
 
     @property
     def energy_kwh(self) -> float:
@@ -191,6 +196,20 @@ def battery_problems(batteries: list[BatteryUnitConfig],
     return out
 
 
+def energy_source_config(data: object, key: str, problems: list[ConfigProblem]) -> Any:
+    """A ``delivered_today:`` mapping validated by its ``device_energy`` provider's own
+    ``Config``: ``(type, options)``, or None with a problem naming ``<key>.<field>``."""
+    available = providers.available("device_energy")
+    typ = data.get("type") if isinstance(data, dict) else None
+    if typ not in available:
+        problems.append(ConfigProblem(f"{key}.type", f"one of {', '.join(available)}",
+                                      describe(typ)))
+        return None
+    rest = {k: v for k, v in data.items() if k != "type"}
+    options = build(providers.config_class("device_energy", typ), rest, key, problems)
+    return None if options is None else (typ, options)
+
+
 def device_problems(water_heater: WaterHeaterConfig | None,
                     loads: list[LoadConfig], ev: EvConfig | None = None,
                     batteries: list[BatteryUnitConfig] = (), carbon: dict | None = None,
@@ -208,6 +227,8 @@ def device_problems(water_heater: WaterHeaterConfig | None,
             out.append(ConfigProblem("water_heater.min_run_h",
                                      "0 unless modulating: false (a run block is on/off)",
                                      f"{w.min_run_h:g}"))
+        if w.delivered_today is not None:
+            energy_source_config(w.delivered_today, "water_heater.delivered_today", out)
     seen: set[str] = set()
     for i, load in enumerate(loads):
         key = f"loads[{i}]"

@@ -18,7 +18,7 @@ from planner.core.siteconfig import SiteConfig
 
 __all__ = ["DEFAULT_PROVIDERS", "BatteryConfig", "GridConfig", "HeliosConfig", "OutputConfig",
            "PlanningConfig", "ProviderConfig", "ReportConfig", "SiteConfig", "StorageConfig",
-           "TariffConfig", "TariffParts"]
+           "MqttConfig", "TariffConfig", "TariffParts"]
 
 
 @dataclass(frozen=True)
@@ -178,6 +178,33 @@ class ReportConfig:
                            path=True)
 
 
+@dataclass(frozen=True)
+class MqttConfig:
+    """MQTT publishing with Home Assistant discovery, from `helios serve` (docs/serve.md)."""
+
+    host: str = opt("127.0.0.1", "MQTT broker host")
+    port: int = opt(1883, "MQTT broker port", "", ge=1, le=65535)
+    username: str | None = opt(None, "Broker user name (default: anonymous)")
+    password: str | None = opt(None, "Broker password; use !secret", secret=True)
+    client_id: str = opt("helios", "MQTT client id (unique on the broker)")
+    topic_prefix: str = opt("helios", "State topics: <topic_prefix>/<entity>/state, "
+                            "<topic_prefix>/status (the /api/status document), "
+                            "<topic_prefix>/slots, <topic_prefix>/availability")
+    discovery_prefix: str = opt("homeassistant", "Home Assistant's discovery prefix "
+                                "('' = publish no discovery)")
+    device_id: str = opt("helios", "Id of the Home Assistant device (unique_id = "
+                         "<device_id>_<entity>)")
+    device_name: str = opt("Helios", "Name of the Home Assistant device")
+    retain: bool = opt(True, "Publish discovery, state and availability retained (HA sees "
+                       "the last value after its own restart)")
+    qos: int = opt(1, "MQTT QoS of every message", "", ge=0, le=2)
+    interval_s: float = opt(30.0, "How often the status and the next slots are published", "s",
+                            ge=1, le=3600)
+    next_slots: int = opt(8, "How many slots from now on <topic_prefix>/slots carries", "",
+                          ge=1, le=672)
+    keepalive_s: int = opt(60, "MQTT keep-alive", "s", ge=5, le=3600)
+
+
 #: the providers of the built-in demo configuration (``--demo``, :func:`planner.config.default`);
 #: a config *file* must name its own (a missing one is a config error, see
 #: :func:`planner.config.loading.from_mapping`), so a partial file never plans on demo data
@@ -216,6 +243,8 @@ class HeliosConfig:
                               "absent: none")
     batteries: list[BatteryUnitConfig] = opt([], "Further batteries besides battery: (each "
                                              "its own component; devices.py)")
+    mqtt: MqttConfig | None = opt(None, "MQTT publishing with Home Assistant discovery from "
+                                  "`helios serve`; absent: none")
     carbon: dict | None = opt(None, "Grid carbon intensity provider: {type: csv, path: ...} "
                               "| {type: energinet, price_area: DK1} (provider kind 'carbon'); "
                               "absent: no carbon")

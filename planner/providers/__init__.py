@@ -8,14 +8,15 @@ below (modules are imported only when their provider is used).
 
 Kinds and what ``create()`` returns:
 
-=========  ===================================================================
-prices     ``fetch(start, end) -> TimeSeries`` of spot prices [EUR/kWh]
-pv         ``forecast(start, end) -> TimeSeries`` of PV power [kW]
-load       ``forecast(start, end) -> TimeSeries`` of household load [kW]
-state      ``read(now) -> float`` state of charge [%]
-vehicle    ``read(now) -> VehicleState`` the car (SoC, plugged in, charging, at home)
-carbon     ``fetch(start, end) -> TimeSeries`` of grid carbon intensity [g CO2/kWh]
-=========  ===================================================================
+=============  ===================================================================
+prices         ``fetch(start, end) -> TimeSeries`` of spot prices [EUR/kWh]
+pv             ``forecast(start, end) -> TimeSeries`` of PV power [kW]
+load           ``forecast(start, end) -> TimeSeries`` of household load [kW]
+state          ``read(now) -> float`` state of charge [%]
+vehicle        ``read(now) -> VehicleState`` the car (SoC, plugged in, charging, at home)
+carbon         ``fetch(start, end) -> TimeSeries`` of grid carbon intensity [g CO2/kWh]
+device_energy  ``read(now) -> float`` a device's energy delivered today (local day) [kWh]
+=============  ===================================================================
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from planner.providers.base import ProviderContext, TimeSeries
 
-KINDS = ("prices", "pv", "load", "state", "vehicle", "carbon")
+KINDS = ("prices", "pv", "load", "state", "vehicle", "carbon", "device_energy")
 _REGISTRY: dict[tuple[str, str], type] = {}
 
 
@@ -59,6 +60,7 @@ _BUILTIN: dict[tuple[str, str], str] = {
     ("state", "gx"): "state.live", ("state", "measurements"): "state.live",
     ("state", "homeassistant"): "state.homeassistant",
     ("load", "homeassistant"): "load.homeassistant",
+    ("device_energy", "homeassistant"): "state.homeassistant_energy",
     ("vehicle", "manual"): "vehicle.manual", ("vehicle", "tesla"): "vehicle.tesla",
     ("vehicle", "kia_hyundai"): "vehicle.kia_hyundai",
     ("carbon", "csv"): "carbon.csv", ("carbon", "energinet"): "carbon.energinet",

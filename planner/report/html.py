@@ -236,10 +236,22 @@ def context(record: RunRecord) -> dict:
         "full_range": f"{_kw(full[0])} … {_kw(full[1])} kW" if full else "",
         "totals": totals,
         "chart_data": chart_data,
-        "uplot_js": Markup(_vendor("uPlot.iife.min.js")),
-        "uplot_css": Markup(_vendor("uPlot.min.css")),
-        "uplot_license": _vendor("uPlot.LICENSE"),
+        **uplot_assets(),
     }
+
+
+def uplot_assets() -> dict[str, str]:
+    """The vendored chart library for a template: ``uplot_js``, ``uplot_css`` (markup, to be
+    inlined) and ``uplot_license`` (text) — shared by this report and the backtest's."""
+    return {"uplot_js": Markup(_vendor("uPlot.iife.min.js")),
+            "uplot_css": Markup(_vendor("uPlot.min.css")),
+            "uplot_license": _vendor("uPlot.LICENSE")}
+
+
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment of ``planner/report/templates`` (autoescape, strict undefined,
+    the ``eur`` and ``num`` filters)."""
+    return _env()
 
 
 def device_rows(devices: pd.DataFrame, tz: ZoneInfo, dt_h: float) -> list[dict]:

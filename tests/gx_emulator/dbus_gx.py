@@ -14,7 +14,10 @@ background thread:
 * ``com.victronenergy.hub4`` — ``/Overrides/{Setpoint, ForceCharge, MaxDischargePower,
   FeedInExcess}`` (volatile; Setpoint invalid = no override → ``AcPowerSetPoint``);
 * ``com.victronenergy.battery.socketcan_can0`` — SoC, CCL/DCL (``/Info/Max*Current``);
-* ``com.victronenergy.vebus.ttyS4`` — ESS assistant present.
+* ``com.victronenergy.vebus.ttyS4`` — ESS assistant present;
+* ``com.victronenergy.gps.ve_ttyUSB0`` (only with ``gps=(lat, lon, fix)``) — a USB GPS as
+  Venus's gps-dbus publishes it: ``/Position/Latitude``, ``/Position/Longitude`` [deg],
+  ``/Fix`` (1 = fix), ``/NrOfSatellites``, ``/Altitude``.
 
 Every path is an object with ``com.victronenergy.BusItem`` ``GetValue``/``SetValue``/
 ``GetText``; ``/`` answers ``GetValue`` (dict of all values) and ``GetItems``; ``SetValue``
@@ -56,6 +59,7 @@ HUB4 = "com.victronenergy.hub4"
 BATTERY = "com.victronenergy.battery.socketcan_can0"
 VEBUS = "com.victronenergy.vebus.ttyS4"
 DYNAMICESS = "com.victronenergy.dynamicess"  # Venus 3.80 (venus-dynamicess)
+GPS = "com.victronenergy.gps.ve_ttyUSB0"
 NUM_SCHEDULES = 48
 
 _CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -142,8 +146,10 @@ class DbusGx:
     """
 
     def __init__(self, plant: EssPlant, clock: Callable[[], datetime], address: str,
-                 soc_decimals: int = 1, venus_380: bool = False):
+                 soc_decimals: int = 1, venus_380: bool = False,
+                 gps: tuple[float | None, float | None, int] | None = None):
         self.plant = plant = as_ess_plant(plant)
+        self.gps = gps  # (latitude, longitude, fix) or None: no GPS service
         self.clock = clock
         self.address = address
         self.settings = plant.settings
@@ -175,6 +181,11 @@ class DbusGx:
         p = self.plant
         if service == SETTINGS:
             return {k: v[0] for k, v in self.settings.items()}
+        if service == GPS and self.gps is not None:
+            lat, lon, fix = self.gps
+            return {"/Position/Latitude": lat, "/Position/Longitude": lon, "/Fix": fix,
+                    "/NrOfSatellites": 7 if fix else 0, "/Altitude": 12.5 if fix else None,
+                    **_mgmt("gps-dbus", 0, "USB GPS")}
         p.advance(self.clock())
         if service == HUB4:
             return {"/Overrides/Setpoint": p.setpoint, "/Overrides/ForceCharge": p.force_charge,
@@ -307,8 +318,9 @@ class DbusGx:
     def start(self) -> DbusGx:
         """Connect, then own the service names (paths exist before the names, like velib)."""
         self._conn = open_dbus_connection(bus=self.address)
-        for name in (SETTINGS, SYSTEM, HUB4, BATTERY, VEBUS) + ((DYNAMICESS,)
-                                                                  if self.venus_380 else ()):
+        for name in (SETTINGS, SYSTEM, HUB4, BATTERY, VEBUS) \
+                + ((DYNAMICESS,) if self.venus_380 else ()) \
+                + ((GPS,) if self.gps is not None else ()):
             req = new_method_call(DBusAddress("/org/freedesktop/DBus",
                                               bus_name="org.freedesktop.DBus",
                                               interface="org.freedesktop.DBus"),

@@ -68,8 +68,14 @@ def test_backtest_prints_the_comparison_and_writes_csv_json_html(site, data_dir)
     assert {"helios_grid_import_kw", "perfect_foresight_soc_kwh",
             "no_battery_cost_eur"} <= set(rows[0])
     page = (out / "report.html").read_text()
-    assert page.count("<svg") == 3
-    assert "<script" not in page and "http://" not in page and "https://" not in page
+    assert "<svg" not in page and "uPlot" in page and "The MIT License" in page
+    for chart in ("daily", "cumulative", "soc", "hist"):
+        assert f'id="chart-{chart}"' in page
+    lowered = page.lower()  # self-contained: no external resource of any kind
+    assert "<script src" not in lowered and "<link" not in lowered and "@import" not in lowered
+    data = json.loads(page.split('id="backtest-data">', 1)[1].split("</script>", 1)[0])
+    assert data["daily"][0][0] == "helios" and len(data["days"]) == 1 == len(data["daily"][0][1])
+    assert data["tz"] == "Europe/Berlin" and len(data["soc_x"]) == 24
 
 
 def test_json_output(site, data_dir):

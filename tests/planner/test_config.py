@@ -156,6 +156,22 @@ def test_repo_config_yaml_shows_the_built_in_defaults():
     assert "the value shown is the" in text and "*required*" in text
 
 
+def test_repo_config_yaml_mqtt_example_shows_the_defaults():
+    """The commented-out mqtt: block lists every key, each with its built-in default."""
+    text = REPO_CONFIG.read_text()
+    block = text.split("# mqtt:", 1)[1].split("\n\n", 1)[0]
+    shown = {}
+    for line in block.splitlines()[1:]:
+        m = re.match(r"^\s*#\s(\w+):\s*(\S.*?)\s{2,}#", line)
+        if m:
+            shown[m.group(1)] = m.group(2)
+    fields = {f.name: _default(f) for f in dataclasses.fields(config.MqttConfig)}
+    assert set(shown) == set(fields)
+    for name, default in fields.items():
+        if default is not None:
+            assert yaml.safe_load(shown[name]) == default, name
+
+
 def test_wear_cost_derived_from_price_and_cycle_life():
     cfg = config.from_mapping({"battery": {"capacity_kwh": 10, "cost_eur": 6000,
                                            "cycle_life": 6000}})

@@ -221,3 +221,16 @@ def test_systemd_units_enabled_missing_or_absent(tmp_path, monkeypatch):
     missing = [c for c in doc.check_systemd(lambda unit: "enabled") if c.status == "FAIL"]
     assert [c.message for c in missing] == ["helios-plan.timer not installed"]
     assert "bin/install-systemd" in missing[0].fix
+
+
+def test_a_load_history_still_too_short_is_a_warning_not_a_failure(tmp_path, gx, prices):
+    """What `helios setup` writes (load: history) on a new install: the plan uses the default
+    profile (flagged) until 7 days of measurements exist, so the doctor warns, never fails."""
+    path = _install(tmp_path, gx.port, prices.url)
+    doc_ = yaml.safe_load(path.read_text())
+    doc_["load"] = {"type": "history"}
+    path.write_text(yaml.safe_dump(doc_))
+    load = _by_step(_run(path))["load"][0]
+    assert load.status == "WARN", load
+    assert "only 0.0 days of measured load" in load.message
+    assert "default load profile" in load.message and "measurements" in load.fix

@@ -4,12 +4,15 @@ nothing is overwritten without --force, the token never lands in config.yaml."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import stat
 from datetime import datetime, timezone
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from gx_emulator.dbus_gx import DbusDaemon, DbusGx
 from gx_emulator.modbus_gx import ModbusGx
 from gx_emulator.victron_ess import EssPlant
 
@@ -104,3 +107,71 @@ def test_yes_takes_the_defaults_and_state_dir_holds_the_data(tmp_path, gx):
     cfg = config_mod.load(tmp_path / "etc" / "config.yaml")
     assert cfg.site.timezone == "Europe/Stockholm" and cfg.battery.max_charge_kw == 5
     assert cfg.output.schedule_path == str(state / "schedule.json")
+
+
+# --------------------------------------------------------------------------------------------
+# over D-Bus (setup on the GX itself), against the private dbus-daemon GX emulator
+
+
+@pytest.fixture
+def dbus_gx():
+    """A GX on a private dbus-daemon with a USB GPS (Stockholm, fix) and DESS capacity 13.8."""
+    if shutil.which("dbus-daemon") is None and os.environ.get("CI") != "true":
+        pytest.skip("dbus-daemon not installed (CI installs it: apt-get install dbus)")
+    plant = EssPlant(63.0, 10.0, datetime.now(timezone.utc))
+    plant.settings["/Settings/DynamicEss/BatteryCapacity"][0] = 13.8
+    with DbusDaemon() as daemon:
+        emulator = DbusGx(plant, lambda: datetime.now(timezone.utc), daemon.address,
+                          gps=(59.329323, 18.068581, 1))
+        with emulator:
+            yield emulator
+
+
+def _dbus_flags(gx, tmp_path, *extra):
+    return ["setup", "--dir", str(tmp_path), "--driver", "victron_dbus", "--dbus-address",
+            gx.address, "--prices", "nordpool", "--area", "SE3", "-y", *extra]
+
+
+def test_on_the_gx_the_position_and_capacity_come_over_dbus(tmp_path, dbus_gx):
+    result = CliRunner().invoke(main, _dbus_flags(dbus_gx, tmp_path), input="")
+    assert result.exit_code == 0, result.output
+    assert f"GX on D-Bus {dbus_gx.address} answers: SoC 63.0 %" in result.output
+    assert ("position from the GX's GPS: 59.3293, 18.0686 (com.victronenergy.gps.ve_ttyUSB0)"
+            in result.output)
+    assert "13.8 kWh" in result.output
+    cfg = config_mod.load(tmp_path / "config.yaml")
+    assert (cfg.site.latitude, cfg.site.longitude) == (59.329323, 18.068581)
+    assert cfg.battery.capacity_kwh == 13.8
+    assert cfg.executor["driver"]["type"] == "victron_dbus"
+    assert not dbus_gx.set_calls  # setup only read the GX
+
+
+def test_a_gps_without_a_fix_is_not_used_and_the_position_is_asked(tmp_path, dbus_gx):
+    dbus_gx.gps = (0.0, 0.0, 0)
+    result = CliRunner().invoke(main, _dbus_flags(dbus_gx, tmp_path),
+                                input="55.6\n12.6\n")
+    assert result.exit_code == 0, result.output
+    assert "position from the GX's GPS" not in result.output
+    cfg = config_mod.load(tmp_path / "config.yaml")
+    assert (cfg.site.latitude, cfg.site.longitude) == (55.6, 12.6)
+
+
+def test_dbus_flag_with_the_modbus_driver_reads_over_dbus(tmp_path, dbus_gx):
+    """--dbus: setup runs on the GX, the executor will run elsewhere over Modbus-TCP."""
+    result = CliRunner().invoke(main, [
+        "setup", "--dir", str(tmp_path), "--dbus", "--dbus-address", dbus_gx.address,
+        "--gx-host", "venus.local", "--prices", "nordpool", "--area", "SE3", "-y"], input="")
+    assert result.exit_code == 0, result.output
+    cfg = config_mod.load(tmp_path / "config.yaml")
+    assert (cfg.site.latitude, cfg.site.longitude) == (59.329323, 18.068581)
+    assert cfg.executor["driver"]["host"] == "venus.local"
+
+
+def test_an_unreachable_bus_names_dbus_address_and_writes_nothing(tmp_path, dbus_gx):
+    dbus_gx.stop()  # the bus is there, Victron's services are not
+    result = CliRunner().invoke(main, _dbus_flags(dbus_gx, tmp_path))
+    assert result.exit_code == 2 and "--dbus-address" in result.output
+    assert not (tmp_path / "config.yaml").exists()
+    result = CliRunner().invoke(main, _dbus_flags(dbus_gx, tmp_path, "--dbus-address",
+                                                  "unix:path=/nonexistent/bus"))
+    assert result.exit_code == 2 and "--dbus-address" in result.output

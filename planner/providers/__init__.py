@@ -25,7 +25,7 @@ from typing import Any
 
 from planner.providers.base import ProviderContext, TimeSeries
 
-KINDS = ("prices", "pv", "load", "state", "vehicle", "carbon")
+KINDS = ("prices", "pv", "load", "state", "vehicle", "carbon", "temperature")
 _REGISTRY: dict[tuple[str, str], type] = {}
 
 
@@ -61,6 +61,7 @@ _BUILTIN: dict[tuple[str, str], str] = {
     ("load", "homeassistant"): "load.homeassistant",
     ("vehicle", "manual"): "vehicle.manual", ("vehicle", "tesla"): "vehicle.tesla",
     ("vehicle", "kia_hyundai"): "vehicle.kia_hyundai",
+    ("temperature", "homeassistant"): "temperature.homeassistant",
     ("carbon", "csv"): "carbon.csv", ("carbon", "energinet"): "carbon.energinet",
 }
 

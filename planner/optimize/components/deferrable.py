@@ -63,6 +63,8 @@ class LoadSpec:
     min_run_h: float = 0.0  # on/off only
     value_eur_per_kwh: float | None = None  # None: must run
     days_ahead: int = 1
+    #: the water heater's tank (:class:`~planner.optimize.components.water_heater.TankSpec`)
+    tank: Any = None
 
     @property
     def end_min(self) -> int:

@@ -22,6 +22,7 @@ from planner.inputs.types import Inputs
 from planner.optimize import model, scenarios
 from planner.plan import build as plan_mod
 from planner.plan import ev as ev_mod
+from planner.plan import heater as heater_mod
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,10 @@ def plan_once(cfg: HeliosConfig, now: pd.Timestamp, warn: Warn | None = None) ->
     """
     now = timegrid.to_utc(now, "now")
     inputs = gather_with_fallback(cfg, now, warn)
-    # the car: its state from the vehicle provider, the one-off overrides (plan/ev.py)
-    return plan_inputs(inputs, cfg, now, ev_mod.ev_extra(cfg, now, warn))
+    # the car: its state from the vehicle provider, the one-off overrides (plan/ev.py); the
+    # heater: energy delivered today from measurements, the tank's temperature (plan/heater.py)
+    extra = {**ev_mod.ev_extra(cfg, now, warn), **heater_mod.heater_extra(cfg, now, warn)}
+    return plan_inputs(inputs, cfg, now, extra)
 
 
 def plan_inputs(inputs: Inputs, cfg: HeliosConfig, now: pd.Timestamp | None = None,

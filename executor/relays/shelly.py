@@ -17,7 +17,6 @@ URL (credentials never appear). Standard library only (``executor/drivers/_http.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime

@@ -22,7 +22,6 @@ from typing import Any
 import pandas as pd
 
 from executor.configspec import build
-
 from planner import providers
 from planner.config import HeliosConfig
 from planner.config.sections import ProviderConfig

@@ -31,8 +31,8 @@ sensor, ``Context.extra["water_heater"]["temp_c"]``; below ``min_temp_c`` the de
 made up). ``cold_t ≥ 0`` is hot water the tank could not give (a penalised slack, so the
 problem is always feasible) and the heat left at the horizon's end is worth the median buy
 price of the horizon per kWh (so the plan does not empty the tank at the end; the battery's
-terminal value would be 0 under a final-SoC target, and an element has no efficiency). The element may
-run in every window slot.
+terminal value would be 0 under a final-SoC target, and an element has no efficiency). The
+element may run in every window slot.
 """
 
 from __future__ import annotations

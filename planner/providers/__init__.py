@@ -63,6 +63,7 @@ _BUILTIN: dict[tuple[str, str], str] = {
     ("vehicle", "kia_hyundai"): "vehicle.kia_hyundai",
     ("temperature", "homeassistant"): "temperature.homeassistant",
     ("carbon", "csv"): "carbon.csv", ("carbon", "energinet"): "carbon.energinet",
+    ("carbon", "entsoe"): "carbon.entsoe",
 }
 
 

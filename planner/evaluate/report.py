@@ -210,6 +210,11 @@ def render_html(result: Result, summary: dict, series: Series,
             f"<td>{m['self_consumption_ratio']:.1%}</td>"
             f"<td>{m['self_sufficiency_ratio']:.1%}</td>"
             f"<td>{m['hours_at_min_soc']:.1f}</td><td>{m['unserved_kwh']:.2f}</td></tr>")
+    carbon = ""
+    if all("co2_kg" in st[k] for k in st):  # --carbon: kg CO2 of each strategy's import
+        carbon = ("<p class=\"note\">kg CO2 of the grid import (import × the carbon "
+                  "series): " + ", ".join(f"{esc(NAMES.get(k, k))} {st[k]['co2_kg']:.1f}"
+                                         for k in st) + "</p>")
     comp = []
     for name, c in summary["comparison"].items():
         share = c["share_of_perfect_foresight"]
@@ -280,6 +285,7 @@ re-plan every {opts['replan_every']} slot(s), control: {esc(opts['control'])}.
 <th>throughput kWh</th><th>cycles</th><th>self-consumption</th><th>self-sufficiency</th>
 <th>h at min SoC</th><th>unserved kWh</th></tr>
 {''.join(rows)}</table>
+{carbon}
 <table><tr><th>run</th><th>saved vs no battery</th><th>vs self-consumption</th>
 <th>vs price rule</th><th>vs perfect foresight</th><th>share of perfect-foresight savings</th></tr>
 {''.join(comp)}</table>

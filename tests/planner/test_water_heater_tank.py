@@ -17,6 +17,7 @@ from test_water_heater import NO_BATTERY, _cfg, _inputs
 
 from planner.core.errors import ConfigError
 from planner.optimize import model
+from planner.plan import run
 
 TANK = {"capacity_kwh": 4.0, "min_temp_c": 45.0, "max_temp_c": 65.0, "ambient_temp_c": 20.0,
         "standing_loss_pct_per_h": 2.0}
@@ -161,3 +162,13 @@ def test_tank_config_is_checked_naming_the_key(tank, key):
     with pytest.raises(ConfigError) as err:
         _cfg({"tank": tank}, NO_BATTERY)
     assert key in str(err.value)
+
+
+def test_a_tank_too_small_for_the_draw_is_a_violation_and_the_plan_is_built():
+    # 12 kWh/day drawn, the element may only run 02:00-03:00: the tank cannot keep up
+    cfg = _cfg({"tank": {**TANK, "temp_c": 45.0}, "daily_kwh": 12.0,
+                "window": {"from": "02:00", "to": "03:00"}}, NO_BATTERY)
+    result = run.plan_inputs(_inputs(cfg, [0.2] * 24), cfg)
+    kinds = [v.kind for v in result.schedule.violations]
+    assert "device_energy" in kinds and result.schedule.status == "optimal_with_violations"
+    assert any("min_temp_c" in v.message for v in result.schedule.violations)

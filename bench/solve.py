@@ -75,7 +75,8 @@ def _shared(*parts: str) -> Path:
 #: issue 13's case: a heater, one deferrable load and a second battery, with the heater and
 #: the load on/off (MILP where the relaxation is not already on/off) or modulating
 DEVICES = {"batteries": [{"name": "garage", "capacity_kwh": 5, "max_charge_kw": 2.5,
-                          "max_discharge_kw": 2.5, "soc_pct": 50}]}
+                          "max_discharge_kw": 2.5, "soc_pct": 50,
+                          "cycle_cost_eur_per_kwh": 0.02}]}
 
 
 def _devices(on_off: bool) -> dict:

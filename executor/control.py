@@ -121,6 +121,8 @@ class Planned:
         plans without one (schedule 1.0).
     battery_min_w, battery_max_w : float
         The intent's battery band, + = discharge. [W]
+    battery_shares_w : dict or None
+        The planned power per battery (see the attribute). [W]
     """
 
     slot_start: datetime
@@ -135,6 +137,9 @@ class Planned:
     intent: str = "self_consume"
     battery_min_w: float = -math.inf
     battery_max_w: float = math.inf
+    #: planned power per battery, + = discharge: ``battery`` and each ``devices.<name>``
+    #: (:attr:`executor.drivers.base.Setpoint.battery_shares_w`) [W]
+    battery_shares_w: dict | None = None
 
     def soc_at(self, now: datetime) -> float:
         """Planned SoC at ``now``, linear within the slot. [%]"""
@@ -211,6 +216,9 @@ def slot_at(plan: Schedule | None, now: datetime,
         action=slot.action,
         generated_at=plan.generated_at,
         valid_until=plan.valid_until,
+        battery_shares_w={"battery": 1000.0 * slot.battery_power_kw,
+                          **{name: -1000.0 * float(d.get("power_kw", 0.0))
+                             for name, d in (slot.devices or {}).items()}},
         intent=intent,
         battery_min_w=1000.0 * low_kw,
         battery_max_w=1000.0 * high_kw,
@@ -485,6 +493,7 @@ def _clamped(planned: Planned, measurement: Measurement, limits: Limits, battery
         window_start=planned.slot_start,
         window_end=planned.slot_end,
         intent=planned.intent,
+        battery_shares_w=planned.battery_shares_w,
     )
     reason = (f"slot {format_utc(planned.slot_start)} {planned.action}: "
               f"grid {grid_w:+d} W (plan {planned.grid_setpoint_w:+d} W)")

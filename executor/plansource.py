@@ -213,17 +213,25 @@ _DEVICES_MINOR = 2
 
 
 def _devices(conn: Any, sa: Any, plan_id: int) -> dict[str, dict[str, dict[str, float]]]:
-    """``{slot start Z: {device: {"power_kw": kw}}}`` of plan ``plan_id`` from
-    ``plan_device``; empty for a plan without devices or a database before revision 0007."""
-    try:
-        got = conn.execute(sa.text("SELECT slot_start, device, power_kw FROM plan_device "
-                                   "WHERE plan_id = :id"), {"id": plan_id}).all()
-    except sa.exc.SQLAlchemyError:  # no such table: a database before revision 0007
-        conn.rollback()
+    """``{slot start Z: {device: {"power_kw": kw[, "soc_pct": pct]}}}`` of plan ``plan_id``
+    from ``plan_device`` (``soc_pct`` from revision 0008: further batteries, the car); empty
+    for a plan without devices or a database before revision 0007."""
+    got = None
+    for columns in ("slot_start, device, power_kw, soc_pct", "slot_start, device, power_kw"):
+        try:
+            got = conn.execute(sa.text(f"SELECT {columns} FROM plan_device "
+                                       "WHERE plan_id = :id"), {"id": plan_id}).all()
+            break
+        except sa.exc.SQLAlchemyError:  # no column (before 0008) or no table (before 0007)
+            conn.rollback()
+    if got is None:
         return {}
     out: dict[str, dict[str, dict[str, float]]] = {}
-    for start, device, power_kw in got:
-        out.setdefault(_db_time(start), {})[device] = {"power_kw": float(power_kw)}
+    for row in got:
+        entry = {"power_kw": float(row[2])}
+        if len(row) > 3 and row[3] is not None:
+            entry["soc_pct"] = float(row[3])
+        out.setdefault(_db_time(row[0]), {})[row[1]] = entry
     return out
 
 

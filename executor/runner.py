@@ -130,10 +130,23 @@ class Executor:
         self.last_decision = decision
         if self.telemetry is not None:
             try:
-                self.telemetry.record(measurement, now)
+                self.telemetry.record(measurement, now, self._device_powers())
             except OSError as exc:
                 log.warning("telemetry buffer not writable: %s", exc)
         return decision
+
+    def _device_powers(self) -> dict[str, float]:
+        """The switched devices' power now, by device (summed over its relays). [W]"""
+        out: dict[str, float] = {}
+        for relay in self.relays:
+            try:
+                power = relay.power_w()
+            except Exception as exc:  # a relay must never stop the battery loop
+                log.error("%s: power: %s: %s", relay.name, type(exc).__name__, exc)
+                continue
+            if power is not None:
+                out[relay.config.device] = out.get(relay.config.device, 0.0) + power
+        return out
 
     def _send(self, decision: Decision) -> Decision:
         if isinstance(decision, Apply):

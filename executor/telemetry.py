@@ -10,8 +10,10 @@ JSONL file *is* the store; it is rotated at ``max_file_bytes`` (one ``.1`` gener
 The ``measurements`` table is owned by the planner's history (``planner/history/schema.py``,
 created by ``helios db upgrade``); the executor only inserts ``measured_at`` (naive UTC, the
 start of the averaging window), ``soc_pct``, ``battery_power_w`` (+ = discharging),
-``grid_power_w`` (+ = import), ``pv_power_w``, ``load_power_w`` and ``source``. SQLAlchemy is
-imported lazily.
+``grid_power_w`` (+ = import), ``pv_power_w``, ``load_power_w``, ``source`` and, when a relay
+gives it (schema 0008), ``water_heater_power_w``: the heater's power from its relay's meter or
+``relays[].power_kw`` while on; the planner integrates it into the energy already delivered
+today. Rows without it are inserted without the column. SQLAlchemy is imported lazily.
 
 Readings of a simulated plant (the ``simulated`` driver, ``dry_run`` on its own) are not
 measurements: ``helios-executor`` stores them only with ``--store-simulated``, and then every
@@ -34,6 +36,8 @@ from executor.drivers.base import Measurement
 log = logging.getLogger("helios.executor.telemetry")
 
 POWER_FIELDS = ("battery_power_w", "grid_power_w", "pv_power_w", "load_power_w")
+#: switched devices whose power is stored (a column each in ``measurements``, schema 0008)
+DEVICE_FIELDS = ("water_heater_power_w",)
 
 
 def require_sqlite_file(url: str) -> None:
@@ -64,24 +68,20 @@ class SqlSink:
                 args = {"connect_args": {"timeout": self.timeout_s}} \
                     if self.url.startswith("sqlite") else {"pool_pre_ping": True}
                 self._engine = sa.create_engine(self.url, **args)
-            real, simulated = [], []
+            groups: dict[tuple[str, ...], list[dict]] = {}
             for row in rows:
                 at = datetime.strptime(row["measured_at"], "%Y-%m-%dT%H:%M:%SZ")
                 item = {"measured_at": at, "soc_pct": row.get("soc_pct"),
                         **{k: row.get(k) for k in POWER_FIELDS}, "source": self.source}
-                (simulated if row.get("simulated") else real).append(item)
-            columns = ("measured_at, soc_pct, battery_power_w, grid_power_w, pv_power_w, "
-                       "load_power_w, source")
-            values = (":measured_at, :soc_pct, :battery_power_w, :grid_power_w, :pv_power_w, "
-                      ":load_power_w, :source")
+                item.update({k: row[k] for k in DEVICE_FIELDS if row.get(k) is not None})
+                if row.get("simulated"):  # tagged, so the planner never learns from them
+                    item["simulated"] = True
+                groups.setdefault(tuple(item), []).append(item)
             with self._engine.begin() as conn:
-                if real:
-                    conn.execute(sa.text(f"INSERT INTO measurements ({columns}) "
-                                         f"VALUES ({values})"), real)
-                if simulated:  # tagged, so the planner never learns from them
-                    conn.execute(sa.text(f"INSERT INTO measurements ({columns}, simulated) "
-                                         f"VALUES ({values}, :simulated)"),
-                                 [{**item, "simulated": True} for item in simulated])
+                for names, items in groups.items():  # only the columns a row has
+                    conn.execute(sa.text(
+                        f"INSERT INTO measurements ({', '.join(names)}) "
+                        f"VALUES ({', '.join(':' + k for k in names)})"), items)
         except sa.exc.SQLAlchemyError as exc:
             if self._engine is not None:
                 self._engine.dispose()
@@ -126,13 +126,21 @@ class Telemetry:
         start = epoch - (epoch % self.interval_s)
         return datetime.fromtimestamp(start, tz=timezone.utc)
 
-    def record(self, m: Measurement | None, now: datetime) -> None:
-        """Add a measurement (None = no reading this tick); closes finished windows."""
+    def record(self, m: Measurement | None, now: datetime,
+               devices: dict[str, float] | None = None) -> None:
+        """Add a measurement (None = no reading this tick) and the switched devices' powers
+        by device name [W] (only those with a column: :data:`DEVICE_FIELDS`); closes
+        finished windows."""
         window = self._window_of(now)
         if self._window_start is not None and window > self._window_start:
             self._close_window()
         if self._window_start is None or window > self._window_start:
             self._window_start = window
+        for device, value in (devices or {}).items():
+            name = f"{device}_power_w"
+            if name in DEVICE_FIELDS and value is not None and math.isfinite(value):
+                self._sums[name] = self._sums.get(name, 0.0) + value
+                self._counts[name] = self._counts.get(name, 0) + 1
         if m is None:
             return
         for name in POWER_FIELDS:
@@ -151,6 +159,9 @@ class Telemetry:
         for name in POWER_FIELDS:
             n = self._counts.get(name, 0)
             row[name] = round(self._sums[name] / n, 1) if n else None
+        for name in DEVICE_FIELDS:  # only when measured: older readers never see the key
+            if self._counts.get(name):
+                row[name] = round(self._sums[name] / self._counts[name], 1)
         if self.simulated:
             row["simulated"] = True
         self._sums, self._counts, self._soc = {}, {}, None

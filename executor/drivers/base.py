@@ -93,6 +93,12 @@ class Setpoint:
     intent : str or None
         What the slot is for (``executor.schedule.INTENTS``), for drivers that hand the
         inverter a strategy rather than a setpoint (Dynamic ESS windows).
+    battery_shares_w : dict or None
+        The slot's planned power per battery, + = discharge: ``battery`` (the home battery)
+        and each ``devices.<name>`` of the slot (a further battery's; other devices are
+        there too and ignored by drivers that do not know the name), for drivers that
+        share ``battery_power_w`` among several batteries (``executor/drivers/_split.py``).
+        None without a plan slot. [W]
     """
 
     grid_power_w: int
@@ -102,6 +108,7 @@ class Setpoint:
     window_start: datetime | None = None
     window_end: datetime | None = None
     intent: str | None = None
+    battery_shares_w: dict | None = None
 
 
 @runtime_checkable

@@ -38,6 +38,7 @@ from executor.configspec import opt
 from executor.drivers import register
 from executor.drivers._http import number
 from executor.drivers._meters import Meter, MeterConfig
+from executor.drivers._split import plan_weights, split_power
 from executor.drivers._udp_rpc import Peer, UdpRpc
 from executor.drivers.base import Measurement, Setpoint
 from executor.errors import ConfigError, ConfigProblem, DriverError, DriverUnavailable
@@ -71,37 +72,6 @@ class _Unit:
     mode: str | None = None  # what Helios last set: "Passive" or the release mode
     command_w: float | None = None
     written_at_s: float = -1e9
-
-
-def split_power(total_w: float, limits_w: list, weights: list) -> list:
-    """``total_w`` shared by weight, each share within its limit, the excess moved on. [W]
-
-    ``limits_w`` are ≥ 0 magnitudes for the sign of ``total_w``; ``weights`` ≥ 0 (all zero:
-    equal shares among the units with a limit). The shares add up to ``total_w`` unless the
-    limits add up to less.
-    """
-    n = len(limits_w)
-    out = [0.0] * n
-    active = [i for i in range(n) if limits_w[i] > 0]
-    w = [max(weights[i], 0.0) for i in range(n)]
-    if active and sum(w[i] for i in active) <= 0:
-        w = [1.0] * n
-    active = [i for i in active if w[i] > 0]
-    remaining = abs(total_w)
-    while remaining > 1e-9 and active:
-        total_weight = sum(w[i] for i in active)
-        give = {i: remaining * w[i] / total_weight for i in active}
-        capped = [i for i in active if out[i] + give[i] >= limits_w[i]]
-        if not capped:
-            for i in active:
-                out[i] += give[i]
-            break
-        for i in capped:
-            remaining -= limits_w[i] - out[i]
-            out[i] = float(limits_w[i])
-            active.remove(i)
-    sign = -1.0 if total_w < 0 else 1.0
-    return [sign * v for v in out]
 
 
 def parse_hostport(text: str, default_port: int, key: str) -> tuple:
@@ -177,6 +147,10 @@ class MarstekDriver:
                                     "flags) is read", "s", ge=0)
         release_mode: str = opt("Auto", "The mode every unit gets back on release",
                                 choices=("Auto", "AI"))
+        plan_names: list[str] = opt([], "The plan's battery of each unit in batteries "
+                                    "(battery = the home battery, or a batteries: name): the "
+                                    "split then follows the plan's powers per battery "
+                                    "(default: by energy above the floor / room left)")
 
     def __init__(self, config: MarstekDriver.Config, *, clock: Callable[[], datetime],
                  monotonic: Callable[[], float] = time.monotonic,
@@ -191,6 +165,10 @@ class MarstekDriver:
             raise ConfigError(ConfigProblem("executor.driver.refresh_s",
                                             f"a number < cd_time_s ({config.cd_time_s}) [s]",
                                             repr(config.refresh_s)))
+        if config.plan_names and len(config.plan_names) != len(config.batteries):
+            raise ConfigError(ConfigProblem("executor.driver.plan_names",
+                                            f"one name per unit ({len(config.batteries)})",
+                                            f"{len(config.plan_names)} names"))
         self.units: list[_Unit] = []
         for i, text in enumerate(config.batteries):
             host, port = parse_hostport(text, config.port, f"executor.driver.batteries[{i}]")
@@ -283,8 +261,11 @@ class MarstekDriver:
 
     # --- writing ------------------------------------------------------------------------------
 
-    def shares(self, battery_w: float, min_soc_pct: float, max_soc_pct: float = 100.0) -> dict:
-        """Unit → its share of ``battery_w`` (+ = discharge) among the units that answered."""
+    def shares(self, battery_w: float, min_soc_pct: float, max_soc_pct: float = 100.0,
+               planned_w: dict | None = None) -> dict:
+        """Unit → its share of ``battery_w`` (+ = discharge) among the units that answered:
+        in the plan's proportions when ``plan_names`` says which unit is which plan battery
+        and ``planned_w`` (``Setpoint.battery_shares_w``) has them, else by energy / room."""
         live = [u for u in self.units if u.status is not None]
         limits, weights = [], []
         for u in live:
@@ -298,6 +279,9 @@ class MarstekDriver:
                 ok = s.can_charge and s.soc_pct < max_soc_pct
                 limits.append(self.config.max_charge_w if ok else 0.0)
                 weights.append(max(max_soc_pct - s.soc_pct, 0.0) * cap)
+        if self.config.plan_names and planned_w:
+            names = [self.config.plan_names[self.units.index(u)] for u in live]
+            weights = plan_weights(battery_w, names, planned_w, weights)
         return dict(zip(live, split_power(battery_w, limits, weights)))  # noqa: B905 - 3.8
 
     def apply(self, setpoint: Setpoint) -> None:
@@ -308,7 +292,8 @@ class MarstekDriver:
         DriverUnavailable
             No unit took its setpoint (the executor then releases).
         """
-        shares = self.shares(setpoint.battery_power_w, setpoint.min_soc_pct)
+        shares = self.shares(setpoint.battery_power_w, setpoint.min_soc_pct,
+                             planned_w=setpoint.battery_shares_w)
         if not shares:
             raise DriverUnavailable("no Marstek unit to command")
         now_s = self.clock().timestamp()  # device time (the countdown), injected

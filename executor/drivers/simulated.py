@@ -10,6 +10,15 @@ does what a Victron ESS does on its own: self-consumption, i.e. setpoint 0. A
 Dynamic-ESS-style window instead steers the battery to a target SoC by the window's end. Time
 only moves when :meth:`Plant.advance` is called with a later ``now`` (injected clock, faster
 than real time).
+
+Further batteries (``batteries:`` of the driver, the plan's ``batteries:`` by name) sit on
+the same AC bus: each tick :meth:`SimulatedDriver.apply` shares the battery power the
+setpoint implies among the home battery and them in the plan's proportions
+(``Setpoint.battery_shares_w``, :mod:`executor.drivers._split`), each further battery then
+runs at its share through :func:`executor.plant.step` (its limits, SoC bounds and
+efficiencies) and the home battery holds the grid setpoint with the rest. The measurement
+is the site's: battery power = all batteries, SoC = the home battery's; each further
+battery's SoC is :attr:`SimulatedDriver.socs`.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from datetime import datetime, timedelta
 
 from executor.config import opt
 from executor.drivers import register
+from executor.drivers._split import plan_weights, split_power
 from executor.drivers.base import Measurement, Setpoint
 from executor.plant import PlantLimits, step
 
@@ -150,6 +160,50 @@ class Plant:
         )
 
 
+@dataclass(frozen=True)
+class SimBatteryConfig:
+    """A further simulated battery (``driver: {type: simulated, batteries: [...]}``)."""
+
+    name: str = opt(help="Its name in the plan (a batteries: name of the planner's config)")
+    capacity_kwh: float = opt(5.0, "Usable capacity", "kWh", gt=0)
+    soc_pct: float = opt(50.0, "Initial SoC", "%", ge=0, le=100)
+    max_charge_w: float = opt(2500.0, "Charge limit", "W", ge=0)
+    max_discharge_w: float = opt(2500.0, "Discharge limit", "W", ge=0)
+    min_soc_pct: float = opt(10.0, "Lowest SoC", "%", ge=0, le=100)
+    efficiency: float = opt(0.95, "Charge and discharge efficiency (each way)", gt=0, le=1)
+
+
+class _SimBattery:
+    """One further battery: runs at its share, within its limits and SoC bounds."""
+
+    def __init__(self, cfg: SimBatteryConfig):
+        self.cfg = cfg
+        self.soc_pct = cfg.soc_pct
+        self.command_w = 0.0  # + = discharge
+        self.power_w = 0.0  # what it actually did in the last step
+
+    def limits(self) -> PlantLimits:
+        c = self.cfg
+        return PlantLimits(min_kwh=c.min_soc_pct / 100.0 * c.capacity_kwh,
+                           max_kwh=c.capacity_kwh, max_charge_kw=c.max_charge_w / 1000.0,
+                           max_discharge_kw=c.max_discharge_w / 1000.0,
+                           charge_efficiency=c.efficiency, discharge_efficiency=c.efficiency)
+
+    def room_w(self, discharge: bool) -> float:
+        """What it can take this tick in that direction. [W]"""
+        c = self.cfg
+        if discharge:
+            return c.max_discharge_w if self.soc_pct > c.min_soc_pct + 1e-6 else 0.0
+        return c.max_charge_w if self.soc_pct < 100.0 - 1e-6 else 0.0
+
+    def step(self, dt_s: float) -> None:
+        cap = self.cfg.capacity_kwh
+        flows = step(self.limits(), self.soc_pct / 100.0 * cap, dt_s / 3600.0, 0.0, 0.0,
+                     battery_kw=self.command_w / 1000.0)
+        self.soc_pct = min(max(flows.soc_kwh / cap * 100.0, 0.0), 100.0)
+        self.power_w = (flows.battery_discharge_kw - flows.battery_charge_kw) * 1000.0
+
+
 @register("simulated")
 class SimulatedDriver:
     """Drives an in-process :class:`Plant` (demo, tests, backtest). Never touches hardware."""
@@ -165,6 +219,9 @@ class SimulatedDriver:
         max_charge_w: float = opt(5000.0, "Inverter charge limit", "W", ge=0)
         max_discharge_w: float = opt(5000.0, "Inverter discharge limit", "W", ge=0)
         min_soc_pct: float = opt(10.0, "ESS minimum SoC", "%", ge=0, le=100)
+        batteries: list[SimBatteryConfig] = opt([], "Further batteries on the same bus, "
+                                                "sharing the battery power in the plan's "
+                                                "proportions (default: none)")
 
     @staticmethod
     def config_defaults(limits) -> dict:
@@ -181,22 +238,72 @@ class SimulatedDriver:
                                     max_discharge_w=self.config.max_discharge_w,
                                     min_soc_pct=self.config.min_soc_pct)
         self.applied: Setpoint | None = None
+        self.extra = [_SimBattery(b) for b in self.config.batteries]
+        if self.extra:  # the further batteries' power is a negative load for the home plant
+            own = self.plant.profile
+            self.plant.profile = lambda now: (lambda pv_load: (
+                pv_load[0], pv_load[1] - self._extra_w()))(own(now))
+
+    def _extra_w(self) -> float:
+        return sum(b.power_w for b in self.extra)
+
+    @property
+    def socs(self) -> dict:
+        """Each further battery's SoC. [%]"""
+        return {b.cfg.name: b.soc_pct for b in self.extra}
+
+    def _advance(self, now: datetime) -> None:
+        while self.plant.now < now:  # the further batteries in the plant's 10 s steps
+            dt_s = min((now - self.plant.now).total_seconds(), 10.0)
+            for b in self.extra:
+                b.step(dt_s)
+            self.plant.advance(self.plant.now + timedelta(seconds=dt_s))
 
     def read(self) -> Measurement:
-        """Advance the model to now and measure it."""
+        """Advance the model to now and measure it (all batteries)."""
         now = self.clock()
-        self.plant.advance(now)
-        return self.plant.measurement(now)
+        self._advance(now)
+        m = self.plant.measurement(now)
+        if not self.extra:
+            return m
+        extra_w = self._extra_w()
+        return Measurement(at=m.at, soc_pct=m.soc_pct,
+                           battery_power_w=m.battery_power_w + extra_w,
+                           grid_power_w=m.grid_power_w, pv_power_w=m.pv_power_w,
+                           load_power_w=m.load_power_w + extra_w,
+                           max_charge_w=m.max_charge_w, max_discharge_w=m.max_discharge_w)
+
+    def shares(self, setpoint: Setpoint) -> dict:
+        """Each battery's share of the setpoint's battery power (``battery`` = the home
+        one; + = discharge), in the plan's proportions. [W]"""
+        total = setpoint.battery_power_w
+        discharge = total >= 0
+        plant = self.plant
+        home_room = (plant.max_discharge_w if plant.soc_pct > setpoint.min_soc_pct
+                     else 0.0) if discharge else (plant.max_charge_w if plant.soc_pct < 100
+                                                  else 0.0)
+        names = ["battery"] + [b.cfg.name for b in self.extra]
+        rooms = [home_room] + [b.room_w(discharge) for b in self.extra]
+        caps = [plant.capacity_kwh] + [b.cfg.capacity_kwh for b in self.extra]
+        weights = plan_weights(total, names, setpoint.battery_shares_w, caps)
+        return dict(zip(names, split_power(total, rooms, weights)))  # noqa: B905 - 3.8
 
     def apply(self, setpoint: Setpoint) -> None:
-        """Hold the grid at ``setpoint.grid_power_w`` until the next call."""
-        self.plant.advance(self.clock())
+        """Hold the grid at ``setpoint.grid_power_w`` until the next call (the further
+        batteries at their shares, the home battery the rest)."""
+        self._advance(self.clock())
+        if self.extra:
+            shares = self.shares(setpoint)
+            for b in self.extra:
+                b.command_w = shares[b.cfg.name]
         self.plant.grid_setpoint_w = float(setpoint.grid_power_w)
         self.plant.min_soc_pct = setpoint.min_soc_pct
         self.applied = setpoint
 
     def release(self) -> None:
-        """Back to self-consumption (setpoint 0)."""
-        self.plant.advance(self.clock())
+        """Back to self-consumption (setpoint 0; the further batteries idle)."""
+        self._advance(self.clock())
+        for b in self.extra:
+            b.command_w = 0.0
         self.plant.grid_setpoint_w = None
         self.applied = None

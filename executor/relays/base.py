@@ -52,6 +52,9 @@ class RelayConfig:
     min_off_s: float = opt(300.0, "Once off, stay off at least this long", "s", ge=0)
     reassert_s: float = opt(600.0, "Re-send the state this often even without a change "
                             "(0 = only on changes)", "s", ge=0)
+    power_kw: float | None = opt(None, "The load's power while on, recorded as its measured "
+                                 "power when the relay has no meter (a Shelly Gen2+ measures "
+                                 "it; null: only a metered relay records it)", "kW", ge=0)
     on_stale: str = opt("auto", "Without a valid plan (stale, none, paused) and on exit: "
                         "auto = on for water_heater (its thermostat decides), off for other "
                         "loads; on; off", choices=("auto", "on", "off"))
@@ -90,6 +93,7 @@ class RelayFollower:
         self.last_sent: bool | None = None
         self.last_reported: bool | None = None
         self.last_reason = ""
+        self.in_force: bool | None = None  # the state after the last tick (None: unknown)
         self._switched_at: datetime | None = None  # when the contact last changed (by us)
         self._written_at: datetime | None = None
         self._logged: tuple = ()
@@ -114,6 +118,10 @@ class RelayFollower:
 
     def tick(self, plan: Schedule | None, now: datetime, paused: bool = False) -> bool | None:
         """Switch the relay for ``now``: the state in force (True = on; None = unknown)."""
+        self.in_force = self._tick(plan, now, paused)
+        return self.in_force
+
+    def _tick(self, plan: Schedule | None, now: datetime, paused: bool) -> bool | None:
         cfg = self.config
         want, why = self.wanted(plan, now, paused)
         try:
@@ -151,6 +159,18 @@ class RelayFollower:
             self._logged = (want, reason)
         self.last_reason = reason
         return want
+
+    def power_w(self) -> float | None:
+        """The load's power now for the measurements: the relay's meter (a Shelly Gen2+),
+        else ``power_kw`` while on and 0 while off; None when neither is known. [W]"""
+        meter = getattr(self.relay, "power_w", None)
+        measured = meter() if callable(meter) else None
+        if measured is not None:
+            return max(0.0, float(measured))
+        state = self.in_force
+        if self.config.power_kw is None or state is None:
+            return None
+        return self.config.power_kw * 1000.0 if state else 0.0
 
     def shutdown(self) -> None:
         """Put the relay in its safe state at once (no minimum time) and close it."""

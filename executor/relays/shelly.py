@@ -16,6 +16,7 @@ URL (credentials never appear). Standard library only (``executor/drivers/_http.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,9 +85,18 @@ class ShellyRelay:
             raise DriverError(f"{self.base}{path}: {exc}") from None
 
     def read(self) -> bool:
-        """The switch output now."""
+        """The switch output now (Gen2+ also keeps the meter's ``apower``: :meth:`power_w`)."""
         path = self._status_path()
-        return self._state(self._get(path), path)
+        payload = self._get(path)
+        if self.config.gen >= 2 and isinstance(payload, dict):
+            power = payload.get("apower")
+            ok = isinstance(power, (int, float)) and not isinstance(power, bool)
+            self._apower_w = float(power) if ok and math.isfinite(power) else None
+        return self._state(payload, path)
+
+    def power_w(self) -> float | None:
+        """The load's power at the last :meth:`read` (Gen2+ ``apower``; None: unmeasured)."""
+        return getattr(self, "_apower_w", None)
 
     def set(self, on: bool) -> None:
         """Switch on or off, then check the device reports that state."""

@@ -114,6 +114,9 @@ def _load_config(path: str | None) -> config_mod.HeliosConfig:
                    "--minute-pv is held flat per slot.")
 @click.option("--minute-pv", "minute_pv_csv", type=click.Path(dir_okay=False),
               help="Recorded 1-minute PV, CSV ts_utc,pv_kw (as --minute-load).")
+@click.option("--carbon", "carbon_csv", type=click.Path(dir_okay=False),
+              help="CSV with ts_utc, co2_g_per_kwh: kg CO2 of each strategy's grid import "
+              "in the summary and report.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Write slots.csv, summary.json, report.html here (per scenario in a sweep).")
 @click.option("--jobs", type=click.IntRange(1), default=None,
@@ -123,7 +126,7 @@ def _load_config(path: str | None) -> config_mod.HeliosConfig:
 def backtest(prices_csv, pv_csv, load_csv, from_text, to_text, config_path, forecast,
              noise_pct, seed, replan_every, control, soc_start_pct, battery_kwh, pv_scale,
              outages_path, outage_notice_h, minute, minute_seed, minute_load_csv,
-             minute_pv_csv, out_dir, jobs, as_json, quiet) -> None:
+             minute_pv_csv, carbon_csv, out_dir, jobs, as_json, quiet) -> None:
     """Closed-loop backtest: Helios vs no battery, self-consumption, a price rule and the
     perfect-foresight optimum on recorded data (and a what-if sweep)."""
     try:
@@ -133,7 +136,7 @@ def backtest(prices_csv, pv_csv, load_csv, from_text, to_text, config_path, fore
         end = _when(to_text, tz, "--to")
         outages = bt_data.read_outages(outages_path) if outages_path else []
         data = bt_data.load_data(cfg, prices_csv, pv_csv, load_csv, start, end, outages,
-                                 minute_pv_csv, minute_load_csv)
+                                 minute_pv_csv, minute_load_csv, carbon_csv)
         b = cfg.battery
         if not b.min_soc_pct <= soc_start_pct <= b.max_soc_pct:
             raise ConfigError(ConfigProblem(

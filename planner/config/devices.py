@@ -21,9 +21,9 @@ from executor.configspec import build, describe, opt
 from planner import providers
 from planner.core.errors import ConfigProblem
 
-__all__ = ["RESERVED_NAMES", "BatteryUnitConfig", "EvConfig", "LoadConfig", "WaterHeaterConfig",
-           "carbon_config", "device_problems", "energy_source_config", "ev_problems",
-           "parse_window", "vehicle_config"]
+__all__ = ["RESERVED_NAMES", "BatteryUnitConfig", "EvConfig", "LoadConfig", "TankConfig",
+           "WaterHeaterConfig", "carbon_config", "device_problems", "energy_source_config",
+           "ev_problems", "parse_window", "tank_problems", "vehicle_config"]
 
 #: component names of the standard house (a deferrable load may not take them)
 RESERVED_NAMES = ("grid", "pv", "load", "battery", "water_heater", "ev")
@@ -56,6 +56,32 @@ def parse_window(window: dict) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
+class TankConfig:
+    """The heater's tank (optional): the heat it holds between ``min_temp_c`` and
+    ``max_temp_c`` is a state with hard bounds in every slot; hot water drawn (``daily_kwh``
+    per day along ``draw_profile_pct``) and the standing loss empty it, the element fills it
+    (optimize/components/water_heater.py)."""
+
+    capacity_kwh: float = opt(help="Heat the tank holds between min_temp_c and max_temp_c "
+                              "(≈ litres × 1.163 Wh/K × (max − min) / 1000)", unit="kWh", gt=0)
+    min_temp_c: float = opt(45.0, "Lowest tank temperature wanted (below it: cold water, "
+                            "penalised)", "°C")
+    max_temp_c: float = opt(65.0, "Thermostat's highest temperature (a hard bound)", "°C")
+    ambient_temp_c: float = opt(20.0, "Temperature around the tank (the standing loss "
+                                "is proportional to the difference)", "°C")
+    standing_loss_pct_per_h: float = opt(1.0, "Heat lost per hour, in % of the heat above "
+                                         "ambient", "%/h", ge=0, le=50)
+    draw_profile_pct: list[float] | None = opt(
+        None, "Share of daily_kwh drawn in each local hour 0..23 (24 numbers, normalised; "
+        "default: even)")
+    temp_c: float | None = opt(None, "The tank's temperature now when no sensor is given "
+                               "(default: min_temp_c)", "°C")
+    temperature: dict[str, Any] | None = opt(
+        None, "A temperature sensor as state: {type: homeassistant, url, token, entity_id} "
+        "(provider kind 'temperature'; default: temp_c)")
+
+
+@dataclass(frozen=True)
 class WaterHeaterConfig:
     """A hot-water heater planned with the battery: its daily energy in the cheapest and
     PV-surplus slots of its window (optimize/components/water_heater.py)."""
@@ -80,6 +106,9 @@ class WaterHeaterConfig:
         None, "Where the energy it took today comes from, subtracted from today's need at each "
         "re-plan: {type: homeassistant, url, token: !secret ha_token, entity_id: a daily "
         "energy entity} (provider kind 'device_energy'); absent: none")
+    tank: TankConfig | None = opt(None, "Optional tank model: daily_kwh becomes the hot water "
+                                  "drawn, the tank's heat stays within its bounds in every "
+                                  "slot")
 
     @property
     def energy_kwh(self) -> float:
@@ -176,6 +205,31 @@ def carbon_config(carbon: dict | None, problems: list[ConfigProblem],
     return None if options is None else (typ, options)
 
 
+def tank_problems(tank: TankConfig) -> list[ConfigProblem]:
+    """Temperatures in order, a 24-hour draw profile, the sensor's provider options."""
+    out: list[ConfigProblem] = []
+    if not tank.ambient_temp_c < tank.min_temp_c < tank.max_temp_c:
+        out.append(ConfigProblem("water_heater.tank.min_temp_c", "ambient_temp_c < min_temp_c "
+                                 f"< max_temp_c ({tank.max_temp_c:g})",
+                                 f"{tank.min_temp_c:g} (ambient {tank.ambient_temp_c:g})"))
+    profile = tank.draw_profile_pct
+    if profile is not None and (len(profile) != 24 or min(profile) < 0 or sum(profile) <= 0):
+        out.append(ConfigProblem("water_heater.tank.draw_profile_pct",
+                                 "24 numbers >= 0, not all 0", f"{len(profile)} numbers"))
+    if tank.temperature is not None:
+        data = tank.temperature
+        available = providers.available("temperature")
+        typ = data.get("type") if isinstance(data, dict) else None
+        if typ not in available:
+            out.append(ConfigProblem("water_heater.tank.temperature.type",
+                                     f"one of {', '.join(available)}", describe(typ)))
+        else:
+            build(providers.config_class("temperature", typ),
+                  {k: v for k, v in data.items() if k != "type"},
+                  "water_heater.tank.temperature", out)
+    return out
+
+
 def battery_problems(batteries: list[BatteryUnitConfig],
                      taken: set[str]) -> list[ConfigProblem]:
     """Names (pattern, reserved, unique among devices) and SoC bounds of ``batteries:``."""
@@ -229,6 +283,8 @@ def device_problems(water_heater: WaterHeaterConfig | None,
                                      f"{w.min_run_h:g}"))
         if w.delivered_today is not None:
             energy_source_config(w.delivered_today, "water_heater.delivered_today", out)
+        if w.tank is not None:
+            out.extend(tank_problems(w.tank))
     seen: set[str] = set()
     for i, load in enumerate(loads):
         key = f"loads[{i}]"

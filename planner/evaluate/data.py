@@ -121,13 +121,16 @@ def outage_mask(index: pd.DatetimeIndex, slot_s: int,
 def load_data(cfg: HeliosConfig, prices_csv: str, pv_csv: str, load_csv: str,
               start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
               outages: list[tuple[pd.Timestamp, pd.Timestamp]] | None = None,
-              minute_pv_csv: str | None = None, minute_load_csv: str | None = None) -> Data:
+              minute_pv_csv: str | None = None, minute_load_csv: str | None = None,
+              carbon_csv: str | None = None) -> Data:
     """Read the three CSVs and put them on the slot grid from ``start`` to the data's end.
 
     Without ``start``/``end`` the period is everything the three files cover together.
     The planner may look past ``end`` (up to its horizon) where the files go on.
     ``minute_pv_csv``/``minute_load_csv``: recorded 1-minute truth for the period
     (:func:`planner.evaluate.minute_truth.read_minute_csv`; it must cover every minute of it).
+    ``carbon_csv``: ``ts_utc`` and ``co2_g_per_kwh`` (the plan's carbon CSV), held on the
+    slots; it must cover the whole grid (the planner's look-ahead included).
 
     Raises
     ------
@@ -164,8 +167,14 @@ def load_data(cfg: HeliosConfig, prices_csv: str, pv_csv: str, load_csv: str,
     outages = list(outages or [])
     series = Series.build(index, slot_s, spot, buy, sell, pv_kw, load_kw,
                               outage_mask(index, slot_s, outages))
+    if carbon_csv:
+        co2 = read_series(carbon_csv, "co2_g_per_kwh", "carbon (csv)", True)
+        series = replace(series, co2_g_per_kwh=timegrid.to_slot_grid(
+            co2.values, co2.resolution_s, index, slot_s, "hold", "carbon (csv)"))
     stop = int((finish - begin).total_seconds() // slot_s)
     sources = {"prices": str(prices_csv), "pv": str(pv_csv), "load": str(load_csv)}
+    if carbon_csv:
+        sources["carbon"] = str(carbon_csv)
     minute = None
     if minute_pv_csv or minute_load_csv:
         minute = {"sources": {}}

@@ -46,7 +46,8 @@ def metrics(trace: Trace, series: Series, start: int, home: Home, terms: Terms) 
     = share of the PV used on site: 1 − (PV exported + curtailed) / PV, where a slot's PV
     exported is what is left of its used PV after the load and the battery's charging (at
     most its export): energy the battery discharges to the grid is not PV exported;
-    ``self_sufficiency_ratio`` = share of the load not imported.
+    ``self_sufficiency_ratio`` = share of the load not imported. ``co2_kg`` (with a carbon
+    series only) = Σ import × intensity: the emissions of the electricity bought.
     """
     dt = home.dt_h
     w = slice(start, start + len(trace.index))
@@ -92,6 +93,9 @@ def metrics(trace: Trace, series: Series, start: int, home: Home, terms: Terms) 
         "soc_start_kwh": trace.soc_start_kwh,
         "soc_end_kwh": trace.soc_end_kwh,
     }
+    if series.co2_g_per_kwh is not None:  # kg CO2 of the grid import (--carbon)
+        out["co2_kg"] = float(np.sum(series.co2_g_per_kwh[w] * trace.grid_import_kw)
+                              * dt / 1000.0)
     return {k: round(v, 6) for k, v in out.items()}
 
 

@@ -115,6 +115,8 @@ class Series:
     load_kw: np.ndarray
     grid_ok: np.ndarray
     outage_start: np.ndarray
+    #: grid carbon intensity per slot (``helios backtest --carbon``), None without [g/kWh]
+    co2_g_per_kwh: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.index)
@@ -125,6 +127,9 @@ class Series:
                 raise DataError(f"series {name}: expected {n} values, got {np.shape(arr)}")
             if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
                 raise DataError(f"series {name}: contains non-finite values")
+        co2 = self.co2_g_per_kwh
+        if co2 is not None and (np.shape(co2) != (n,) or not np.all(np.isfinite(co2))):
+            raise DataError(f"series co2_g_per_kwh: expected {n} finite values")
         if (self.pv_kw < 0).any() or (self.load_kw < 0).any():
             raise DataError("series: pv_kw and load_kw must be >= 0")
 

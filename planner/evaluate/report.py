@@ -197,6 +197,9 @@ def context(result: Result, summary: dict, series: Series, cfg: HeliosConfig) ->
         "outages": len(summary["outages"]), "speed": summary["speed"],
         "end_value": summary["terms"]["end_value_eur_per_kwh"],
         "rows": rows, "comparison": comparison, "minute": minute,
+        # --carbon: kg CO2 of each strategy's grid import
+        "carbon": ([{"name": NAMES.get(k, k), "co2_kg": st[k]["co2_kg"]} for k in st]
+                   if st and all("co2_kg" in st[k] for k in st) else None),
         "kpi": {"helios_net": st.get("helios", {}).get("net_cost_eur"),
                 "vs_none": helios.get("savings_vs_no_battery_eur"),
                 "vs_self": helios.get("savings_vs_self_consumption_eur"),

@@ -144,6 +144,9 @@ def summary_text(summary: dict) -> str:
                      f"{m['hours_at_min_soc']:>7.0f}{m['unserved_kwh']:>9.2f}")
     lines.append("(energies in kWh; net = bill + wear - value of the energy added to the "
                  "battery; saved = vs no battery)")
+    if all("co2_kg" in st[k] for k in st):  # --carbon: the grid import's emissions
+        lines.append("kg CO2 of the grid import: " + ", ".join(
+            f"{NAMES.get(k, k)} {st[k]['co2_kg']:.1f}" for k in st))
     for name, c in summary["comparison"].items():
         share = c["share_of_perfect_foresight"]
         share_text = "n/a" if share is None else f"{share:.1%}"

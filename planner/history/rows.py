@@ -72,6 +72,9 @@ class RunRecord:
     #: the devices' planned power [kW] indexed like ``slots``, one column per device
     #: (``plan_device``); None or no columns without devices
     devices: pd.DataFrame | None = None
+    #: the devices' planned SoC at each slot's end [%] (``plan_device.soc_pct``, 0008): a
+    #: column per device that has one (further batteries, the car), NaN where unknown
+    device_soc: pd.DataFrame | None = None
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

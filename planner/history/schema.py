@@ -35,7 +35,7 @@ from sqlalchemy.dialects import mysql
 
 #: the newest migration (``planner/history/migrations/versions``); a test checks it is
 #: Alembic's head
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 #: Alembic's script location: the ``migrations`` folder shipped beside this module (an absolute
 #: path, so a ``planner`` folder elsewhere on ``sys.path`` — e.g. ``tests/planner`` — cannot
 #: shadow it)
@@ -135,6 +135,9 @@ plan_device = sa.Table(
     sa.Column("device", sa.String(64), primary_key=True,
               comment="schedule.json devices key (water_heater, a load's name)"),
     sa.Column("power_kw", sa.Double, nullable=False, comment="+ = drawn from the bus"),
+    # migration 0008: schedule.json's devices.<name>.soc_pct (further batteries, the car)
+    sa.Column("soc_pct", sa.Double, nullable=True,
+              comment="SoC at the slot's end (batteries, the car); NULL otherwise"),
 )
 
 measurements = sa.Table(
@@ -150,6 +153,9 @@ measurements = sa.Table(
     # migration 0004: a simulated plant's readings, stored only when asked for, never learned
     sa.Column("simulated", sa.Boolean, nullable=False, server_default=sa.false(),
               comment="true: read from a simulated plant, never learned from"),
+    # migration 0008: what the executor's relay measured (or power_kw while on)
+    sa.Column("water_heater_power_w", sa.Double, nullable=True,
+              comment="the water heater's power (relay meter, or power_kw while on)"),
 )
 
 price_cache = sa.Table(

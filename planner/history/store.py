@@ -298,10 +298,18 @@ class Store:
         for key in _RUN_NUMBERS:
             run[key] = self._finite(run[key], f"plan_history.{key}", None)
         devices = record.devices if record.devices is not None else pd.DataFrame()
+        socs = record.device_soc if record.device_soc is not None else pd.DataFrame()
+
+        def soc(name: str, i: int) -> float | None:
+            if name not in socs.columns or missing(socs[name].iat[i]):
+                return None
+            return self._finite(socs[name].iat[i], f"plan_device.{name}.soc_pct", starts[i])
+
         device_rows = [{"slot_start": start, "device": str(name),
-                        "power_kw": self._finite(kw, f"plan_device.{name}", start)}
+                        "power_kw": self._finite(kw, f"plan_device.{name}", start),
+                        "soc_pct": soc(name, i)}
                        for name in devices.columns
-                       for start, kw in zip(starts, devices[name], strict=True)]
+                       for i, (start, kw) in enumerate(zip(starts, devices[name], strict=True))]
 
         def run_tx() -> int:
             with self.engine.begin() as conn:
@@ -449,6 +457,38 @@ class Store:
 
         return self._guard("reading the latest measurement", run)
 
+    def heater_energy_kwh(self, start: pd.Timestamp, end: pd.Timestamp,
+                          max_gap_s: float = 900.0) -> float | None:
+        """Energy the water heater took in ``[start, end)`` from ``measurements
+        .water_heater_power_w`` (0008): each row's average power over its window, a window
+        being the time to the next row (at most the median spacing, and nothing across a gap
+        longer than ``max_gap_s``); None when no row in the period measured it. [kWh]"""
+        self.ensure_schema()
+        col = measurements.c.water_heater_power_w
+        q = (sa.select(measurements.c.measured_at, col)
+             .where(measurements.c.measured_at >= to_db_time(start),
+                    measurements.c.measured_at < to_db_time(end), col.is_not(None),
+                    real_measurement())
+             .order_by(measurements.c.measured_at))
+
+        def run() -> float | None:
+            with self.engine.connect() as conn:
+                got = conn.execute(q).all()
+            if not got:
+                return None
+            at = [from_db_time(r[0]).timestamp() for r in got]
+            gaps = sorted(b - a for a, b in zip(at, at[1:], strict=False)) or [60.0]
+            step = min(gaps[len(gaps) // 2], max_gap_s)
+            total = 0.0
+            for i, (t, (_at, power_w)) in enumerate(zip(at, got, strict=True)):
+                span = (at[i + 1] - t) if i + 1 < len(at) else step
+                span = min(span, step, end.timestamp() - t)
+                if span > 0 and math.isfinite(float(power_w)):
+                    total += max(0.0, float(power_w)) * span
+            return total / 3.6e6
+
+        return self._guard("reading the heater's measurements", run)
+
     def prune(self, now: pd.Timestamp | None = None, keep_days: int | None = None
               ) -> dict[str, int]:
         """Delete plans (with their slots), measurements, cached prices and cached forecasts
@@ -524,7 +564,7 @@ class Store:
                 got = conn.execute(sa.select(plan_slot).where(plan_slot.c.plan_id == row["id"])
                                    .order_by(plan_slot.c.slot_start)).mappings().all()
                 dev = conn.execute(sa.select(plan_device.c.slot_start, plan_device.c.device,
-                                             plan_device.c.power_kw)
+                                             plan_device.c.power_kw, plan_device.c.soc_pct)
                                    .where(plan_device.c.plan_id == row["id"])).all()
             rec = dict(row)
             pid = int(rec.pop("id"))
@@ -541,13 +581,21 @@ class Store:
                 pd.to_datetime(slots["slot_start"])).tz_localize("UTC")
             slots = slots.set_index("slot_start")[list(SLOT_FIELDS)]
             devices = pd.DataFrame(index=slots.index)
+            socs = pd.DataFrame(index=slots.index)
             if dev:  # plan_device (0007): one row per slot and device -> one column each
-                long = pd.DataFrame(dev, columns=["slot_start", "device", "power_kw"])
+                long = pd.DataFrame(dev, columns=["slot_start", "device", "power_kw",
+                                                  "soc_pct"])
                 long["slot_start"] = pd.DatetimeIndex(
                     pd.to_datetime(long["slot_start"])).tz_localize("UTC")
                 devices = (long.pivot(index="slot_start", columns="device", values="power_kw")
                            .reindex(slots.index).fillna(0.0))
                 devices.columns.name = None
-            return RunRecord(rec, none_for_missing(slots), pid, devices)
+                long["soc_pct"] = pd.to_numeric(long["soc_pct"], errors="coerce")
+                with_soc = long[long["soc_pct"].notna()]
+                if len(with_soc):  # 0008: the devices' SoC (further batteries, the car)
+                    socs = (with_soc.pivot(index="slot_start", columns="device",
+                                           values="soc_pct").reindex(slots.index))
+                    socs.columns.name = None
+            return RunRecord(rec, none_for_missing(slots), pid, devices, socs)
 
         return self._guard("loading a plan", run)

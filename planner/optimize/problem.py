@@ -79,6 +79,10 @@ class Outcome:
     milp_fallback: bool = False
 
 
+#: a rounded relaxation within this of the LP bound is taken as the MILP's optimum [EUR]
+ROUND_TOL_EUR = 1e-6
+
+
 def solver_order(first: str) -> list[str]:
     """``first``, then the other LP solvers as fallbacks."""
     return [first] + [s for s in SOLVER_ORDER if s != first]
@@ -256,7 +260,12 @@ class Problem:
         exact = stopped = fallback = False
         gap = 0.0
         split = self.read().any()
-        if split or (self.discrete and not all(c.relaxation_ok() for c in self.components)):
+        milp = split or (self.discrete and not all(c.relaxation_ok() for c in self.components))
+        if milp and not split and self._rounded(ctx, order, lp_bound):
+            milp = False  # the relaxation rounded to whole on-slots is already optimal
+            objective = float(self.lp.value)
+            solver = f"{solver} (on/off rounded, optimal)"
+        if milp:
             # on/off devices: the LP was their relaxation (duals); now the MILP, with pair
             # binaries only where the LP split a pair, or where the MILP's own plan does
             lp_flows = {p.name: (p.a.value.copy(), p.b.value.copy()) for p in self.pairs}
@@ -291,6 +300,26 @@ class Problem:
                 raise SolverFailedError("the exact re-solve still splits a flow pair")
         return Outcome(objective, solver, exact, self.outputs(), time.perf_counter() - t0,
                        milp_stopped=stopped, milp_gap_eur=gap, milp_fallback=fallback)
+
+    def _rounded(self, ctx: Context, order: Sequence[str], lp_bound: float) -> bool:
+        """The on/off devices' relaxation rounded to whole on-slots and the LP solved again
+        with them fixed (:meth:`Component.round_relaxation`): kept when it is on/off,
+        exclusive and within :data:`ROUND_TOL_EUR` of the relaxation's objective — a lower
+        bound of the MILP's, so the rounded plan is then optimal (to that tolerance) without
+        the MILP; otherwise the inputs are set again and the MILP runs."""
+        price = self.balance.dual_value  # the marginal cost of a kW in each slot
+        if price is not None:
+            price = np.asarray(price, dtype=float).reshape(-1)
+            if np.corrcoef(price, ctx.buy_eur_per_kwh)[0, 1] < 0:  # cvxpy's sign convention
+                price = -price
+        if all(c.round_relaxation(price) for c in self.components):
+            self.run(self.lp, order, mip=False)
+            split = self.read().any()
+            if (not split and all(c.relaxation_ok() for c in self.components)
+                    and abs(float(self.lp.value) - lp_bound) <= ROUND_TOL_EUR):
+                return True
+        self.set_inputs(ctx)
+        return False
 
     def _fallback(self, lp_flows: dict[str, tuple[np.ndarray, np.ndarray]],
                   order: Sequence[str]) -> float:

@@ -349,6 +349,12 @@ def violations(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> list[sched.V
                 f"{name}: {short:.2f} kWh of its {sol.outputs[f'{name}_need_kwh']:.2f} kWh "
                 "cannot be delivered inside its window (power, window or grid too small)",
                 inputs.index[0].to_pydatetime()))
+    cold = float(sol.outputs.get("water_heater_cold_kwh", 0.0))
+    if cold > 1e-4:  # the tank model: hot water below min_temp_c (components/water_heater.py)
+        out.append(sched.Violation(
+            "device_energy", round(cold, 4), "kWh",
+            f"water_heater: the tank falls {cold:.2f} kWh short of min_temp_c (element power, "
+            "window or tank too small for the draw)", inputs.index[0].to_pydatetime()))
     out.extend(ev_violations(inputs, sol, cfg))
     if sol.milp_stopped:
         how = ("the LP with each split slot fixed to one direction" if sol.milp_fallback

@@ -154,7 +154,8 @@ def record_from_result(result: Any, cfg: Any, comparison: Any = None,
     slots["energy_value_eur_per_kwh"] = frame["energy_value_eur_per_kwh"].to_numpy().round(6)
     slots["spot_eur_per_kwh"] = inputs.spot_eur_per_kwh.round(6)
     return RunRecord(run, none_for_missing(slots[list(SLOT_FIELDS)]),
-                     devices=device_frame(schedule, slots.index))
+                     devices=device_frame(schedule, slots.index),
+                     device_soc=device_soc_frame(schedule, slots.index))
 
 
 def device_frame(schedule: Any, index: pd.DatetimeIndex) -> pd.DataFrame:
@@ -162,4 +163,13 @@ def device_frame(schedule: Any, index: pd.DatetimeIndex) -> pd.DataFrame:
     without devices), indexed like the record's slots. [kW]"""
     names = sorted({name for s in schedule.slots for name in (s.devices or {})})
     return pd.DataFrame({name: [float((s.devices or {}).get(name, {}).get("power_kw", 0.0))
+                                for s in schedule.slots] for name in names}, index=index)
+
+
+def device_soc_frame(schedule: Any, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """The schedule's ``devices.<name>.soc_pct`` per slot, one column per device that has
+    one (further batteries, the car), NaN where a slot has none. [%]"""
+    names = sorted({name for s in schedule.slots for name, d in (s.devices or {}).items()
+                    if "soc_pct" in d})
+    return pd.DataFrame({name: [float((s.devices or {}).get(name, {}).get("soc_pct", "nan"))
                                 for s in schedule.slots] for name in names}, index=index)

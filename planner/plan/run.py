@@ -22,7 +22,7 @@ from planner.inputs.types import Inputs
 from planner.optimize import model, scenarios
 from planner.plan import build as plan_mod
 from planner.plan import ev as ev_mod
-from planner.plan import water_heater as heater_mod
+from planner.plan import heater as heater_mod
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ def plan_once(cfg: HeliosConfig, now: pd.Timestamp, warn: Warn | None = None) ->
     now = timegrid.to_utc(now, "now")
     inputs = gather_with_fallback(cfg, now, warn)
     # the car: its state from the vehicle provider, the one-off overrides (plan/ev.py); the
-    # water heater: the energy it already took today (plan/water_heater.py)
+    # heater: energy delivered today (a device_energy source, else measurements) and the
+    # tank's temperature (plan/heater.py)
     extra = {**ev_mod.ev_extra(cfg, now, warn), **heater_mod.heater_extra(cfg, now, warn)}
     return plan_inputs(inputs, cfg, now, extra)
 

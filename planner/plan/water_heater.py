@@ -1,19 +1,15 @@
-"""The water heater's per-solve input: the energy it already took today (issue 16).
+"""The water heater's energy today from a configured source (issue 16).
 
-:func:`delivered_today_kwh` is the one place a plan asks "how much has the heater had today?"
-[kWh, the site's local day]; :func:`heater_extra` turns it into the component's per-solve
-input (``Context.extra["water_heater"] = {"delivered_kwh": x}``,
-:class:`planner.optimize.components.deferrable.DeferrableLoad`), which is subtracted from
-today's need. Today's source is ``water_heater.delivered_today`` (a ``device_energy``
-provider, e.g. a Home Assistant daily energy entity); another source (the executor's
-measurements) plugs in here as a fallback when that key is absent.
+:func:`delivered_today_kwh` reads ``water_heater.delivered_today`` (a ``device_energy``
+provider, e.g. a Home Assistant daily energy entity) [kWh since local midnight].
+:func:`planner.plan.heater.heater_extra` uses it first and falls back to the executor's
+measurements; this module stays free of cvxpy so ``helios doctor`` can call it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import pandas as pd
 
@@ -26,7 +22,7 @@ from planner.providers.base import ProviderContext
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NAME", "delivered_today_kwh", "heater_extra"]
+__all__ = ["NAME", "delivered_today_kwh"]
 
 #: the component's name (:data:`planner.optimize.components.water_heater.NAME`, equal by test):
 #: not imported from there, so `helios doctor` can call :func:`delivered_today_kwh` without
@@ -75,10 +71,3 @@ def delivered_today_kwh(cfg: HeliosConfig, now: pd.Timestamp,
         return None
     return kwh
 
-
-def heater_extra(cfg: HeliosConfig, now: pd.Timestamp,
-                 warn: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
-    """``extra`` for :func:`planner.optimize.model.solve`: ``{"water_heater": {"delivered_kwh":
-    x}}``, or ``{}`` when nothing is known about today."""
-    kwh = delivered_today_kwh(cfg, now, warn)
-    return {} if kwh is None else {NAME: {"delivered_kwh": kwh}}

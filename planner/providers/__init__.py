@@ -26,7 +26,7 @@ from typing import Any
 
 from planner.providers.base import ProviderContext, TimeSeries
 
-KINDS = ("prices", "pv", "load", "state", "vehicle", "carbon", "device_energy")
+KINDS = ("prices", "pv", "load", "state", "vehicle", "carbon", "device_energy", "temperature")
 _REGISTRY: dict[tuple[str, str], type] = {}
 
 
@@ -63,7 +63,9 @@ _BUILTIN: dict[tuple[str, str], str] = {
     ("device_energy", "homeassistant"): "state.homeassistant_energy",
     ("vehicle", "manual"): "vehicle.manual", ("vehicle", "tesla"): "vehicle.tesla",
     ("vehicle", "kia_hyundai"): "vehicle.kia_hyundai",
+    ("temperature", "homeassistant"): "temperature.homeassistant",
     ("carbon", "csv"): "carbon.csv", ("carbon", "energinet"): "carbon.energinet",
+    ("carbon", "entsoe"): "carbon.entsoe",
 }
 
 

@@ -230,7 +230,8 @@ DRIVER_REQUIRED = {"victron_modbus": {"host": "gx.local"},
                    "opendtu": {"url": "http://127.0.0.1",
                                "meter": {"type": "shelly", "url": "http://127.0.0.1"}}}
 #: options that are not scalars (lists, nested sections): no Row, tested with their driver
-NON_SCALAR = {"marstek": {"batteries", "meter"}, "opendtu": {"meter", "soc", "inverters"}}
+NON_SCALAR = {"marstek": {"batteries", "meter", "plan_names"},
+              "opendtu": {"meter", "soc", "inverters"}, "simulated": {"batteries"}}
 
 #: values of the wrong type for each kind (null is added for options that are not nullable)
 WRONG = {

@@ -17,8 +17,10 @@ from device_emulators.web import DeviceServer, P1Meter
 from gx_emulator.plans import T0, FakeClock
 
 from executor import drivers
+from executor import schedule as sched
 from executor.__main__ import _install_signals
 from executor.control import Apply, Limits, Release
+from executor.drivers._split import plan_weights
 from executor.drivers.marstek import split_power
 from executor.errors import ConfigError
 from executor.plansource import FileSource, PlanTracker
@@ -236,3 +238,38 @@ def test_one_request_in_flight_and_the_gap_between_requests(site):
         assert min(gaps) >= 0.03 - 1e-3
         ids = [i for i, _, _ in u.requests]
         assert len(set(ids)) == len(ids)  # a new id per request
+
+
+def test_plan_weights_follow_the_plan_and_idle_units_take_only_the_excess():
+    names = ["battery", "garage", "shed"]
+    planned = {"battery": 400.0, "garage": 1200.0, "shed": 0.0, "water_heater": -3000.0}
+    w = plan_weights(800.0, names, planned, [1.0, 1.0, 1.0])
+    assert split_power(800.0, [2500] * 3, w) == pytest.approx([200, 600, 0], abs=0.1)
+    # more than the planned units can give: the idle one takes the rest
+    assert split_power(6000.0, [2500] * 3, w) == pytest.approx([2500, 2500, 1000], abs=0.1)
+    # no unit planned in the direction needed (a charge): the driver's own weights
+    assert plan_weights(-800.0, names, planned, [3.0, 1.0, 1.0]) == [3.0, 1.0, 1.0]
+    assert plan_weights(800.0, names, None, [3.0, 1.0, 1.0]) == [3.0, 1.0, 1.0]
+
+
+def test_units_follow_the_plans_power_per_battery(site, tmp_path):
+    """devices.<name>.power_kw of the further batteries (schedule.json) and the home
+    battery's power: the units named by plan_names share the battery power in the plan's
+    proportions (by SoC they would share it the other way round)."""
+    ex, home, units, clock, plan_path = site(socs=(60.0, 40.0, 30.0),
+                                             plan_names=["battery", "garage", "shed"])
+    plan = sched.read(plan_path)
+    slots = tuple(replace(s, battery_discharge_kw=0.2,
+                          devices={"garage": {"power_kw": -0.6, "soc_pct": 40.0},
+                                   "shed": {"power_kw": 0.0, "soc_pct": 30.0}})
+                  for s in plan.slots)
+    sched.write(plan_path, replace(plan, slots=slots))
+    grid = run_ticks(ex, home, clock, 8)
+    assert abs(grid[-1]) <= 50.0
+    powers = home.trace[-1][2]
+    assert powers[1] == pytest.approx(3 * powers[0], rel=0.05) and powers[0] > 100
+    assert abs(powers[2]) < 5.0  # the plan leaves the shed idle
+    with pytest.raises(ConfigError, match=r"executor\.driver\.plan_names"):
+        drivers.create("marstek", {"batteries": ["a", "b"], "plan_names": ["battery"],
+                                   "meter": {"type": "homewizard", "url": "http://x"}},
+                       clock=clock)

@@ -24,6 +24,7 @@ from executor.errors import ConfigError
 from executor.plansource import FileSource, PlanTracker
 from executor.relays.base import RelayFollower, safe_state
 from executor.runner import Executor
+from executor.telemetry import Telemetry
 
 HEATER_KW = [3.0, 0.0, 0.02, 3.0, 3.0]  # on, off, off (below 0.05 kW), on, on
 
@@ -309,3 +310,39 @@ def test_gx_relay_not_in_manual_mode_or_missing_is_reported(tmp_path, clock, dae
         ex.shutdown()
     assert follower.last_reason.startswith("failed: ")
     assert all(r.exc_info is None for r in caplog.records)
+
+
+# --------------------------------------------------------------------------------------------
+# the heater's power in the measurements (issue 13: energy delivered today)
+
+
+@pytest.mark.parametrize("gen,options,on_w", [
+    (2, {}, 3000.0),                                   # the Shelly's meter (apower)
+    (1, {"gen": 1, "power_kw": 2.0}, 2000.0),          # no meter: power_kw while on
+])
+def test_relay_records_the_heaters_power_in_the_measurements(tmp_path, clock, gen, options,
+                                                             on_w):
+    with ShellyRelay(gen=gen) as dev:
+        follower = _follower("shelly", {"device": "water_heater", "url": dev.url,
+                                        "reassert_s": 0, **options}, clock)
+        ex = _executor(tmp_path, clock, [follower])
+        ex.telemetry = Telemetry(str(tmp_path / "buf.jsonl"), interval_s=900)
+        for _ in HEATER_KW:
+            ex.tick()
+            clock.advance(900)
+        ex.shutdown()
+        rows = ex.telemetry.pending()
+    assert [r["water_heater_power_w"] for r in rows[:5]] == [on_w, 0.0, 0.0, on_w, on_w]
+
+
+def test_without_a_meter_or_power_kw_no_heater_power_is_recorded(tmp_path, clock):
+    with ShellyRelay(gen=1) as dev:
+        follower = _follower("shelly", {"device": "water_heater", "url": dev.url, "gen": 1},
+                             clock)
+        ex = _executor(tmp_path, clock, [follower])
+        ex.telemetry = Telemetry(str(tmp_path / "buf.jsonl"), interval_s=900)
+        for _ in range(3):
+            ex.tick()
+            clock.advance(900)
+        rows = ex.telemetry.pending()
+    assert rows and all("water_heater_power_w" not in r for r in rows)

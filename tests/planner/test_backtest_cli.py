@@ -162,3 +162,24 @@ def test_unwritable_output_exits_5(site, data_dir):
     (site / "taken").write_text("a file where the output directory should go")
     result = _run(site, data_dir, "-q", "--out", str(site / "taken" / "results"))
     assert result.exit_code == 5, result.output
+
+
+def test_carbon_gives_kg_co2_per_strategy(site, data_dir):
+    """--carbon (the plan's carbon CSV): each strategy's kg CO2 = Σ import × intensity, in
+    the JSON summary, the terminal table and the report."""
+    (site / "co2.csv").write_text("ts_utc,co2_g_per_kwh\n" + "".join(
+        f"2016-05-0{d}T{h:02d}:00:00Z,{200 + 10 * h}\n" for d in (5, 6, 7, 8) for h in range(24)))
+    out = site / "out"
+    result = _run(site, data_dir, "--carbon", str(site / "co2.csv"), "--out", str(out), "-q")
+    assert result.exit_code == 0, result.output
+    assert "kg CO2 of the grid import" in result.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    with open(out / "slots.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for name, m in summary["strategies"].items():
+        want = sum(float(r[f"{name}_grid_import_kw"])
+                   * (200 + 10 * int(r["ts_utc"][11:13])) for r in rows) / 1000.0
+        assert m["co2_kg"] == pytest.approx(want, rel=1e-4, abs=1e-3), name
+    nb = summary["strategies"]["no_battery"]["co2_kg"]
+    assert nb > 0
+    assert "kg CO2 of the grid import" in (out / "report.html").read_text()

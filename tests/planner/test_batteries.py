@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from executor import plansource
 from executor import schedule as sched
 from planner import config
 from planner.core.errors import ConfigError
+from planner.history.store import Store
 from planner.inputs import gather
 from planner.optimize import model
 from planner.plan import record, run
@@ -131,3 +133,21 @@ def test_duplicate_names_are_refused():
     with pytest.raises(ConfigError) as err:
         _cfg([_unit("garage"), _unit("garage")])
     assert "batteries[1].name" in str(err.value)
+
+
+def test_plan_history_stores_each_batterys_soc(tmp_path):
+    """plan_device.soc_pct (migration 0008): the further batteries' SoC per slot, read back by
+    the store and by the executor's SQL plan source exactly as schedule.json has it."""
+    cfg = _cfg([_unit("garage"), _unit("shed", capacity_kwh=5, soc_pct=100)])
+    result = run.plan_inputs(_inputs(cfg, [0.1, 0.5, 0.5, 0.1], [0.0, 1.0, 1.0, 0.0]), cfg)
+    rec = record.record_from_result(result, cfg)
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    with Store(url) as store:
+        back = store.load(store.save(rec))
+    want = {name: [s.devices[name]["soc_pct"] for s in result.schedule.slots]
+            for name in ("garage", "shed")}
+    for name, socs in want.items():
+        np.testing.assert_allclose(back.device_soc[name], socs, atol=1e-9)
+    assert min(want["shed"]) < 100 - 10  # the shed discharges: a real trajectory
+    schedule = plansource.SqlSource(url).fetch()
+    assert [s.devices["shed"]["soc_pct"] for s in schedule.slots] == pytest.approx(want["shed"])

@@ -588,7 +588,7 @@ def test_db_commands(db_url, site_dir):
     res = cli("db", "prune")
     assert res.exit_code == 0
     assert res.output.strip() == ("pruned rows older than 30 days: plan_slot 0, plan_history 0, "
-                                  "measurements 0, price_cache 0")
+                                  "measurements 0, price_cache 0, forecast_cache 0")
     res = cli("db", "downgrade", "base")
     assert res.exit_code == 0 and "-> none" in res.output
 

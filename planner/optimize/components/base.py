@@ -238,6 +238,14 @@ class Component:
         skips the MILP); read after the LP. Without discrete constraints: True."""
         return not self.discrete
 
+    def round_relaxation(self, price: np.ndarray | None = None) -> bool:
+        """Fix the LP relaxation's fractional on/off pattern to a whole one for one more LP
+        (issue 13: the MILP only where it is needed); False: no rounding (the builder runs
+        the MILP). ``price``: the relaxation's marginal cost of a kW per slot (the balance's
+        dual), None when unknown. The next :meth:`set_inputs` undoes it. Without discrete
+        constraints: True (nothing to round)."""
+        return not self.discrete
+
     def duals(self) -> dict[str, np.ndarray]:
         """Named duals, read right after the LP (e.g. the value of stored energy)."""
         return {}

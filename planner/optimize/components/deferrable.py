@@ -63,6 +63,8 @@ class LoadSpec:
     min_run_h: float = 0.0  # on/off only
     value_eur_per_kwh: float | None = None  # None: must run
     days_ahead: int = 1
+    #: the water heater's tank (:class:`~planner.optimize.components.water_heater.TankSpec`)
+    tank: Any = None
 
     @property
     def end_min(self) -> int:
@@ -223,6 +225,56 @@ class DeferrableLoad(Component):
         lengths = np.where(ends >= self.n, blocks, ends - starts)
         at_start = (starts == 0) & (float(self.on0.value) > 0.5)
         return bool(np.all((lengths >= blocks) | at_start))
+
+    def round_relaxation(self, price: np.ndarray | None = None) -> bool:
+        """On/off: per planned day, the LP's energy rounded to ``k`` whole on-slots, put in
+        the ``k`` open slots the relaxation used most (one contiguous run of ``k`` when a
+        minimum block applies: the one the relaxation used most, the cheaper at ``price``
+        among equals); those slots' limit stays, the others close and the day's
+        need and upper bound become ``k`` slots' energy, so the LP can only run them at full
+        power. A tank, a day too short for its block: no rounding (the MILP decides)."""
+        s = self.spec
+        if s.modulating:
+            return True
+        if getattr(s, "tank", None) is not None:
+            return False
+        member = np.asarray(self.member.value, dtype=float)
+        hi = np.asarray(self.hi.value, dtype=float)
+        x = np.asarray(self.run.value, dtype=float)
+        step = s.power_kw * self.dt_h
+        blocks = int(round(s.min_run_h / self.dt_h))
+        if blocks > 1 and float(self.on0.value) > 0.5:
+            return False  # a run going on at the start: the MILP keeps its block rule
+        limit = np.zeros(self.n)
+        need = np.zeros_like(hi)
+        for row in range(member.shape[0]):
+            slots = np.flatnonzero(member[row] > 0)
+            if not len(slots) or hi[row] <= 1e-12:
+                continue
+            k = min(int(math.ceil(float(member[row] @ x) / step - 1e-6)),
+                    int(round(hi[row] / step)))
+            if k <= 0:
+                continue
+            if blocks > 1:
+                if k < blocks:
+                    return False
+                runs = [slots[i:i + k] for i in range(len(slots) - k + 1)
+                        if slots[i + k - 1] - slots[i] == k - 1]
+                if not runs:
+                    return False
+                # the run the relaxation used most, the cheaper one (price) among equals
+                cheap = price if price is not None and np.isfinite(price).all() else None
+                chosen = max(runs, key=lambda r: (round(float(x[r].sum()), 6),
+                                                  -float(cheap[r].sum()) if cheap is not None
+                                                  else 0.0))
+            else:
+                chosen = slots[np.argsort(-x[slots], kind="stable")[:k]]
+            limit[chosen] = s.power_kw
+            need[row] = k * step
+        self.run.set_limit(limit)
+        put(self.need, need)
+        put(self.hi, need)
+        return True
 
     def outputs(self) -> dict[str, Any]:
         """``<name>_power_kw`` per slot (+ = drawn from the bus); ``<name>_need_kwh`` and

@@ -90,7 +90,7 @@ def test_csv_carbon(tmp_path):
 
 def test_carbon_section_is_validated():
     assert "carbon" in providers.KINDS
-    assert providers.available("carbon") == ["csv", "energinet"]
+    assert providers.available("carbon") == ["csv", "energinet", "entsoe"]
     with pytest.raises(ConfigError, match="carbon.type"):
         config.from_mapping({"carbon": {"type": "watttime"}})
     with pytest.raises(ConfigError, match="carbon.price_area"):

@@ -18,7 +18,7 @@ from planner import providers
 from planner.cli import doctor
 from planner.core.errors import ConfigError, ProviderConfigError, ProviderUnavailable
 from planner.optimize.components.water_heater import NAME as WATER_HEATER
-from planner.plan import run
+from planner.plan import heater, run
 from planner.plan import water_heater as heater_mod
 from planner.providers.base import ProviderContext
 from planner.providers.http import RetryPolicy
@@ -169,8 +169,11 @@ def test_an_unavailable_source_warns_and_plans_the_whole_day(tmp_path):
     warnings: list[str] = []
     with serve(route(meter_payload("unavailable"))) as ha:
         cfg = _config(tmp_path, ha.url)
-        assert heater_mod.heater_extra(cfg, NOW, warnings.append) == {}
-    assert len(warnings) == 1 and "water_heater: energy delivered today unavailable" in \
+        assert heater_mod.delivered_today_kwh(cfg, NOW, warnings.append) is None
+        # the plan falls back to the measurements (none here: no database) -> 0 delivered
+        assert heater.heater_extra(cfg, NOW, warnings.append) == {
+            "water_heater": {"delivered_kwh": 0.0}}
+    assert len(warnings) == 2 and "water_heater: energy delivered today unavailable" in \
         warnings[0] and "today's whole energy is planned" in warnings[0]
     assert TOKEN not in warnings[0]
 

@@ -1,0 +1,1 @@
+"""temperature providers (the water heater's tank sensor, issue 13)."""

@@ -528,8 +528,8 @@ class Store:
                 rec[key] = from_db_time(rec[key])
             for key in ("exact_milp", "inputs_degraded"):
                 rec[key] = bool(rec[key])
-            for key in ("baselines", "inputs", "violations"):
-                if isinstance(rec[key], str):  # some MariaDB versions hand JSON back as text
+            for key in ("baselines", "inputs", "violations", "overrides"):
+                if isinstance(rec.get(key), str):  # some MariaDB versions hand JSON back as text
                     rec[key] = json.loads(rec[key])
             slots = pd.DataFrame([dict(r) for r in got])
             slots = slots.drop(columns=["plan_id", "slot_end"])

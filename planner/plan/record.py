@@ -143,6 +143,8 @@ def record_from_result(result: Any, cfg: Any, comparison: Any = None,
         "inputs": summary,
         "n_violations": len(violations),
         "violations": violations,
+        # the manual overrides in force (schedule.json's overrides; None without any)
+        "overrides": [dict(o) for o in schedule.overrides] or None,
     }
     rows = [asdict(s) for s in schedule.slots]
     slots = pd.DataFrame(rows).set_index("start")

@@ -22,6 +22,7 @@ from planner.inputs.types import Inputs
 from planner.optimize import model, scenarios
 from planner.plan import build as plan_mod
 from planner.plan import ev as ev_mod
+from planner.plan import overrides as overrides_mod
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,12 @@ def plan_once(cfg: HeliosConfig, now: pd.Timestamp, warn: Warn | None = None) ->
     now = timegrid.to_utc(now, "now")
     inputs = gather_with_fallback(cfg, now, warn)
     # the car: its state from the vehicle provider, the one-off overrides (plan/ev.py)
-    return plan_inputs(inputs, cfg, now, ev_mod.ev_extra(cfg, now, warn))
+    extra = ev_mod.ev_extra(cfg, now, warn)
+    # manual overrides (helios override): constraints of this solve (plan/overrides.py)
+    manual = overrides_mod.for_plan(cfg, inputs.index[0], inputs.end, warn)
+    if manual:
+        extra = {**extra, "overrides": manual}
+    return plan_inputs(inputs, cfg, now, extra)
 
 
 def plan_inputs(inputs: Inputs, cfg: HeliosConfig, now: pd.Timestamp | None = None,
@@ -162,6 +168,14 @@ def summary(result: PlanResult, cfg: HeliosConfig, hours: int = 6) -> str:
         until = ("" if st.kind == "state"  # a reading at plan time, not a series
                  else f" until {st.data_end.tz_convert(tz):%Y-%m-%d %H:%M}")
         lines.append(f"{flag}{st.kind}: {st.provider} ({st.source}){until}{detail}")
+    for o in result.schedule.overrides:
+        what = o["kind"] + (f" {o['target']}" if o.get("target") else "")
+        span = (f"{pd.Timestamp(o['start']).tz_convert(tz):%a %H:%M} -> "
+                f"{pd.Timestamp(o['end']).tz_convert(tz):%a %H:%M}")
+        extra = "".join(f", {v:g}{u}" for v, u in ((o.get("soc_pct"), " %"),
+                                                   (o.get("kw"), " kW")) if v is not None)
+        why = f" ({o['reason']})" if o.get("reason") else ""
+        lines.append(f"override #{o['id']}: {what} {span}{extra}{why}")
     for v in plan.violations:
         lines.append(f"violation: {v.kind}: {v.message}")
     return "\n".join(lines)

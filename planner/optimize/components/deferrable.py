@@ -191,12 +191,17 @@ class DeferrableLoad(Component):
     def force_open(self, slots: np.ndarray, kw: np.ndarray) -> None:
         """A manual override (:mod:`~planner.optimize.components.override`) runs the load at
         ``kw`` in ``slots``: open them on top of the window and count that energy towards its
-        day (the rest of the day's need is planned as usual); the override's slots leave the
+        day (outside every window: the first planned day; the rest of the day's need is
+        planned as usual); the override's slots leave the
         day's energy rows, so forcing more than the day needs can never be infeasible.
         Called after :meth:`set_inputs`."""
         forced = np.asarray(slots, dtype=bool)
+        energy = np.where(forced, np.asarray(kw, dtype=float) * self.dt_h, 0.0)
         member = np.asarray(self.member.value, dtype=float).copy()
-        given = member[:, forced] / self.dt_h @ np.asarray(kw, dtype=float)[forced] * self.dt_h
+        inside = member > 0
+        given = inside.astype(float) @ energy
+        if self.planned_days:  # outside every window: counted towards the first planned day
+            given[0] += float(energy[~inside.any(axis=0)].sum())
         member[:, forced] = 0.0
         put(self.member, member)
         put(self.need, np.clip(self.need.value - given, 0.0, None))

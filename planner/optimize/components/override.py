@@ -120,6 +120,7 @@ class Overrides(Component):
         soc0 = ctx.soc_start_kwh
         eta_c, eta_d = s.charge_efficiency, s.discharge_efficiency
         wants = {name: np.zeros(n) for name in self.devices}
+        goals: list[tuple[Any, str, int, float]] = []  # (override, side, last slot, SoC)
         for o, m in live:
             on = m > 0
             first, last = int(np.argmax(on)), int(n - 1 - np.argmax(on[::-1]))
@@ -134,18 +135,22 @@ class Overrides(Component):
                     floor = np.where(on, np.maximum(floor, ramp), floor)
                 else:
                     floor[last] = max(floor[last], target)
+                goals.append((o, "floor", last, target))
             elif o.kind == "export":
                 target = max(o.soc_pct / 100 * s.capacity_kwh if o.soc_pct is not None
                              else s.min_kwh, s.min_kwh)
                 rate = (min(o.kw, s.max_discharge_kw) if o.kw is not None
                         else s.max_discharge_kw)
                 nc = np.maximum(nc, on.astype(float))
-                if first == 0:
+                if first == 0 and soc0 > target:  # begun: down at the rate, not faster
                     ramp = np.maximum(target, soc0 - rate * dt * np.cumsum(m) / eta_d)
-                    ceil = np.where(on, np.minimum(ceil, np.maximum(ramp, min(target, soc0))),
-                                    ceil)
+                    ceil = np.where(on, np.minimum(ceil, ramp), ceil)
+                    floor = np.where(on, np.maximum(floor, ramp), floor)
+                elif first == 0:  # already at or below the target: nothing to export
+                    ceil = np.where(on, np.minimum(ceil, soc0), ceil)
                 else:
                     ceil[last] = min(ceil[last], target)
+                goals.append((o, "ceil", last, target))
             elif o.kind in ("water", "load"):
                 name = "water_heater" if o.kind == "water" else o.target
                 dev = self.devices.get(name)
@@ -160,6 +165,7 @@ class Overrides(Component):
         put(p["ceil"], ceil)
         put(p["penalty"], s.soft_penalty_eur_per_kwh)
         self._floor, self._ceil, self._nd, self._nc = floor, ceil, nd, nc
+        self._goals = {id(o): (side, last, target) for o, side, last, target in goals}
         for name, dev in self.devices.items():
             want = wants[name]
             forced = want > 0
@@ -183,11 +189,13 @@ class Overrides(Component):
                 miss = np.where(on, dis * dt, 0.0)
             else:
                 miss = np.zeros(self.n)
-            if o.kind == "charge":
-                miss = miss + np.where(on, np.clip(self._floor - soc, 0.0, None), 0.0)
-            elif o.kind == "export":
-                miss = np.where(on, ch * dt, 0.0) \
-                    + np.where(on, np.clip(soc - self._ceil, 0.0, None), 0.0)
+            if o.kind in ("charge", "export"):  # the SoC asked for at the window's end
+                side, last, target = self._goals[id(o)]
+                gap = target - soc[last] if side == "floor" else soc[last] - target
+                if o.kind == "export":
+                    miss = np.where(on, ch * dt, 0.0)
+                if gap > REPORT_TOL_KWH:
+                    miss[last] += gap
             elif o.kind in ("water", "load"):
                 name = "water_heater" if o.kind == "water" else o.target
                 dev = self.devices.get(name)

@@ -274,6 +274,8 @@ class Store:
         """
         self.ensure_schema()
         run = dict(record.run)
+        if run.get("overrides") is None:  # no overrides: also saves into a schema before 0008
+            run.pop("overrides", None)
         for key in ("created_at", "generated_at", "plan_start", "plan_end", "valid_until"):
             run[key] = to_db_time(run[key])
         slots = record.slots

@@ -177,8 +177,9 @@ def clear(cfg: HeliosConfig, now: datetime, override_id: int | None = None,
 def for_plan(cfg: HeliosConfig, start: pd.Timestamp, end: pd.Timestamp,
              warn=None) -> list[Override]:
     """The overrides overlapping the horizon ``[start, end)``: from SQL, else (no storage, no
-    database yet, or the database failing: a warning) from the executor's overrides file,
-    which every add and clear rewrites. A plan never creates the database for this."""
+    database yet, or the database failing, which the plan's save reports) from the executor's
+    overrides file, which every add and clear rewrites. A plan never creates the database
+    for this; ``warn`` gets a broken overrides file."""
     begin, finish = (pd.Timestamp(t).tz_convert("UTC").to_pydatetime() for t in (start, end))
     if cfg.storage.enabled:
         try:
@@ -188,11 +189,8 @@ def for_plan(cfg: HeliosConfig, start: pd.Timestamp, end: pd.Timestamp,
                         u.database and os.path.exists(u.database)):
                     raise LookupError  # no database yet: nothing was ever added through it
                 return sql.in_force(store, begin, finish)
-        except LookupError:
-            pass
-        except StorageError as exc:
-            if warn is not None:
-                warn(f"overrides: {exc}; using the overrides file")
+        except (LookupError, StorageError):
+            pass  # the file mirrors the table; a failing database is reported by the save
     found, problem = ov.read(file_path(cfg))
     if problem and warn is not None:
         warn(problem)

@@ -143,9 +143,9 @@ def record_from_result(result: Any, cfg: Any, comparison: Any = None,
         "inputs": summary,
         "n_violations": len(violations),
         "violations": violations,
-        # the manual overrides in force (schedule.json's overrides; None without any)
-        "overrides": [dict(o) for o in schedule.overrides] or None,
     }
+    if schedule.overrides:  # the manual overrides in force (plan_history.overrides, 0008)
+        run["overrides"] = [dict(o) for o in schedule.overrides]
     rows = [asdict(s) for s in schedule.slots]
     slots = pd.DataFrame(rows).set_index("start")
     slots.index = pd.DatetimeIndex(slots.index).tz_convert("UTC")

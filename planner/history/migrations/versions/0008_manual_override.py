@@ -23,6 +23,13 @@ down_revision = "0007"
 branch_labels = None
 depends_on = None
 
+#: the view over plan_history/plan_slot (as in 0002), dropped around the column's removal
+_VIEW = (
+    "CREATE VIEW current_schedule AS "
+    "SELECT s.* FROM plan_slot s "
+    "WHERE s.plan_id = (SELECT MAX(h.id) FROM plan_history h)"
+)
+
 _UTC = sa.DateTime().with_variant(sa.dialects.mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
@@ -50,7 +57,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("plan_history") as batch:
-        batch.drop_column("overrides")
+    # a plain ALTER TABLE (SQLite >= 3.35 and MariaDB): batch mode would copy plan_history,
+    # and dropping the old copy cascades to every plan_slot row
+    op.execute("DROP VIEW current_schedule")
+    op.execute("ALTER TABLE plan_history DROP COLUMN overrides")
+    op.execute(_VIEW)
     op.drop_index("ix_manual_override_end_at", table_name="manual_override")
     op.drop_table("manual_override")

@@ -17,6 +17,7 @@ from executor import schedule as sched
 from planner.config import HeliosConfig
 from planner.core import timegrid
 from planner.core.errors import OptimizationError, OutputError
+from planner.inputs import sindex
 from planner.inputs.fallback import Warn, gather_with_fallback
 from planner.inputs.types import Inputs
 from planner.optimize import model, scenarios
@@ -45,6 +46,8 @@ def plan_once(cfg: HeliosConfig, now: pd.Timestamp, warn: Warn | None = None) ->
     """
     now = timegrid.to_utc(now, "now")
     inputs = gather_with_fallback(cfg, now, warn)
+    # the S-index: a safety margin on the load and PV forecasts (inputs/sindex.py)
+    inputs = sindex.for_plan(inputs, cfg, now)
     # the car: its state from the vehicle provider, the one-off overrides (plan/ev.py)
     extra = ev_mod.ev_extra(cfg, now, warn)
     # manual overrides (helios override): constraints of this solve (plan/overrides.py)

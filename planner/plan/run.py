@@ -62,7 +62,9 @@ def plan_inputs(inputs: Inputs, cfg: HeliosConfig, now: pd.Timestamp | None = No
     """Optimise already-gathered inputs (backtests, tests); ``extra``: the devices'
     per-solve inputs by name (``{"ev": {"soc_pct": 30, ...}}``)."""
     solution = None
-    if cfg.planning.scenario_pv_spread > 0:
+    # the scenario plan knows no manual overrides: with one in force the plan is the
+    # deterministic one, which obeys it
+    if cfg.planning.scenario_pv_spread > 0 and not (extra or {}).get("overrides"):
         solution = scenarios.solve(inputs, cfg)
     if solution is None:
         # no extra without a car: the call stays what it was (tests patch model.solve)

@@ -47,6 +47,7 @@ from planner.history.schema import (
     SCHEMA_REVISION,
     SLOT_FIELDS,
     forecast_cache,
+    manual_override,
     measurements,
     metadata,
     plan_device,
@@ -471,6 +472,8 @@ class Store:
         old = sa.select(plan_history.c.id).where(plan_history.c.created_at < cutoff)
         # the devices' rows go with their plans (not counted: the counts name what is pruned)
         conn.execute(plan_device.delete().where(plan_device.c.plan_id.in_(old)))
+        # manual overrides over for longer than keep_days (0008; not counted either)
+        conn.execute(manual_override.delete().where(manual_override.c.end_at < cutoff))
         counts = {
             "plan_slot": conn.execute(
                 plan_slot.delete().where(plan_slot.c.plan_id.in_(old))).rowcount,

@@ -246,6 +246,9 @@ def test_store_round_trip_clear_and_expiry(db_url):  # noqa: F811 - the fixture
         assert sql.clear(store, later, "bob@pi", 1) == 0  # already cleared
         assert sql.listing(store, later) == []
         assert len(sql.listing(store, later, expired=True)) == 2  # the history keeps them
+        # pruned with the rest of the history once over for longer than keep_days
+        store.prune(pd.Timestamp(NOW + timedelta(days=400)))
+        assert sql.listing(store, later, expired=True) == []
 
 
 # --- CLI -> planner -> executor ---------------------------------------------------------------

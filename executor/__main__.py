@@ -96,7 +96,8 @@ def build(cfg: cfgmod.ExecutorConfig, *, dry_run: bool = False, clock=utc_now,
         RelayFollower(relays.create(kind, rcfg, clock=clock), cfg.limits.max_plan_age_s)
         for kind, rcfg in cfg.relays]
     return Executor(driver, PlanTracker(source), cfg.limits, cfg.pause_path, telemetry,
-                    clock=clock, interval_s=cfg.interval_s, ev_charger=ev, relays=switched)
+                    clock=clock, interval_s=cfg.interval_s, ev_charger=ev, relays=switched,
+                    overrides_path=cfg.overrides_path)
 
 
 def _install_signals(executor: Executor) -> None:

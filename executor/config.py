@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
-from executor import drivers, evse, relays
+from executor import drivers, evse, overrides, relays
 from executor.configfile import DocumentError, Secrets, read_document
 from executor.configspec import Choices, build, describe, key_type, opt
 from executor.configspec import explain as explain_section
@@ -131,6 +131,10 @@ class ExecutorSection:
                          choices=("debug", "info", "warning"))
     pause_file: str = opt("helios-executor.pause.json", "Pause file name (relative to "
                           "state_dir)")
+    overrides_path: str | None = opt(
+        None, "Manual overrides file that `helios override` and `helios serve` write and the "
+        "executor obeys every tick (relative to the config file; default: "
+        "helios-overrides.json beside the plan file plan.path)")
 
 
 #: the sub-sections of ``executor:`` (``driver:`` is :class:`DriverChoice` plus the options
@@ -157,6 +161,8 @@ class ExecutorConfig:
     telemetry: TelemetryConfig
     pause_path: str
     source: str = ""
+    #: the manual overrides file (``executor.overrides_path``; :mod:`executor.overrides`)
+    overrides_path: str = ""
     #: ``executor.ev_charger``: the charger's type and validated ``Config`` (None: no EV)
     ev_charger_type: str | None = None
     ev_charger: Any = None
@@ -326,8 +332,16 @@ def from_mapping(doc: Any, config_dir: str = ".", source: str = "",
         interval_s=top.interval_s, state_dir=os.path.normpath(state_dir), log_level=top.log_level,
         driver_type=driver_type, driver_options=driver_options, plan=plan, limits=limits,
         telemetry=tel, pause_path=os.path.join(os.path.normpath(state_dir), top.pause_file),
+        overrides_path=_overrides_path(top.overrides_path, plan.path, config_dir),
         source=source, ev_charger_type=ev_type, ev_charger=ev_cfg, relays=relay_cfgs,
     )
+
+
+def _overrides_path(given: str | None, plan_path: str, config_dir: str) -> str:
+    """``executor.overrides_path`` made absolute; default beside the plan file."""
+    if given is None:
+        return os.path.join(os.path.dirname(plan_path), overrides.FILE_NAME)
+    return given if os.path.isabs(given) else os.path.join(config_dir, given)
 
 
 def _ev_charger(raw: Any, problems: list[ConfigProblem]) -> tuple[str | None, Any]:

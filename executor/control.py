@@ -40,6 +40,7 @@ from datetime import datetime, timedelta
 from typing import Union
 
 from executor.drivers.base import Measurement, Setpoint
+from executor.overrides import Override
 from executor.schedule import Schedule, format_utc, intent_band
 
 
@@ -346,7 +347,7 @@ def intent_battery(intent: str, low: float, high: float, net_load: float,
 
 def decide(planned: Planned | None, measurement: Measurement | None, limits: Limits,
            now: datetime, *, paused_until: datetime | None = None,
-           no_plan_reason: str = "no plan") -> Decision:
+           no_plan_reason: str = "no plan", override: Override | None = None) -> Decision:
     """Decide what to send this tick.
 
     Parameters
@@ -363,6 +364,9 @@ def decide(planned: Planned | None, measurement: Measurement | None, limits: Lim
         Automation is paused until this instant (``helios-executor pause``). [UTC]
     no_plan_reason : str
         Why ``planned`` is None (e.g. "plan file missing"), for the log.
+    override : Override, optional
+        The manual battery override in force now (:func:`executor.overrides.battery_override`),
+        applied over the slot's intent by :func:`override_battery`, before the clamps.
 
     Returns
     -------
@@ -399,7 +403,45 @@ def decide(planned: Planned | None, measurement: Measurement | None, limits: Lim
         battery_w = _intent_w(planned, measurement, limits, now, notes)
     else:
         battery_w = _grid_hold_w(planned, measurement, limits, now, notes)
+    if override is not None and override.in_force(now):
+        wanted_w = override_battery(override, battery_w, measurement.soc_pct, limits)
+        notes.append(f"override #{override.id} {override.kind}: battery {wanted_w:+.0f} W "
+                     f"(plan {battery_w:+.0f} W)")
+        battery_w = wanted_w
     return _clamped(planned, measurement, limits, battery_w, notes)
+
+
+def override_battery(o: Override, battery_w: float, soc_pct: float, limits: Limits) -> float:
+    """The battery power (+ = discharge) a manual override asks for instead of ``battery_w``.
+
+    * ``hold``: never discharge (``min(battery_w, 0)``: PV surplus may still charge);
+    * ``charge``: below ``soc_pct`` (default ``max_soc_pct``) charge at ``kw`` (default the
+      charge limit), never less than the plan charges; at the target hold;
+    * ``export``: above ``max(soc_pct, min_soc_pct)`` discharge at ``kw`` (default the
+      discharge limit), never less than the plan discharges; at the floor follow the plan
+      without discharging below it.
+
+    The caller still clamps the result to every battery and grid limit and the SoC bounds
+    (:func:`battery_bounds_w`), so an override never breaks a safety limit.
+    """
+    if o.kind == "hold":
+        return min(battery_w, 0.0)
+    if o.kind == "charge":
+        target = min(o.soc_pct if o.soc_pct is not None else limits.max_soc_pct,
+                     limits.max_soc_pct)
+        if soc_pct >= target:
+            return min(battery_w, 0.0)
+        rate_w = limits.max_charge_w if o.kw is None else min(1000.0 * o.kw, limits.max_charge_w)
+        return min(battery_w, -rate_w)
+    if o.kind == "export":
+        floor = max(o.soc_pct if o.soc_pct is not None else limits.min_soc_pct,
+                    limits.min_soc_pct)
+        if soc_pct <= floor:
+            return min(battery_w, 0.0)
+        rate_w = (limits.max_discharge_w if o.kw is None
+                  else min(1000.0 * o.kw, limits.max_discharge_w))
+        return max(battery_w, rate_w)
+    return battery_w
 
 
 def _intent_w(planned: Planned, measurement: Measurement, limits: Limits, now: datetime,

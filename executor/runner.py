@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from executor import control, pause
+from executor import control, overrides, pause
 from executor.control import Apply, Decision, Limits, Release
 from executor.drivers.base import Measurement
 from executor.errors import DriverError, ForeignControllerError
@@ -69,11 +69,15 @@ class Executor:
         Follows the plan's EV power on a charger (``executor.ev_charger``).
     relays : sequence of RelayFollower, optional
         Switch loads from the plan (``executor.relays``).
+    overrides_path : str, optional
+        The manual overrides file (:mod:`executor.overrides`), read every tick; the battery
+        override in force is applied over the plan's intent, inside every clamp.
     """
 
     def __init__(self, driver, tracker: PlanTracker, limits: Limits, pause_path: str,
                  telemetry: Telemetry | None = None, clock: Callable[[], datetime] = utc_now,
-                 interval_s: float = 10.0, ev_charger=None, relays=()):
+                 interval_s: float = 10.0, ev_charger=None, relays=(),
+                 overrides_path: str | None = None):
         self.driver = driver
         self.tracker = tracker
         self.limits = limits
@@ -83,6 +87,8 @@ class Executor:
         self.interval_s = interval_s
         self.ev_charger = ev_charger
         self.relays = list(relays)
+        self.overrides_path = overrides_path
+        self._overrides_problem: str | None = None
         self.last_decision: Decision | None = None
         self.last_measurement: Measurement | None = None
         self.ticks = 0
@@ -111,7 +117,8 @@ class Executor:
         planned = control.slot_at(plan, now, self.limits)
         no_plan = control.no_slot_reason(plan, now, self.limits, self.tracker.reason)
         decision = control.decide(planned, measurement, self.limits, now,
-                                  paused_until=paused_until, no_plan_reason=no_plan)
+                                  paused_until=paused_until, no_plan_reason=no_plan,
+                                  override=self._override(now))
         if isinstance(decision, Release) and decision.reason == "no measurement" and read_error:
             decision = Release(f"device unavailable ({read_error})")
         decision = self._send(decision)
@@ -147,6 +154,17 @@ class Executor:
             if power is not None:
                 out[relay.config.device] = out.get(relay.config.device, 0.0) + power
         return out
+
+    def _override(self, now: datetime) -> overrides.Override | None:
+        """The battery override in force now (a broken file is logged once, then ignored)."""
+        if not self.overrides_path:
+            return None
+        found, problem = overrides.read(self.overrides_path)
+        if problem != self._overrides_problem:
+            if problem:
+                log.error("%s (following the plan)", problem)
+            self._overrides_problem = problem
+        return overrides.battery_override(found, now)
 
     def _send(self, decision: Decision) -> Decision:
         if isinstance(decision, Apply):

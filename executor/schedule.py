@@ -48,6 +48,20 @@ home bus (a load), − = supplied to it (a second battery discharging). Any othe
 scalar (number, string, boolean or null) the device's driver needs. A slot without devices
 omits the object; a reader that does not drive a device ignores its entry.
 
+Overrides (minor version 3)
+---------------------------
+A plan may carry ``overrides``: the manual overrides (``helios override``) in force during its
+horizon, which the plan already obeys where physics allows (a shortfall is also a violation
+of kind ``override``)::
+
+    "overrides": [{"id": 3, "kind": "hold", "target": null, "start": "...Z", "end": "...Z",
+                   "soc_pct": null, "kw": null, "reason": "guests", "shortfall_kwh": 0.0}]
+
+``kind`` is one of :data:`OVERRIDE_KINDS`; ``target`` names the deferrable load of a ``load``
+override. A plan without overrides omits the list. The executor obeys the overrides from its
+own overrides file (:mod:`executor.overrides`), which is current between plans too; this list
+says what the plan was made with (for people, the report and ``helios serve``).
+
 Versions
 --------
 ``version`` is the major version: a reader refuses any other. ``version_minor`` (0 when
@@ -66,8 +80,14 @@ from datetime import datetime, timedelta, timezone
 
 SCHEMA_VERSION = 1
 #: additive changes within the major version: 1 = per-slot intent + battery band,
-#: 2 = per-slot ``devices`` block
-SCHEMA_MINOR = 2
+#: 2 = per-slot ``devices`` block, 3 = plan-level ``overrides`` list
+SCHEMA_MINOR = 3
+
+#: the kinds of manual override (:mod:`executor.overrides`)
+OVERRIDE_KINDS = ("charge", "hold", "export", "water", "load")
+#: the fields of one entry of ``overrides`` (all but kind/start/end may be null)
+OVERRIDE_FIELDS = ("id", "kind", "target", "start", "end", "soc_pct", "kw", "reason",
+                   "shortfall_kwh")
 
 #: What a slot is for (the executor's control law, see the module docstring):
 INTENTS = (
@@ -218,6 +238,8 @@ class Schedule:
     solver: str
     slots: tuple[Slot, ...]
     violations: tuple[Violation, ...] = field(default_factory=tuple)
+    #: minor 3: the manual overrides in force during the plan (:data:`OVERRIDE_FIELDS`)
+    overrides: tuple[dict, ...] = field(default_factory=tuple)
     version: int = SCHEMA_VERSION
     version_minor: int = SCHEMA_MINOR
 
@@ -268,6 +290,8 @@ class Schedule:
             if not s.devices:
                 item.pop("devices")
             doc["slots"].append(item)
+        if self.overrides:
+            doc["overrides"] = [dict(o) for o in self.overrides]
         return doc
 
     def to_json(self) -> str:
@@ -344,6 +368,29 @@ def _validate(s: Schedule) -> None:
             raise ScheduleError(f"{where}.reason: expected a string, got {slot.reason!r}")
         _validate_intent(slot, where)
         _validate_devices(slot.devices, where)
+    for i, entry in enumerate(s.overrides):
+        _validate_override(entry, f"overrides[{i}]")
+
+
+def _validate_override(entry: object, where: str) -> None:
+    if not isinstance(entry, dict):
+        raise ScheduleError(f"{where}: expected an object, got {type(entry).__name__}")
+    for key in ("kind", "start", "end"):
+        if key not in entry:
+            raise ScheduleError(f"{where}.{key}: required field is missing")
+    if entry["kind"] not in OVERRIDE_KINDS:
+        raise ScheduleError(f"{where}.kind: expected one of {', '.join(OVERRIDE_KINDS)}, "
+                            f"got {entry['kind']!r}")
+    start, end = parse_utc(entry["start"], f"{where}.start"), parse_utc(entry["end"],
+                                                                        f"{where}.end")
+    if end <= start:
+        raise ScheduleError(f"{where}.end: expected a time after start")
+    for key, value in entry.items():
+        if isinstance(value, (dict, list)):
+            raise ScheduleError(f"{where}.{key}: expected a number, string, boolean or null, "
+                                f"got {type(value).__name__}")
+        if key in ("soc_pct", "kw", "shortfall_kwh") and value is not None:
+            _number(value, f"{where}.{key}")
 
 
 def _validate_devices(devices: object, where: str) -> None:
@@ -465,6 +512,9 @@ def from_dict(doc: object) -> Schedule:
                 first_slot=parse_utc(first, f"{where}first_slot") if first is not None else None,
             )
         )
+    raw_overrides = doc.get("overrides", [])
+    if not isinstance(raw_overrides, list):
+        raise ScheduleError("overrides: expected a list")
     return Schedule(
         version=version,
         version_minor=minor,
@@ -478,6 +528,7 @@ def from_dict(doc: object) -> Schedule:
         solver=str(_require(doc, "solver", "")),
         slots=tuple(slots),
         violations=tuple(violations),
+        overrides=tuple(raw_overrides),
     )
 
 

@@ -131,7 +131,7 @@ def _intent_schedule(n: int = 4) -> sched.Schedule:
 def test_round_trip_with_intents():
     s = _intent_schedule()
     doc = json.loads(s.to_json())
-    assert (doc["version"], doc["version_minor"]) == (1, sched.SCHEMA_MINOR) == (1, 2)
+    assert (doc["version"], doc["version_minor"]) == (1, sched.SCHEMA_MINOR) == (1, 3)
     assert doc["slots"][0]["intent"] == "charge_grid"
     assert (doc["slots"][0]["battery_min_kw"], doc["slots"][0]["battery_max_kw"]) == (-5.0, -0.5)
     back = sched.from_json(s.to_json())
@@ -271,7 +271,7 @@ def _device_schedule() -> sched.Schedule:
 def test_devices_round_trip_and_only_where_given():
     s = _device_schedule()
     doc = json.loads(s.to_json())
-    assert doc["version_minor"] == 2
+    assert doc["version_minor"] == sched.SCHEMA_MINOR
     assert doc["slots"][0]["devices"]["water_heater"] == {"power_kw": 3.0}
     assert doc["slots"][0]["devices"]["ev"]["phases"] == 3
     assert "devices" not in doc["slots"][1]  # a slot without devices omits the block

@@ -17,8 +17,29 @@ from planner.config.devices import BatteryUnitConfig, EvConfig, LoadConfig, Wate
 from planner.core.siteconfig import SiteConfig
 
 __all__ = ["DEFAULT_PROVIDERS", "BatteryConfig", "GridConfig", "HeliosConfig", "OutputConfig",
-           "PlanningConfig", "ProviderConfig", "ReportConfig", "SiteConfig", "StorageConfig",
-           "MqttConfig", "TariffConfig", "TariffParts"]
+           "PlanningConfig", "ProviderConfig", "ReportConfig", "SIndexConfig", "SiteConfig",
+           "StorageConfig", "MqttConfig", "TariffConfig", "TariffParts"]
+
+
+@dataclass(frozen=True)
+class SIndexConfig:
+    """Darkstar's S-index: how much the safety margins grow in ``mode: dynamic``."""
+
+    mode: str = opt("static", "static: load_safety_factor and pv_confidence_pct as given; "
+                    "dynamic: raised (lowered) when a PV deficit is forecast or the forecasts' "
+                    "recent error was large", choices=("static", "dynamic"))
+    deficit_weight: float = opt(
+        0.2, "dynamic: added to the load factor (and x 100 % taken off the PV confidence) when "
+        "the next 24 h's PV covers none of their load, in proportion below that", "", ge=0,
+        le=2)
+    error_weight: float = opt(
+        0.5, "dynamic: added per unit of the recent relative forecast error (sum |forecast - "
+        "measured| / sum measured, from plan_slot and measurements)", "", ge=0, le=5)
+    error_days: int = opt(7, "dynamic: days of forecast error history", "d", ge=1, le=90)
+    max_load_safety_factor: float = opt(1.5, "dynamic: the load factor at most", "", ge=1,
+                                        le=3)
+    min_pv_confidence_pct: float = opt(50.0, "dynamic: the PV confidence at least", "%", gt=0,
+                                       le=100)
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,13 @@ class PlanningConfig:
                                 "imported costs g CO2/kWh / 1000 x this more (needs a carbon: "
                                 "section; 0 = cost only, kg CO2 still reported)", "EUR/kg",
                                 ge=0)
+    load_safety_factor: float = opt(
+        1.0, "S-index: the load forecast is planned x this (>= 1: plan for more load than "
+        "forecast; 1 = as forecast)", "", ge=1, le=3)
+    pv_confidence_pct: float = opt(
+        100.0, "S-index: the PV forecast is planned at this share (100 = as forecast)", "%",
+        gt=0, le=100)
+    s_index: SIndexConfig = section(SIndexConfig)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,11 @@ this; ``tests/planner/test_store.py`` compares them).
 ``forecast_cache``
     the last answer of each web provider (migration 0006), planned on until its
     ``min_interval_s`` has passed (:mod:`planner.inputs.cache`).
+``manual_override``
+    the manual overrides (migration 0009): kind, target, window, SoC/power, who made it,
+    when and why; a cleared one keeps its row with ``cleared_at``/``cleared_by``. The
+    overrides in force at a plan are also in ``plan_history.overrides`` (JSON, NULL before
+    0009).
 ``current_schedule`` (view)
     the slots of the newest plan.
 """
@@ -35,7 +40,7 @@ from sqlalchemy.dialects import mysql
 
 #: the newest migration (``planner/history/migrations/versions``); a test checks it is
 #: Alembic's head
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 #: Alembic's script location: the ``migrations`` folder shipped beside this module (an absolute
 #: path, so a ``planner`` folder elsewhere on ``sys.path`` — e.g. ``tests/planner`` — cannot
 #: shadow it)
@@ -88,6 +93,9 @@ plan_history = sa.Table(
     sa.Column("inputs", sa.JSON, nullable=False),
     sa.Column("n_violations", sa.Integer, nullable=False),
     sa.Column("violations", sa.JSON, nullable=False),
+    # migration 0009: the manual overrides in force at this plan (NULL in older rows)
+    sa.Column("overrides", sa.JSON, nullable=True,
+              comment="manual overrides in force at this plan (schedule.json overrides)"),
 )
 
 #: the intent fields of schedule.json 1.1 (nullable: NULL in plans saved before 0003)
@@ -177,6 +185,25 @@ forecast_cache = sa.Table(
     sa.Column("value", sa.Double, nullable=False, comment="spot price [EUR/kWh] or power [kW]"),
     sa.Column("fetched_at", UtcDateTime, nullable=False, comment="[UTC]"),
     sa.Column("source", sa.String(255), nullable=False),
+)
+
+#: manual overrides (migration 0009; executor/overrides.py is the record)
+manual_override = sa.Table(
+    "manual_override", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False,
+              comment="charge | hold | export | water | load"),
+    sa.Column("target", sa.String(64), nullable=True, comment="the load's name (kind load)"),
+    sa.Column("start_at", UtcDateTime, nullable=False, comment="[UTC]"),
+    sa.Column("end_at", UtcDateTime, nullable=False, index=True,
+              comment="[UTC]; expired after this"),
+    sa.Column("soc_pct", sa.Double, nullable=True),
+    sa.Column("kw", sa.Double, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False, comment="user@host"),
+    sa.Column("created_at", UtcDateTime, nullable=False, comment="[UTC]"),
+    sa.Column("cleared_at", UtcDateTime, nullable=True, comment="[UTC]; NULL = not cleared"),
+    sa.Column("cleared_by", sa.String(128), nullable=True),
 )
 
 #: the view the migrations create (same SQL on SQLite and MariaDB)

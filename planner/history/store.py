@@ -47,6 +47,7 @@ from planner.history.schema import (
     SCHEMA_REVISION,
     SLOT_FIELDS,
     forecast_cache,
+    manual_override,
     measurements,
     metadata,
     plan_device,
@@ -274,6 +275,8 @@ class Store:
         """
         self.ensure_schema()
         run = dict(record.run)
+        if run.get("overrides") is None:  # no overrides: also saves into a schema before 0009
+            run.pop("overrides", None)
         for key in ("created_at", "generated_at", "plan_start", "plan_end", "valid_until"):
             run[key] = to_db_time(run[key])
         slots = record.slots
@@ -509,6 +512,8 @@ class Store:
         old = sa.select(plan_history.c.id).where(plan_history.c.created_at < cutoff)
         # the devices' rows go with their plans (not counted: the counts name what is pruned)
         conn.execute(plan_device.delete().where(plan_device.c.plan_id.in_(old)))
+        # manual overrides over for longer than keep_days (0009; not counted either)
+        conn.execute(manual_override.delete().where(manual_override.c.end_at < cutoff))
         counts = {
             "plan_slot": conn.execute(
                 plan_slot.delete().where(plan_slot.c.plan_id.in_(old))).rowcount,
@@ -572,8 +577,8 @@ class Store:
                 rec[key] = from_db_time(rec[key])
             for key in ("exact_milp", "inputs_degraded"):
                 rec[key] = bool(rec[key])
-            for key in ("baselines", "inputs", "violations"):
-                if isinstance(rec[key], str):  # some MariaDB versions hand JSON back as text
+            for key in ("baselines", "inputs", "violations", "overrides"):
+                if isinstance(rec.get(key), str):  # some MariaDB versions hand JSON back as text
                     rec[key] = json.loads(rec[key])
             slots = pd.DataFrame([dict(r) for r in got])
             slots = slots.drop(columns=["plan_id", "slot_end"])

@@ -41,6 +41,7 @@ slot and flow pair (HiGHS), so no returned plan ever does it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,8 @@ from planner.optimize.components import (
 from planner.optimize.components.battery import BatterySpec, SpecBattery
 from planner.optimize.components.deferrable import DeferrableLoad, LoadSpec, load_spec
 from planner.optimize.components.ev import Ev, EvSpec
+from planner.optimize.components.override import NAME as OVERRIDES
+from planner.optimize.components.override import Overrides
 from planner.optimize.components.water_heater import NAME as WATER_HEATER
 from planner.optimize.components.water_heater import WaterHeater, heater_spec
 from planner.optimize.problem import MILP_TIME_LIMIT_S, Outcome, Problem, solver_order
@@ -132,6 +135,9 @@ class ModelSpec:
     ev: EvSpec | None = None
     #: further batteries (``batteries:``), one :class:`SpecBattery` each
     batteries: tuple[BatterySpec, ...] = ()
+    #: manual overrides in this solve (``extra["overrides"]``): one more component, compiled
+    #: only then, so a plan without overrides is the problem it always was
+    overrides: bool = False
 
     @classmethod
     def from_config(cls, cfg: HeliosConfig, n: int, slot_s: int,
@@ -234,10 +240,12 @@ def default_components(spec: ModelSpec) -> list[Component]:
     if spec.ev is not None:
         devices.append(Ev(spec.ev))
     devices.extend(SpecBattery(b) for b in spec.batteries)
-    return [FixedLoad(), Pv(),
-            Battery(spec.capacity_kwh, spec.charge_efficiency, spec.discharge_efficiency,
-                    spec.max_charge_kw, spec.max_discharge_kw, spec.start_above_max),
-            Grid(spec.max_import_kw, spec.max_export_kw), *devices]
+    battery = Battery(spec.capacity_kwh, spec.charge_efficiency, spec.discharge_efficiency,
+                      spec.max_charge_kw, spec.max_discharge_kw, spec.start_above_max)
+    out = [FixedLoad(), Pv(), battery, Grid(spec.max_import_kw, spec.max_export_kw), *devices]
+    if spec.overrides:  # last: its set_inputs opens the devices' slots after theirs
+        out.append(Overrides(battery, [d for d in devices if hasattr(d, "force_open")]))
+    return out
 
 
 def context(inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None,
@@ -380,4 +388,6 @@ def solve(inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None,
     per-solve inputs of the devices by name (e.g. ``{"water_heater": 1.5}``, the kWh already
     delivered today)."""
     spec = ModelSpec.from_config(cfg, inputs.n, inputs.slot_s, inputs.soc_start_pct)
+    if extra and extra.get(OVERRIDES):
+        spec = dataclasses.replace(spec, overrides=True)
     return get_model(spec).solve(inputs, cfg, limits, extra)

@@ -22,6 +22,7 @@ from planner.core.errors import OptimizationError
 from planner.inputs.gather import Inputs
 from planner.optimize.model import Solution
 from planner.optimize.model import device_specs as cfg_devices
+from planner.plan import overrides
 
 #: flows below this are "nothing happens" when choosing an action [kW]
 ACTION_TOL_KW = 1e-3
@@ -356,6 +357,7 @@ def violations(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> list[sched.V
             f"water_heater: the tank falls {cold:.2f} kWh short of min_temp_c (element power, "
             "window or tank too small for the draw)", inputs.index[0].to_pydatetime()))
     out.extend(ev_violations(inputs, sol, cfg))
+    out.extend(overrides.violations(sol.outputs, inputs.index))
     if sol.milp_stopped:
         how = ("the LP with each split slot fixed to one direction" if sol.milp_fallback
                else "its best exclusive plan")
@@ -483,4 +485,5 @@ def to_schedule(plan: Plan, cfg: HeliosConfig, generated_at: pd.Timestamp) -> sc
         solver=sol.solver,
         slots=tuple(slots),
         violations=plan.violations,
+        overrides=tuple(overrides.entries(sol.outputs)),
     )

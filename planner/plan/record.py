@@ -144,6 +144,8 @@ def record_from_result(result: Any, cfg: Any, comparison: Any = None,
         "n_violations": len(violations),
         "violations": violations,
     }
+    if schedule.overrides:  # the manual overrides in force (plan_history.overrides, 0008)
+        run["overrides"] = [dict(o) for o in schedule.overrides]
     rows = [asdict(s) for s in schedule.slots]
     slots = pd.DataFrame(rows).set_index("start")
     slots.index = pd.DatetimeIndex(slots.index).tz_convert("UTC")

@@ -17,12 +17,14 @@ from executor import schedule as sched
 from planner.config import HeliosConfig
 from planner.core import timegrid
 from planner.core.errors import OptimizationError, OutputError
+from planner.inputs import sindex
 from planner.inputs.fallback import Warn, gather_with_fallback
 from planner.inputs.types import Inputs
 from planner.optimize import model, scenarios
 from planner.plan import build as plan_mod
 from planner.plan import ev as ev_mod
 from planner.plan import heater as heater_mod
+from planner.plan import overrides as overrides_mod
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,16 @@ def plan_once(cfg: HeliosConfig, now: pd.Timestamp, warn: Warn | None = None) ->
     """
     now = timegrid.to_utc(now, "now")
     inputs = gather_with_fallback(cfg, now, warn)
+    # the S-index: a safety margin on the load and PV forecasts (inputs/sindex.py)
+    inputs = sindex.for_plan(inputs, cfg, now)
     # the car: its state from the vehicle provider, the one-off overrides (plan/ev.py); the
     # heater: energy delivered today (a device_energy source, else measurements) and the
     # tank's temperature (plan/heater.py)
     extra = {**ev_mod.ev_extra(cfg, now, warn), **heater_mod.heater_extra(cfg, now, warn)}
+    # manual overrides (helios override): constraints of this solve (plan/overrides.py)
+    manual = overrides_mod.for_plan(cfg, inputs.index[0], inputs.end, warn)
+    if manual:
+        extra = {**extra, "overrides": manual}
     return plan_inputs(inputs, cfg, now, extra)
 
 
@@ -57,7 +65,9 @@ def plan_inputs(inputs: Inputs, cfg: HeliosConfig, now: pd.Timestamp | None = No
     """Optimise already-gathered inputs (backtests, tests); ``extra``: the devices'
     per-solve inputs by name (``{"ev": {"soc_pct": 30, ...}}``)."""
     solution = None
-    if cfg.planning.scenario_pv_spread > 0:
+    # the scenario plan knows no manual overrides: with one in force the plan is the
+    # deterministic one, which obeys it
+    if cfg.planning.scenario_pv_spread > 0 and not (extra or {}).get("overrides"):
         solution = scenarios.solve(inputs, cfg)
     if solution is None:
         # no extra without a car: the call stays what it was (tests patch model.solve)
@@ -166,6 +176,14 @@ def summary(result: PlanResult, cfg: HeliosConfig, hours: int = 6) -> str:
         until = ("" if st.kind == "state"  # a reading at plan time, not a series
                  else f" until {st.data_end.tz_convert(tz):%Y-%m-%d %H:%M}")
         lines.append(f"{flag}{st.kind}: {st.provider} ({st.source}){until}{detail}")
+    for o in result.schedule.overrides:
+        what = o["kind"] + (f" {o['target']}" if o.get("target") else "")
+        span = (f"{pd.Timestamp(o['start']).tz_convert(tz):%a %H:%M} -> "
+                f"{pd.Timestamp(o['end']).tz_convert(tz):%a %H:%M}")
+        extra = "".join(f", {v:g}{u}" for v, u in ((o.get("soc_pct"), " %"),
+                                                   (o.get("kw"), " kW")) if v is not None)
+        why = f" ({o['reason']})" if o.get("reason") else ""
+        lines.append(f"override #{o['id']}: {what} {span}{extra}{why}")
     for v in plan.violations:
         lines.append(f"violation: {v.kind}: {v.message}")
     return "\n".join(lines)

@@ -204,6 +204,9 @@ def context(record: RunRecord) -> dict:
     for v in run["violations"]:
         first = v.get("first_slot")
         violations.append({**v, "first": _local(pd.Timestamp(first), tz) if first else ""})
+    overrides = [{**o, "when": f"{_local(pd.Timestamp(o['start']), tz, '%a %H:%M')} → "
+                               f"{_local(pd.Timestamp(o['end']), tz, '%a %H:%M')}"}
+                 for o in run.get("overrides") or ()]
     dt_h = slot_s / 3600.0
     totals = {
         "import_kwh": float(slots["grid_import_kw"].sum() * dt_h),
@@ -231,6 +234,7 @@ def context(record: RunRecord) -> dict:
         "savings_none": costs["no_battery"]["net_cost_eur"] - plan_net,
         "inputs": inputs,
         "violations": violations,
+        "overrides": overrides,
         "rows": rows,
         "has_intents": any(r["intent"] for r in rows),
         "full_range": f"{_kw(full[0])} … {_kw(full[1])} kW" if full else "",

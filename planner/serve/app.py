@@ -12,6 +12,9 @@ Routes (``GET`` never changes anything)::
     GET  /api/savings      realised savings per local day (?days=1..366, default 7)
     POST /api/pause        {"until": "2h" | "2026-05-01T18:00:00Z" | "forever"}   token
     POST /api/resume       {}                                                      token
+    GET  /api/overrides    the manual overrides not over yet (who, when, why)
+    POST /api/overrides    {"kind": "hold", "from": "now", "for": "2h", ...}           token
+    DELETE /api/overrides/<id>                                                     token
 
 :class:`App` turns a request (method, path, headers, body) into a :class:`Response` without
 any socket, so the security rules (:mod:`planner.serve.security`) are one function; the
@@ -39,15 +42,17 @@ from markupsafe import Markup
 
 from executor import pause
 from executor.schedule import format_utc
-from planner.core.errors import StorageError
+from planner.core.errors import HeliosError, StorageError
 from planner.report import html as report_html
-from planner.serve import data, savings, security
+from planner.serve import controls, data, savings, security
 from planner.serve.data import Home
 
 log = logging.getLogger("helios.serve")
 
 #: the largest request body accepted [bytes]
 MAX_BODY_BYTES = 16 * 1024
+#: ``DELETE /api/overrides/<id>`` clears override ``id``
+OVERRIDE_PREFIX = "/api/overrides/"
 
 
 def utc_now() -> datetime:
@@ -161,7 +166,9 @@ class App:
                            "/history": self.page_history, "/api/status": self.api_status,
                            "/api/schedule": self.api_schedule, "/api/plans": self.api_plans,
                            "/api/savings": self.api_savings}
-        self.post_routes = {"/api/pause": self.api_pause, "/api/resume": self.api_resume}
+        self.get_routes["/api/overrides"] = self.api_overrides
+        self.post_routes = {"/api/pause": self.api_pause, "/api/resume": self.api_resume,
+                            "/api/overrides": self.api_override_add}
 
     # -- dispatch ------------------------------------------------------------------------------
     def handle(self, method: str, target: str, headers, body: bytes = b"") -> Response:
@@ -217,8 +224,14 @@ class App:
                     raise HttpError(405, f"{path}: use POST", {"Allow": "POST"})
                 raise HttpError(404, f"no such page: {path}")
             return route(query, headers, nonce)
-        if method == "POST":
-            route = self.post_routes.get(path)
+        if method in ("POST", "DELETE"):
+            if method == "DELETE":
+                route = self.api_override_clear if path.startswith(OVERRIDE_PREFIX) else None
+                if route is None:
+                    raise HttpError(405, f"method DELETE not allowed on {path}",
+                                    {"Allow": "GET, HEAD, POST"})
+            else:
+                route = self.post_routes.get(path)
             if route is None:
                 if path in self.get_routes:
                     raise HttpError(405, f"{path}: read-only (GET)", {"Allow": "GET, HEAD"})
@@ -231,6 +244,8 @@ class App:
                                 {"WWW-Authenticate": 'Bearer realm="helios"'})
             if not self.token.matches(offered):
                 raise HttpError(403, "wrong token")
+            if method == "DELETE":
+                return route(path[len(OVERRIDE_PREFIX):])
             return route(self._body(headers, body))
         raise HttpError(405, f"method {method} not allowed", {"Allow": "GET, HEAD, POST"})
 
@@ -308,6 +323,38 @@ class App:
         log.warning("resumed (from the web app)")
         return _json({"message": "resumed" if was else "was not paused",
                       "status": _clean(data.status(self.home, self.clock()))})
+
+    def api_overrides(self, query, headers, nonce) -> Response:
+        return _json({"overrides": _clean(controls.listing(self.home, self.clock()))})
+
+    def _override_answer(self, message: str, now: datetime) -> Response:
+        return _json({"message": message,
+                      "overrides": _clean(controls.listing(self.home, now)),
+                      "status": _clean(data.status(self.home, now))})
+
+    def api_override_add(self, body: dict) -> Response:
+        now = self.clock()
+        try:
+            o = controls.add(self.home, body, now)
+        except controls.ControlError as exc:
+            raise HttpError(400, str(exc)) from None
+        except HeliosError as exc:  # storage disabled or the database failing
+            raise HttpError(503, str(exc)) from None
+        log.warning("override #%s added (from the web app): %s", o.id, o.describe())
+        return self._override_answer(f"override #{o.id} added: {o.describe()}", now)
+
+    def api_override_clear(self, ident: str) -> Response:
+        if not ident.isdigit() or len(ident) > 9:
+            raise HttpError(400, f"id: expected a whole number, got {ident[:20]!r}")
+        now = self.clock()
+        try:
+            count = controls.clear(self.home, int(ident), now)
+        except HeliosError as exc:
+            raise HttpError(503, str(exc)) from None
+        if not count:
+            raise HttpError(404, f"id: no override #{ident} to clear")
+        log.warning("override #%s cleared (from the web app)", ident)
+        return self._override_answer(f"override #{ident} cleared", now)
 
     # -- pages ---------------------------------------------------------------------------------
     def _page(self, template: str, nonce: str, **ctx) -> Response:

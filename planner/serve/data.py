@@ -22,6 +22,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from executor import config as executor_config
+from executor import overrides as ov
 from executor import pause
 from executor import schedule as sched
 from executor.schedule import Schedule, format_utc
@@ -58,6 +59,8 @@ class Home:
     history: History
     tz: ZoneInfo
     spec: SiteSpec
+    #: the executor's overrides file (``executor.overrides_path``)
+    overrides_path: str = ""
 
     @classmethod
     def from_config(cls, cfg: HeliosConfig) -> Home:
@@ -74,7 +77,8 @@ class Home:
             ex = executor_config.default(os.path.dirname(cfg.output.schedule_path))
         return cls(cfg=cfg, schedule_path=cfg.output.schedule_path, pause_path=ex.pause_path,
                    state_dir=ex.state_dir, history=History(Store.from_config(cfg)),
-                   tz=ZoneInfo(cfg.site.timezone), spec=SiteSpec.from_config(cfg))
+                   tz=ZoneInfo(cfg.site.timezone), spec=SiteSpec.from_config(cfg),
+                   overrides_path=ex.overrides_path)
 
     # -- schedule.json -------------------------------------------------------------------------
     def schedule_bytes(self) -> bytes | None:
@@ -93,6 +97,14 @@ class Home:
             return sched.from_json(raw), None
         except sched.ScheduleError as exc:
             return None, f"schedule.json is invalid: {exc}"
+
+    # -- overrides -----------------------------------------------------------------------------
+    def overrides_state(self, now: datetime) -> list[dict]:
+        """The overrides not over yet as the executor sees them (its overrides file), each
+        with ``in_force``; a broken file shows as none (the executor logs it)."""
+        found, _problem = ov.read(self.overrides_path) if self.overrides_path else ([], None)
+        return [{**o.to_dict(), "in_force": o.in_force(now), "text": o.describe()}
+                for o in sorted(found, key=lambda o: (o.start, o.id or 0)) if o.end > now]
 
     # -- pause ---------------------------------------------------------------------------------
     def pause_state(self, now: datetime) -> dict:
@@ -267,7 +279,8 @@ def status(home: Home, now: datetime) -> dict:
     """Everything the live page and a Home Assistant REST sensor need, in one document."""
     plan, plan_problem = home.schedule()
     doc: dict = {"now": format_utc(now), "timezone": str(home.tz),
-                 "pause": home.pause_state(now), "plan": None, "slot": None, "next": None,
+                 "pause": home.pause_state(now), "overrides": home.overrides_state(now),
+                 "plan": None, "slot": None, "next": None,
                  "measurement": None, "problems": []}
     if plan_problem:
         doc["problems"].append(plan_problem)

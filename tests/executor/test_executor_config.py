@@ -147,6 +147,11 @@ OPTIONS = {
     "executor.state_dir": Row(str, "/data/helios", lambda c: c.state_dir),
     "executor.log_level": Row(str, "debug", lambda c: c.log_level),
     "executor.pause_file": Row(str, "p.json", lambda c: os.path.basename(c.pause_path)),
+    # null: helios-overrides.json beside the plan file (read back as None)
+    "executor.overrides_path": Row(
+        str, "/run/ovr.json", lambda c: None if c.overrides_path == os.path.join(
+            os.path.dirname(c.plan.path), "helios-overrides.json") else c.overrides_path,
+        nullable=True),
     "executor.driver.type": Row(str, "simulated", lambda c: c.driver_type),
     "executor.plan.source": Row(str, "sql", lambda c: c.plan.source),
     "executor.plan.path": Row(str, "/srv/plan.json", lambda c: c.plan.path),
@@ -371,7 +376,7 @@ def test_unknown_top_level_key_lists_every_key():
         config.from_mapping({"executor": {"nope": 1}})
     assert str(info.value.problems[0]) == (
         "executor.nope: expected one of the known keys correction, driver, interval_s, limits, "
-        "log_level, pause_file, plan, state_dir, telemetry, got an unknown key")
+        "log_level, overrides_path, pause_file, plan, state_dir, telemetry, got an unknown key")
 
 
 @pytest.mark.parametrize("key", sorted(OPTIONS))

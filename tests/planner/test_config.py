@@ -144,6 +144,8 @@ def test_repo_config_yaml_shows_the_built_in_defaults():
                 if name == "tariff":  # a formula or parts: compare what they compute
                     assert np.array_equal(compile_tariff(value)(prices),
                                           compile_tariff(default)(prices)), f.name
+                elif dataclasses.is_dataclass(default):  # a nested section (planning.s_index)
+                    assert value == dataclasses.asdict(default), f"config.yaml {name}.{f.name}"
                 else:
                     assert value == default, f"config.yaml {name}.{f.name}: shows {value!r}, " \
                                              f"the built-in default is {default!r}"

@@ -1,5 +1,6 @@
 """helios serve in a real headless Chromium: the live page follows ``measurements``, a pause
-made in the page reaches the executor, no console errors, usable at 390 px wide.
+or an override made in the page reaches the executor, no console errors, usable at 390 px
+wide.
 
 The Chromium fixture is the report's (tests/planner/test_report.py); with CI=true a missing
 /usr/bin/chromium fails instead of skipping.
@@ -16,9 +17,9 @@ from test_report import chromium  # noqa: F401 - the fixture, shared with the re
 from test_serve import demo_folder, start  # noqa: F401 - fixtures and the server starter
 
 from executor import config as executor_config
-from executor import pause
+from executor import overrides, pause
 from executor.__main__ import build as build_executor
-from executor.control import Release
+from executor.control import Apply, Release
 
 WIDTH = 390
 
@@ -164,3 +165,41 @@ def test_every_page_fits_390_px_without_console_errors(site, phone):
         assert _errors(cdp) == [], (path, _errors(cdp))
     # the history table scrolls inside its box, not the page
     assert _js(cdp, "document.querySelectorAll('#days tbody tr').length") >= 1
+
+
+def test_an_override_made_in_the_page_reaches_the_executor(site, phone):
+    """Add a ``hold`` in the live page: it is listed, written to the executor's overrides
+    file, and the executor (dry-run driver: the simulated plant) never discharges on its next
+    ticks; cleared in the page, it is gone from the file."""
+    cdp = phone
+    executor = build_executor(executor_config.default(str(site.folder)))
+    try:
+        assert executor.overrides_path == site.home.overrides_path
+        _open(cdp, site.url + "/")
+        assert _js(cdp, "document.body.dataset.overrides") == ""
+        _click(cdp, "#token")
+        cdp.call("Input.insertText", text=site.token)
+        _js(cdp, "document.getElementById('ovr-kind').value = 'hold'")
+        _js(cdp, "document.getElementById('ovr-for').value = '2h'")
+        _click(cdp, "#ovr-reason")
+        cdp.call("Input.insertText", text="guests tonight")
+        _click(cdp, "#ovr-add")
+        _wait(cdp, "document.getElementById('override-msg').className === 'good'")
+        assert _js(cdp, "document.body.dataset.overrides") == "1"
+        assert "guests tonight" in _js(cdp, "document.getElementById('overrides').textContent")
+        found, problem = overrides.read(site.home.overrides_path)
+        assert problem is None and [(o.kind, o.reason) for o in found] == [
+            ("hold", "guests tonight")]
+        for _ in range(3):  # the executor reads the same file on every tick
+            decision = executor.tick()
+            assert isinstance(decision, Apply), decision.reason
+            assert "override #1 hold" in decision.reason
+            assert decision.setpoint.battery_power_w <= 1e-6
+        _click(cdp, "#ovr-clear-1")
+        _wait(cdp, "document.body.dataset.overrides === ''")
+        assert overrides.read(site.home.overrides_path) == ([], None)
+        assert "override" not in executor.tick().reason
+        assert _errors(cdp) == []
+        assert _js(cdp, "document.documentElement.scrollWidth") <= WIDTH
+    finally:
+        executor.shutdown()

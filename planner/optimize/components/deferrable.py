@@ -190,6 +190,28 @@ class DeferrableLoad(Component):
             if hasattr(self, "on0"):
                 put(self.on0, 1.0 if extra.get("on_at_start") else 0.0)
 
+    def force_open(self, slots: np.ndarray, kw: np.ndarray) -> None:
+        """A manual override (:mod:`~planner.optimize.components.override`) runs the load at
+        ``kw`` in ``slots``: open them on top of the window and count that energy towards its
+        day (outside every window: the first planned day; the rest of the day's need is
+        planned as usual); the override's slots leave the
+        day's energy rows, so forcing more than the day needs can never be infeasible.
+        Called after :meth:`set_inputs`."""
+        forced = np.asarray(slots, dtype=bool)
+        energy = np.where(forced, np.asarray(kw, dtype=float) * self.dt_h, 0.0)
+        member = np.asarray(self.member.value, dtype=float).copy()
+        inside = member > 0
+        given = inside.astype(float) @ energy
+        if self.planned_days:  # outside every window: counted towards the first planned day
+            given[0] += float(energy[~inside.any(axis=0)].sum())
+        member[:, forced] = 0.0
+        put(self.member, member)
+        put(self.need, np.clip(self.need.value - given, 0.0, None))
+        put(self.hi, np.clip(self.hi.value - given, 0.0, None))
+        self.run.set_limit(np.where(forced | (self.run.limit_kw > 0), self.spec.power_kw, 0.0))
+        if not self.spec.modulating:
+            put(self.open, np.maximum(self.open.value, forced.astype(float)))
+
     def earliest_kw(self) -> np.ndarray:
         """The same days' energy at full power from the start of each window (the baselines'
         heater/load: what a timer or thermostat without a plan would do). [kW]"""

@@ -35,11 +35,16 @@ from planner.optimize._cvxpy import cp
 #: HiGHS model statuses (``HighsModelStatus``) mapped to cvxpy's
 _STATUS = {"kOptimal": cp.OPTIMAL, "kInfeasible": cp.INFEASIBLE, "kUnbounded": cp.UNBOUNDED,
            "kUnboundedOrInfeasible": cp.INFEASIBLE}
-#: options of the persistent model: presolve would throw the hot-start basis away
-#: (Devex pricing: ≈30 % fewer iterations from a hot start than dual steepest edge, whose
-#: weights are reset when the model changes; ≈20 % less time per re-plan)
-OPTIONS = {"output_flag": False, "log_to_console": False, "presolve": "off",
-           "simplex_dual_edge_weight_strategy": 1}
+#: HiGHS options of the first (cold) solve: cvxpy's, so that a single solve (``helios plan``)
+#: takes the same path as cvxpy's and, where the LP has several optima, the same vertex
+COLD_OPTIONS = {"output_flag": False, "log_to_console": False}
+#: options of the hot-started re-solves: presolve would throw the basis away; Devex pricing
+#: (the dual steepest-edge weights are reset when the model changes) takes fewer iterations;
+#: a dual feasibility tolerance of 1e-9 (default 1e-7) stops HiGHS from ending a hot start
+#: on a vertex up to ≈1e-6 EUR above the optimum (cost coefficients of that size: the grid
+#: hurdle's tail), so the direct backend matches cvxpy's optimum to 1e-9 EUR
+HOT_OPTIONS = {"presolve": "off", "simplex_dual_edge_weight_strategy": 1,
+               "dual_feasibility_tolerance": 1e-9}
 
 
 def available() -> bool:
@@ -58,7 +63,7 @@ class HighsLp:
     duals (as after ``problem.solve``); :attr:`status`, :attr:`objective` as cvxpy names them.
     """
 
-    def __init__(self, problem: Any):
+    def __init__(self, problem: Any, n_slots: int = 0):
         import highspy  # optional: the caller checked available()
 
         self.hp = highspy
@@ -87,12 +92,14 @@ class HighsLp:
         self._a_index = np.asarray(indices[:self._a_end], dtype=np.int32)
         self._a_start = np.asarray(indptr[:n + 1], dtype=np.int32)
         self._b_index = np.asarray(indices[self._a_end:], dtype=np.int64)
+        # the cvxpy column of every matrix entry
+        self._a_col = np.repeat(np.arange(n, dtype=np.int64), np.diff(self._a_start))
         # rows: the zero cone first (equalities), then the nonnegative orthant (-Ax - b >= 0
         # in cvxpy's convention, i.e. A_h x <= b_h with A_h = -A)
         self.n_eq = int(prog.cone_dims.zero)
         self._lb_tensor, self._ub_tensor = prog.lb_tensor, prog.ub_tensor
         inf = highspy.kHighsInf
-        self._c = self._cl = self._cu = self._b = np.zeros(0)
+        self._c = self._cl = self._cu = self._b = self._rl = np.zeros(0)
         lb, ub = prog.lower_bounds, prog.upper_bounds
         self._col_lower = np.full(n, -inf) if lb is None else np.asarray(lb, dtype=float)
         self._col_upper = np.full(n, inf) if ub is None else np.asarray(ub, dtype=float)
@@ -105,10 +112,22 @@ class HighsLp:
             self._cons.append((c.id, offset, c.size, c.shape))
             offset += c.size
         self._constraints = {c.id: c for c in problem.constraints}
+        # HiGHS's column / row of each cvxpy column / row: per-slot blocks (a Variable or a
+        # constraint of n_slots entries) rotate when "now" moves, so that a HiGHS column keeps
+        # meaning the same time slot and its basis status stays a good start
+        self.col_of = np.arange(n, dtype=np.int64)
+        self.row_of = np.arange(self.n_row, dtype=np.int64)
+        self._col_blocks = [(col, size) for _, col, size, shape in self._vars
+                            if n_slots > 1 and shape == (n_slots,)]
+        self._row_blocks = [(off, size) for _, off, size, shape in self._cons
+                            if n_slots > 1 and shape == (n_slots,)]
+        self._t_ns: int | None = None  # the first slot's start of the last solve
+        self._perms: dict[int, list[np.ndarray]] = {}  # slots moved -> (columns, rows)
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._vals = np.zeros(0)
         self.h = highspy.Highs()
-        for key, value in OPTIONS.items():
+        for key, value in COLD_OPTIONS.items():
             self.h.setOptionValue(key, value)
-        self._a_value: np.ndarray | None = None
         self.status: str | None = None
         self.objective = float("nan")
         self.solves = 0
@@ -143,52 +162,93 @@ class HighsLp:
         b[self._b_index] = flat[self._a_end:]
         return q[:-1], float(q[-1]), a_value, b
 
+    def _rotate(self, index: Any) -> int:
+        """Rotate the per-slot blocks by the slots "now" moved since the last solve
+        (``index``: the slot starts, a ``pandas.DatetimeIndex``); that number (0: none)."""
+        try:
+            stamps = index.asi8
+            t_ns, step_ns = int(stamps[0]), int(stamps[1] - stamps[0])
+        except (AttributeError, IndexError, TypeError):
+            return 0
+        last, self._t_ns = self._t_ns, t_ns
+        if last is None or step_ns <= 0 or (t_ns - last) % step_ns:
+            return 0
+        k = (t_ns - last) // step_ns
+        if k not in self._perms:
+            perms = []
+            for size, blocks in ((self.n_col, self._col_blocks), (self.n_row, self._row_blocks)):
+                perm = np.arange(size)
+                for start, length in blocks:
+                    if 0 < k < length:
+                        perm[start:start + length] = start + (np.arange(length) + k) % length
+                perms.append(perm)
+            self._perms[k] = perms
+        cols, rows = self._perms[k]
+        self.col_of, self.row_of = self.col_of[cols], self.row_of[rows]
+        return k
+
     def solve(self, index: Any = None) -> str:
         """Solve with the current Parameter values; cvxpy's status name.
 
         Only what changed since the last solve is handed to HiGHS, which then starts from
-        its last optimal basis. ``index``: unused (the slot starts, kept for a basis shift).
+        its last optimal basis. ``index``: the slot starts; when "now" moved by k slots, the
+        per-slot blocks rotate by k (:meth:`_rotate`), so the basis is the last one shifted.
         """
         c, d, a_value, b = self._data()
-        h = self.h
-        row_lower = b.copy()
-        row_lower[self.n_eq:] = -self.hp.kHighsInf
+        h, inf = self.h, self.hp.kHighsInf
+        self._rotate(index)
+        col_of, row_of, n, m = self.col_of, self.row_of, self.n_col, self.n_row
         col_lower, col_upper = self._col_lower, self._col_upper
         if self._lb_tensor is not None:
             col_lower = np.asarray(self._lb_tensor @ self._pvec).ravel()
         if self._ub_tensor is not None:
             col_upper = np.asarray(self._ub_tensor @ self._pvec).ravel()
-        if self._a_value is None:
-            h.passModel(self.n_col, self.n_row, self._a_end, 1, 1, 0.0, c, col_lower,
-                        col_upper, row_lower, b, self._a_start[:-1], self._a_index, a_value,
-                        np.zeros(self.n_col, dtype=np.int32))
+        ch, clh, cuh, rlh, ruh = np.empty(n), np.empty(n), np.empty(n), np.empty(m), np.empty(m)
+        ch[col_of], clh[col_of], cuh[col_of], ruh[row_of] = c, col_lower, col_upper, b
+        rlh[row_of] = np.where(np.arange(m) < self.n_eq, b, -inf)
+        nz = a_value != 0.0
+        keys = col_of[self._a_col[nz]] * m + row_of[self._a_index[nz]]  # column-major
+        order = np.argsort(keys, kind="stable")
+        keys, vals = keys[order], a_value[nz][order]
+        if self.solves == 0 and self.status is None:
+            starts = np.searchsorted(keys // m, np.arange(n)).astype(np.int32)
+            h.passModel(n, m, len(keys), 1, 1, 0.0, ch, clh, cuh, rlh, ruh, starts,
+                        (keys % m).astype(np.int32), vals, np.zeros(n, dtype=np.int32))
         else:
-            k = np.flatnonzero(c != self._c)
-            if len(k):
-                h.changeColsCost(len(k), k.astype(np.int32), c[k])
-            k = np.flatnonzero((col_lower != self._cl) | (col_upper != self._cu))
-            if len(k):
-                h.changeColsBounds(len(k), k.astype(np.int32), col_lower[k], col_upper[k])
-            k = np.flatnonzero(b != self._b)
-            if len(k):
-                h.changeRowsBounds(len(k), k.astype(np.int32), row_lower[k], b[k])
-            changed = np.flatnonzero(a_value != self._a_value)
-            if len(changed):
-                cols = np.searchsorted(self._a_start, changed, side="right") - 1
-                rows = self._a_index[changed]
-                for r, j, v in zip(rows.tolist(), cols.tolist(), a_value[changed].tolist(),
-                                   strict=True):
-                    h.changeCoeff(r, j, v)
-        self._c, self._cl, self._cu, self._b = c, col_lower, col_upper, b
-        self._a_value = a_value
+            for now, last, change in ((ch, self._c, "cost"), (clh, self._cl, "bounds"),
+                                      (cuh, self._cu, "bounds"), (ruh, self._b, "rows"),
+                                      (rlh, self._rl, "rows")):
+                k = np.flatnonzero(now != last).astype(np.int32)
+                if not len(k):
+                    continue
+                if change == "cost":
+                    h.changeColsCost(len(k), k, ch[k])
+                elif change == "bounds":
+                    h.changeColsBounds(len(k), k, clh[k], cuh[k])
+                else:
+                    h.changeRowsBounds(len(k), k, rlh[k], ruh[k])
+            old_keys, old_vals = self._keys, self._vals
+            pos = np.minimum(np.searchsorted(old_keys, keys), max(len(old_keys) - 1, 0))
+            same = (old_keys[pos] == keys) & (old_vals[pos] == vals) if len(old_keys) else (
+                np.zeros(len(keys), dtype=bool))
+            back = np.minimum(np.searchsorted(keys, old_keys), max(len(keys) - 1, 0))
+            gone = (keys[back] != old_keys) if len(keys) else np.ones(len(old_keys), bool)
+            for key, v in zip(keys[~same].tolist() + old_keys[gone].tolist(),
+                              vals[~same].tolist() + [0.0] * int(gone.sum()), strict=True):
+                h.changeCoeff(key % m, key // m, v)
+        self._c, self._cl, self._cu, self._b, self._rl = ch, clh, cuh, ruh, rlh
+        self._keys, self._vals = keys, vals
         h.run()
+        if self.solves == 0:
+            for key, value in HOT_OPTIONS.items():
+                h.setOptionValue(key, value)
         self.solves += 1
         name = h.getModelStatus().name
         self.status = _STATUS.get(name, cp.SOLVER_ERROR)
         if self.status == cp.OPTIMAL:
             sol = h.getSolution()
-            x = np.asarray(sol.col_value)
-            y = -np.asarray(sol.row_dual)
+            x = np.asarray(sol.col_value)[col_of]
+            y = -np.asarray(sol.row_dual)[row_of]
             self.objective = h.getInfo().objective_function_value + d
             for var, col, size, shape in self._vars:
                 var.save_value(x[col:col + size].reshape(shape, order="F"))

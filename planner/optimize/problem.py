@@ -185,7 +185,7 @@ class Problem:
                 if backend == "highs" and not _highs.available():
                     raise ValueError("planning.solver_backend: highs needs highspy installed")
                 return None
-            self._direct = _highs.HighsLp(self.lp)
+            self._direct = _highs.HighsLp(self.lp, self.n)
         return self._direct
 
     def run(self, problem: cp.Problem, order: Sequence[str], mip: bool,

@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from planner.optimize._cvxpy import cp
 
@@ -80,12 +81,12 @@ class HighsLp:
         self._const_col = prog.param_id_to_col.get(-1, prog.total_param_size)
         self._pvec = np.zeros(prog.total_param_size + 1)
         self._pvec[self._const_col] = 1.0
-        # objective c (n entries) and offset d (the last): q @ param_vec
-        self._q = prog.q.tocsr()
-        # A x + b ∈ cones: reduced_mat @ param_vec gives the CSC values of [A | b]
+        # objective c (n entries) and offset d (the last): q @ param_vec; A x + b ∈ cones:
+        # reduced_mat @ param_vec gives the CSC values of [A | b]; both in one product
         red = prog.reduced_A
         red.cache(False)
-        self._red = red.reduced_mat.tocsr()
+        self._tensor = sp.vstack([sp.csr_array(prog.q), sp.csr_array(red.reduced_mat)],
+                                 format="csr")
         indices, indptr, shape = red.problem_data_index
         self.n_row = int(shape[0])
         self._a_end = int(indptr[n])
@@ -153,10 +154,12 @@ class HighsLp:
                 raise ValueError(f"{param.name()}: no value")
             if size == 1:
                 p[col] = value
+            elif value.ndim == 1:
+                p[col:col + size] = value
             else:
-                p[col:col + size] = np.ravel(value, order="F")
-        q = self._q @ p
-        flat = self._red @ p
+                p[col:col + size] = value.ravel(order="F")
+        out = self._tensor @ p  # [c, d, values of A, values of b]
+        q, flat = out[:self.n_col + 1], out[self.n_col + 1:]
         a_value = -flat[:self._a_end]
         b = np.zeros(self.n_row)
         b[self._b_index] = flat[self._a_end:]

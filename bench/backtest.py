@@ -202,7 +202,8 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     print(f"{'case':<10}{'forecast':<9}{'control':<8}{'wall s':>8}{'loop s':>8}{'solves':>8}"
-          f"{'CPU s':>7}{'/s':>6}{'MILP':>6}{'Helios':>9}{'no batt':>9}{'self-c.':>9}{'rule':>9}{'PF':>9}"
+          f"{'CPU s':>7}{'/s':>6}{'MILP':>6}{'Helios':>9}{'no batt':>9}{'self-c.':>9}"
+          f"{'rule':>9}{'PF':>9}"
           f"{'vs nb':>8}{'vs sc':>8}{'vs rule':>8}{'of PF':>8}")
     for r in results:
         s = r["summary"]

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from planner.optimize._cvxpy import cp
+from planner.optimize._cvxpy import cp, hp
 
 #: HiGHS model statuses (``HighsModelStatus``) mapped to cvxpy's
 _STATUS = {"kOptimal": cp.OPTIMAL, "kInfeasible": cp.INFEASIBLE, "kUnbounded": cp.UNBOUNDED,
@@ -49,12 +49,8 @@ HOT_OPTIONS = {"presolve": "off", "simplex_dual_edge_weight_strategy": 1,
 
 
 def available() -> bool:
-    """True when highspy can be imported (the direct backend needs it)."""
-    try:
-        import highspy  # noqa: F401  optional: without it the cvxpy path solves
-    except ImportError:
-        return False
-    return True
+    """True when highspy is installed (the direct backend needs it)."""
+    return hp is not None
 
 
 class HighsLp:
@@ -65,9 +61,7 @@ class HighsLp:
     """
 
     def __init__(self, problem: Any, n_slots: int = 0):
-        import highspy  # optional: the caller checked available()
-
-        self.hp = highspy
+        highspy = self.hp = hp  # the caller checked available()
         self.problem = problem
         data, _, _ = problem.get_problem_data(cp.HIGHS)
         prog = data[cp.settings.PARAM_PROB]

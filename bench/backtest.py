@@ -62,6 +62,8 @@ CONFIG = {
 SITE = {"latitude": 47.66, "longitude": 9.18}
 #: extra ``helios backtest`` arguments for every run (``--minute synthetic``)
 EXTRA: list[str] = []
+#: ``planning.solver_backend`` of every run (``--backend``; auto = the config's default)
+BACKEND: list[str] = []
 
 
 def _shared(rel: str) -> Path:
@@ -130,7 +132,10 @@ def prepare(case: str, folder: Path, days: int | None,
         pd.DataFrame({"ts_utc": stamps, col: frame[col].round(5)}).to_csv(
             folder / f"{name}.csv", index=False)
     site = {"timezone": tz, **SITE}
-    (folder / "config.yaml").write_text(yaml.safe_dump({**CONFIG, "site": site}))
+    config = {**CONFIG, "site": site}
+    if BACKEND:
+        config["planning"] = {**CONFIG["planning"], "solver_backend": BACKEND[0]}
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
     start = start + pd.Timedelta(days=first_day)
     stop = end if days is None else start + pd.Timedelta(days=days)
     args = ["--prices", str(folder / "prices.csv"), "--pv", str(folder / "pv.csv"),
@@ -182,7 +187,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
     parser.add_argument("--minute", choices=["synthetic"], default=None,
                         help="also judge at 1-minute truth (helios backtest --minute)")
+    parser.add_argument("--backend", choices=["auto", "highs", "cvxpy"], default=None,
+                        help="planning.solver_backend of the runs (default: the config's)")
     args = parser.parse_args()
+    if args.backend:
+        BACKEND.append(args.backend)
     if args.minute:
         EXTRA.extend(["--minute", args.minute])
     jobs = [(c, f, k) for c in args.cases.split(",") for f in args.forecast.split(",")
@@ -193,13 +202,16 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     print(f"{'case':<10}{'forecast':<9}{'control':<8}{'wall s':>8}{'loop s':>8}{'solves':>8}"
-          f"{'/s':>6}{'MILP':>6}{'Helios':>9}{'no batt':>9}{'self-c.':>9}{'rule':>9}{'PF':>9}"
+          f"{'CPU s':>7}{'/s':>6}{'MILP':>6}{'Helios':>9}{'no batt':>9}{'self-c.':>9}"
+          f"{'rule':>9}{'PF':>9}"
           f"{'vs nb':>8}{'vs sc':>8}{'vs rule':>8}{'of PF':>8}")
     for r in results:
         s = r["summary"]
         st, c, h = s["strategies"], s["comparison"]["helios"], s["runs"]["helios"]
-        print(f"{r['case']:<10}{r['forecast']:<9}{r['control']:<8}{r['wall_s']:>8.1f}{h['run_s']:>8.1f}"
-              f"{h['solves']:>8}{h['solves'] / h['run_s']:>6.0f}{h['milp_solves']:>6}"
+        cpu = h.get("cpu_s", float("nan"))
+        print(f"{r['case']:<10}{r['forecast']:<9}{r['control']:<8}{r['wall_s']:>8.1f}"
+              f"{h['run_s']:>8.1f}{h['solves']:>8}{cpu:>7.1f}{h['solves'] / h['run_s']:>6.0f}"
+              f"{h['milp_solves']:>6}"
               f"{st['helios']['net_cost_eur']:>9.2f}{st['no_battery']['net_cost_eur']:>9.2f}"
               f"{st['self_consumption']['net_cost_eur']:>9.2f}"
               f"{st['price_rule']['net_cost_eur']:>9.2f}"

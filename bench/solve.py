@@ -14,7 +14,12 @@ The "+ devices" cases add issue 13's heater (3 kW, 6 kWh/day, 10:00-18:00), a di
 dishwasher on/off (the dishwasher one 2 h block). The MILP column counts re-solves that ran a
 MILP (an exclusive re-solve or the on/off devices' one).
 
-Run: python3 bench/solve.py [--repeat 60]
+
+Each case runs once per ``planning.solver_backend`` (``--backend cvxpy,highs``: the reference
+path, then the direct HiGHS backend, on the same windows; CPU time next to the wall time, which
+a shared machine inflates) and prints the largest objective difference to the first.
+
+Run: python3 bench/solve.py [--repeat 60] [--backend cvxpy,highs]
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ from planner.inputs import gather as inputs
 from planner.optimize import model
 t_import = time.perf_counter() - t_import
 n, repeat, prices_csv, house_csv = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-devices = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
+backend = sys.argv[5]
+devices = json.loads(sys.argv[6]) if len(sys.argv) > 6 else {}
 p = pd.read_csv(prices_csv, parse_dates=["ts_utc"]).set_index("ts_utc")["price_eur_mwh"] / 1000
 h = pd.read_csv(house_csv, parse_dates=["ts_utc"]).set_index("ts_utc")
 pv = np.repeat(h["pv_kwh"].clip(lower=0).fillna(0).to_numpy(), 4)
@@ -49,19 +55,27 @@ spot = p.to_numpy()
 start0 = 24 * 4 * 200  # somewhere in spring 2026 (15-min prices), with negative prices around
 cfg = config.from_mapping({"battery": {"capacity_kwh": 10, "cycle_cost_eur_per_kwh": 0.02},
                            "tariff": {"buy": "(price + 0.15) * 1.19", "sell": "price"},
-                           "planning": {"horizon_h": n / 4}, **devices})
+                           "planning": {"horizon_h": n / 4, "solver_backend": backend},
+                           **devices})
 def window(k):
     s = start0 + k
     return inputs.from_arrays(pd.Timestamp("2026-01-01T00:00Z") + pd.Timedelta(minutes=15 * k),
                               900, spot[s:s + n], pv[s:s + n], load[s:s + n], 40 + (k % 20), cfg)
 first_inputs = window(0)
-t = time.perf_counter(); sol = model.solve(first_inputs, cfg); cold = time.perf_counter() - t
-warm, milp = [], 0
+t, c = time.perf_counter(), time.process_time()
+sol = model.solve(first_inputs, cfg)
+cold, cold_cpu = time.perf_counter() - t, time.process_time() - c
+warm, warm_cpu, milp, objective = [], [], 0, [sol.objective_eur]
 for k in range(1, repeat + 1):
     w = window(k)
-    t = time.perf_counter(); sol = model.solve(w, cfg); warm.append(time.perf_counter() - t)
+    t, c = time.perf_counter(), time.process_time()
+    sol = model.solve(w, cfg)
+    warm.append(time.perf_counter() - t)
+    warm_cpu.append(time.process_time() - c)
     milp += sol.exact_milp
-print(json.dumps({"import_s": t_import, "cold_s": cold, "warm_s": warm, "milp": milp}))
+    objective.append(sol.objective_eur)
+print(json.dumps({"import_s": t_import, "cold_s": cold, "cold_cpu_s": cold_cpu, "warm_s": warm,
+                  "warm_cpu_s": warm_cpu, "milp": milp, "objective_eur": objective}))
 """
 
 
@@ -88,11 +102,11 @@ def _devices(on_off: bool) -> dict:
                        "window": {"from": "18:00", "to": "06:00"}}]}
 
 
-def solve_times(n: int, repeat: int, devices: dict | None = None) -> dict:
+def solve_times(n: int, repeat: int, backend: str = "auto", devices: dict | None = None) -> dict:
     prices = _shared("prices", "tidy", "DE-LU_epex_2025-10-01_2026-08-21_15min.csv")
     house = _shared("aligned", "DE_KN_residential4_2016_with_DE-AT-LU_dayahead_1h.csv")
     out = subprocess.run([sys.executable, "-c", WORKER, str(n), str(repeat), str(prices),
-                          str(house), json.dumps(devices or {})], capture_output=True,
+                          str(house), backend, json.dumps(devices or {})], capture_output=True,
                          text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout)
 
@@ -113,18 +127,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=60, help="warm re-solves per case")
     parser.add_argument("--runs", type=int, default=5, help="whole-process runs")
+    parser.add_argument("--backend", default="cvxpy,highs",
+                        help="planning.solver_backend(s), comma-separated: each case runs "
+                             "them one after the other (A/B on the same windows)")
     args = parser.parse_args()
-    print(f"{'case':<18}{'slots':>6}{'cold ms':>10}{'warm median ms':>16}{'warm p90 ms':>13}"
-          f"{'MILP':>6}")
+    backends = args.backend.split(",")
+    print(f"{'case':<18}{'backend':<8}{'slots':>6}{'cold ms':>10}{'cold CPU':>9}"
+          f"{'warm median ms':>16}{'warm p90 ms':>13}{'warm CPU ms':>12}{'MILP':>6}"
+          f"{'max |d obj| EUR':>16}")
     cases = (("48 h x 15 min", 192, None), ("7 d x 15 min", 672, None),
              ("48 h + devices", 192, _devices(False)), ("48 h + on/off", 192, _devices(True)))
     for label, n, devices in cases:
-        r = solve_times(n, args.repeat, devices)
-        warm = sorted(r["warm_s"])
-        p90 = warm[int(0.9 * (len(warm) - 1))]
-        print(f"{label:<18}{n:>6}{r['cold_s'] * 1000:>10.1f}"
-              f"{statistics.median(warm) * 1000:>16.1f}{p90 * 1000:>13.1f}"
-              f"{r['milp']:>4}/{len(warm)}")
+        results = {b: solve_times(n, args.repeat, b, devices) for b in backends}
+        first = results[backends[0]]["objective_eur"]
+        for backend, r in results.items():
+            warm = sorted(r["warm_s"])
+            p90 = warm[int(0.9 * (len(warm) - 1))]
+            delta = max(abs(a - b) for a, b in zip(first, r["objective_eur"], strict=True))
+            print(f"{label:<18}{backend:<8}{n:>6}{r['cold_s'] * 1000:>10.1f}"
+                  f"{r['cold_cpu_s'] * 1000:>9.1f}{statistics.median(warm) * 1000:>16.1f}"
+                  f"{p90 * 1000:>13.1f}{statistics.median(r['warm_cpu_s']) * 1000:>12.2f}"
+                  f"{r['milp']:>4}/{len(warm)}{delta:>16.1e}")
     times = whole_process(args.runs)
     print(f"helios plan --demo whole process: median {statistics.median(times):.2f} s, "
           f"min {min(times):.2f} s, max {max(times):.2f} s over {len(times)} runs")

@@ -42,17 +42,18 @@ def _import():
     return cvxpy
 
 
-def _quiet_highs_banner() -> None:
+def _quiet_highs_banner():
+    """highspy (None when it is not installed), its banner already printed to /dev/null."""
     try:
         import highspy  # optional: cvxpy falls back to Clarabel/ECOS without it
     except ImportError:  # HiGHS missing: cvxpy falls back to Clarabel/ECOS
-        return
+        return None
     try:
         sys.stdout.flush()
         saved = os.dup(1)
     except (OSError, ValueError):  # no usable fd 1 (embedded, closed stdout)
         highspy.Highs()
-        return
+        return highspy
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         try:
@@ -63,7 +64,9 @@ def _quiet_highs_banner() -> None:
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+    return highspy
 
 
 cp = _import()
-_quiet_highs_banner()
+#: highspy for the direct backend (planner/optimize/_highs.py), or None without it
+hp = _quiet_highs_banner()

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from planner.core.errors import InfeasibleError, SolverFailedError, UnboundedError
+from planner.optimize import _highs
 from planner.optimize._cvxpy import cp
 from planner.optimize.components.base import EXCLUSIVE_TOL_KW, Component, Context
 
@@ -58,6 +59,11 @@ SOLVERS = {"highs": cp.HIGHS, "clarabel": cp.CLARABEL, "ecos": cp.ECOS, "scipy":
 MILP_SOLVERS = ("highs", "scipy")
 #: the LP solvers tried after the configured one
 SOLVER_ORDER = ("highs", "clarabel", "ecos")
+#: how the LP reaches HiGHS (``planning.solver_backend``): ``highs`` = the compiled data kept in
+#: one persistent HiGHS model, hot-started from the previous basis (:mod:`._highs`);
+#: ``cvxpy`` = ``cvxpy.Problem.solve`` every time (the reference); ``auto`` = ``highs`` when
+#: highspy is installed. The exact MILP re-solve and the fallback solvers always go through cvxpy
+BACKENDS = ("auto", "highs", "cvxpy")
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,10 @@ class Problem:
         #: set by :meth:`run` after a MILP stopped at its time limit: None (not stopped) or
         #: (has a feasible incumbent, HiGHS's dual bound [EUR] or nan)
         self.stopped: tuple[bool, float] | None = None
+        #: the LP in a persistent HiGHS model (built on the first solve with that backend)
+        self._direct: _highs.HighsLp | None = None
+        #: the objective of the last :meth:`run` [EUR]
+        self.value = float("nan")
 
     def __getitem__(self, name: str) -> Component:
         """The component called ``name``."""
@@ -161,9 +171,36 @@ class Problem:
         for c in self.components:
             c.set_inputs(ctx)
 
+    def direct(self, backend: str) -> _highs.HighsLp | None:
+        """The persistent HiGHS model of the LP for ``backend`` (None: cvxpy's path).
+
+        Raises
+        ------
+        ValueError
+            An unknown backend (names ``planning.solver_backend``).
+        """
+        if backend not in BACKENDS:
+            raise ValueError(f"planning.solver_backend: expected one of {', '.join(BACKENDS)}"
+                             f", got {backend!r}")
+        if backend == "cvxpy":
+            return None
+        if self._direct is None:
+            if not _highs.available() or not _highs.HighsLp.supports(self.lp):
+                if backend == "highs" and not _highs.available():
+                    raise ValueError("planning.solver_backend: highs needs highspy installed")
+                return None
+            self._direct = _highs.HighsLp(self.lp, self.n)
+        return self._direct
+
     def run(self, problem: cp.Problem, order: Sequence[str], mip: bool,
-            options: dict | None = None, one_shot: bool = False) -> str:
+            options: dict | None = None, one_shot: bool = False,
+            backend: str = "cvxpy", index: Any = None) -> str:
         """Solve ``problem`` with the first solver of ``order`` that succeeds; its name.
+
+        ``backend``: how the LP (:attr:`lp`) reaches HiGHS (:data:`BACKENDS`); a direct solve
+        that does not end optimal is repeated through cvxpy, which names the status.
+        ``index``: the slot starts of this solve (the direct backend shifts its basis by the
+        slots "now" moved since the last solve).
 
         Raises
         ------
@@ -171,6 +208,16 @@ class Problem:
         """
         errors = []
         self.stopped = None
+        if (not mip and not one_shot and problem is self.lp and order and order[0] == "highs"):
+            direct = self.direct(backend)
+            try:
+                status = direct.solve(index) if direct is not None else None
+            except (ValueError, RuntimeError) as exc:  # cvxpy's path below tells what is wrong
+                errors.append(f"highs (direct): {exc}")
+                status = None
+            if status == cp.OPTIMAL:
+                self.value = direct.objective
+                return "HIGHS"
         for name in order:
             if mip and name not in MILP_SOLVERS:
                 continue  # only HiGHS solves the MILP here
@@ -189,6 +236,7 @@ class Problem:
                 continue
             status = problem.status
             if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+                self.value = float(problem.value)
                 return name.upper()
             if mip and status == cp.USER_LIMIT:
                 # time limit: HiGHS returns its incumbent if it has one, else whatever it was
@@ -198,6 +246,8 @@ class Problem:
                 feasible = (getattr(info, "primal_solution_status", None) == _FEASIBLE
                             and self.flows[0].x.value is not None)
                 self.stopped = (feasible, float(getattr(info, "mip_dual_bound", np.nan)))
+                self.value = (float(problem.value) if feasible and problem.value is not None
+                              else float("nan"))
                 return name.upper()
             if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
                 raise InfeasibleError(
@@ -240,12 +290,13 @@ class Problem:
         return out
 
     def solve(self, ctx: Context, order: Sequence[str], t0: float | None = None,
-              milp_time_limit_s: float = MILP_TIME_LIMIT_S) -> Outcome:
+              milp_time_limit_s: float = MILP_TIME_LIMIT_S, backend: str = "auto") -> Outcome:
         """Solve for ``ctx``; exact (MILP) re-solve when the LP splits a pair.
 
         ``t0``: when the caller's solve started (``time.perf_counter()``), for ``solve_s``.
         ``milp_time_limit_s``: the exact re-solve stops there; it keeps its best exclusive
         plan, or, without one, falls back to :meth:`_fallback` (the outcome says so).
+        ``backend``: how the LP reaches HiGHS (:data:`BACKENDS`).
 
         Raises
         ------
@@ -253,9 +304,9 @@ class Problem:
         """
         t0 = time.perf_counter() if t0 is None else t0
         self.set_inputs(ctx)
-        solver = self.run(self.lp, order, mip=False)
+        solver = self.run(self.lp, order, mip=False, backend=backend, index=ctx.index)
         self.capture_duals()
-        objective = float(self.lp.value)
+        objective = self.value
         lp_bound = objective
         exact = stopped = fallback = False
         gap = 0.0

@@ -388,6 +388,27 @@ def test_golden_real_data(data_dir, name):
     assert len(result.schedule.slots) == 192
 
 
+@pytest.mark.parametrize("name", list(GOLDEN))
+def test_golden_backends_agree(data_dir, name):
+    """The direct HiGHS backend (planning.solver_backend: highs) and cvxpy's path (the
+    reference) reach the same optimum on every golden case, LP and MILP alike, and both
+    plans pass the checks; with the hurdle on too (its per-slot costs are Parameters)."""
+    prices, pv, load, start, battery, expected = GOLDEN[name]
+    for planning in (PLAIN, {"grid_hurdle_eur_per_kwh": 0.01}):
+        sols = {}
+        for backend in ("cvxpy", "highs"):
+            doc = {**GOLDEN_CFG, "battery": {**GOLDEN_CFG["battery"], **(battery or {})},
+                   "planning": {**planning, "solver_backend": backend}}
+            cfg = config.from_mapping(doc)
+            data = _golden_inputs(data_dir, prices, pv, load, start, cfg)
+            sols[backend] = model.solve(data, cfg)
+            verify(data, cfg, sols[backend])
+        a, b = sols["cvxpy"], sols["highs"]
+        assert abs(a.objective_eur - b.objective_eur) <= 1e-9
+        assert a.exact_milp == b.exact_milp
+        assert a.solver == b.solver
+
+
 @pytest.mark.parametrize("name", ["dk1_minus440", "se3_spike707", "dk1_minus440_serf_pv"])
 def test_grid_hurdle_matches_the_reference_on_real_data(data_dir, name):
     """With the default grid hurdle the model is still the exact optimum of its objective

@@ -14,8 +14,9 @@ from planner.optimize._cvxpy import cp
 from planner.plan import build as plan
 
 
-def _case(solver: str = "highs"):
-    cfg = config.from_mapping({"planning": {"solver": solver},
+def _case(solver: str = "highs", backend: str = "cvxpy"):
+    """A 24 h case; ``backend``: cvxpy's path (what the monkeypatches below reach)."""
+    cfg = config.from_mapping({"planning": {"solver": solver, "solver_backend": backend},
                                "tariff": {"buy": "(price + 0.15) * 1.19", "sell": "price"},
                                "battery": {"cycle_cost_eur_per_kwh": 0.01}})
     rng = np.random.default_rng(3)

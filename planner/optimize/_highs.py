@@ -1,0 +1,259 @@
+"""The LP straight to HiGHS: cvxpy compiles once, HiGHS keeps its model and basis.
+
+cvxpy's own re-solve (``Problem.solve`` on a compiled DPP problem) rebuilds the solver's
+data from the Parameters, makes a new ``highspy.Highs`` object with presolve on, hands it the
+previous primal solution (not a basis) and inverts its reduction chain afterwards: ≈5.5 ms per
+48 h × 15 min re-plan, of which HiGHS is ≈3 ms. :class:`HighsLp` takes the same compiled
+problem data once (``cvxpy.Problem.get_problem_data``: the map from the Parameter vector to
+``c``, ``A``, ``b`` and the column bounds) and then, per solve,
+
+1. forms the Parameter vector and the data with three sparse products (the same
+   arithmetic as cvxpy's ``apply_parameters``, without building scipy matrices),
+2. updates one persistent ``Highs`` model — costs, row and column bounds, the matrix
+   values that changed — so HiGHS keeps its factorised basis: a hot-started dual simplex
+   from the previous optimum (presolve off, which would discard it), and
+3. writes the primal values into the cvxpy Variables and the row duals into the
+   constraints (``save_value`` / ``save_dual_value``, what cvxpy's inversion does for an LP
+   whose variables map 1:1 onto HiGHS columns).
+
+The LP is exactly cvxpy's (same matrix, same bounds, same costs), so its optimum is the same;
+where the LP has several optima, the hot start may pick another vertex of the same cost.
+:meth:`HighsLp.supports` refuses problems this shortcut does not cover (integer variables,
+cones other than equalities and inequalities, variables cvxpy rewrites), and the caller then
+keeps cvxpy's path. ``planning.solver_backend`` chooses (``auto``: this one when highspy is
+installed; ``cvxpy``: always cvxpy's path).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from planner.optimize._cvxpy import cp, hp
+
+#: HiGHS model statuses (``HighsModelStatus``) mapped to cvxpy's
+_STATUS = {"kOptimal": cp.OPTIMAL, "kInfeasible": cp.INFEASIBLE, "kUnbounded": cp.UNBOUNDED,
+           "kUnboundedOrInfeasible": cp.INFEASIBLE}
+#: HiGHS options of the first (cold) solve: cvxpy's, so that a single solve (``helios plan``)
+#: takes the same path as cvxpy's and, where the LP has several optima, the same vertex
+COLD_OPTIONS = {"output_flag": False, "log_to_console": False}
+#: options of the hot-started re-solves: presolve would throw the basis away; Devex pricing
+#: (the dual steepest-edge weights are reset when the model changes) takes fewer iterations;
+#: a dual feasibility tolerance of 1e-9 (default 1e-7) stops HiGHS from ending a hot start
+#: on a vertex up to ≈1e-6 EUR above the optimum (cost coefficients of that size: the grid
+#: hurdle's tail), so the direct backend matches cvxpy's optimum to 1e-9 EUR
+HOT_OPTIONS = {"presolve": "off", "simplex_dual_edge_weight_strategy": 1,
+               "dual_feasibility_tolerance": 1e-9}
+
+
+def available() -> bool:
+    """True when highspy is installed (the direct backend needs it)."""
+    return hp is not None
+
+
+class HighsLp:
+    """One compiled LP (``problem``, a DPP ``cvxpy.Problem``) kept in one ``Highs`` model.
+
+    After :meth:`solve`, the problem's Variables hold the solution and its constraints the
+    duals (as after ``problem.solve``); :attr:`status`, :attr:`objective` as cvxpy names them.
+    """
+
+    def __init__(self, problem: Any, n_slots: int = 0):
+        highspy = self.hp = hp  # the caller checked available()
+        self.problem = problem
+        data, _, _ = problem.get_problem_data(cp.HIGHS)
+        prog = data[cp.settings.PARAM_PROB]
+        self.prog = prog
+        n = prog.x.size
+        self.n_col = n
+        # the parameter vector: (param id, column, size) in cvxpy's layout, plus the 1 at the end
+        self._params = [(prog.id_to_param[pid], col, prog.param_id_to_size[pid])
+                        for pid, col in prog.param_id_to_col.items()
+                        if pid in prog.id_to_param]
+        self._const_col = prog.param_id_to_col.get(-1, prog.total_param_size)
+        self._pvec = np.zeros(prog.total_param_size + 1)
+        self._pvec[self._const_col] = 1.0
+        # objective c (n entries) and offset d (the last): q @ param_vec; A x + b ∈ cones:
+        # reduced_mat @ param_vec gives the CSC values of [A | b]; both in one product
+        red = prog.reduced_A
+        red.cache(False)
+        self._tensor = sp.vstack([sp.csr_array(prog.q), sp.csr_array(red.reduced_mat)],
+                                 format="csr")
+        indices, indptr, shape = red.problem_data_index
+        self.n_row = int(shape[0])
+        self._a_end = int(indptr[n])
+        self._a_index = np.asarray(indices[:self._a_end], dtype=np.int32)
+        self._a_start = np.asarray(indptr[:n + 1], dtype=np.int32)
+        self._b_index = np.asarray(indices[self._a_end:], dtype=np.int64)
+        # the cvxpy column of every matrix entry
+        self._a_col = np.repeat(np.arange(n, dtype=np.int64), np.diff(self._a_start))
+        # rows: the zero cone first (equalities), then the nonnegative orthant (-Ax - b >= 0
+        # in cvxpy's convention, i.e. A_h x <= b_h with A_h = -A)
+        self.n_eq = int(prog.cone_dims.zero)
+        self._lb_tensor, self._ub_tensor = prog.lb_tensor, prog.ub_tensor
+        inf = highspy.kHighsInf
+        self._c = self._cl = self._cu = self._b = self._rl = np.zeros(0)
+        lb, ub = prog.lower_bounds, prog.upper_bounds
+        self._col_lower = np.full(n, -inf) if lb is None else np.asarray(lb, dtype=float)
+        self._col_upper = np.full(n, inf) if ub is None else np.asarray(ub, dtype=float)
+        self._col_lower = np.where(np.isfinite(self._col_lower), self._col_lower, -inf)
+        self._col_upper = np.where(np.isfinite(self._col_upper), self._col_upper, inf)
+        # where each Variable / constraint sits in the columns / rows
+        self._vars = [(v, prog.var_id_to_col[v.id], v.size, v.shape) for v in prog.variables]
+        offset, self._cons = 0, []
+        for c in prog.constraints:
+            self._cons.append((c.id, offset, c.size, c.shape))
+            offset += c.size
+        self._constraints = {c.id: c for c in problem.constraints}
+        # HiGHS's column / row of each cvxpy column / row: per-slot blocks (a Variable or a
+        # constraint of n_slots entries) rotate when "now" moves, so that a HiGHS column keeps
+        # meaning the same time slot and its basis status stays a good start
+        self.col_of = np.arange(n, dtype=np.int64)
+        self.row_of = np.arange(self.n_row, dtype=np.int64)
+        self._col_blocks = [(col, size) for _, col, size, shape in self._vars
+                            if n_slots > 1 and shape == (n_slots,)]
+        self._row_blocks = [(off, size) for _, off, size, shape in self._cons
+                            if n_slots > 1 and shape == (n_slots,)]
+        self._t_ns: int | None = None  # the first slot's start of the last solve
+        self._perms: dict[int, list[np.ndarray]] = {}  # slots moved -> (columns, rows)
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._vals = np.zeros(0)
+        self.h = highspy.Highs()
+        for key, value in COLD_OPTIONS.items():
+            self.h.setOptionValue(key, value)
+        self.status: str | None = None
+        self.objective = float("nan")
+        self.solves = 0
+
+    @staticmethod
+    def supports(problem: Any) -> bool:
+        """True when every Variable maps 1:1 onto HiGHS columns (continuous, no attributes
+        other than bounds) and every constraint is an equality or inequality."""
+        for v in problem.variables():
+            attrs = {k for k, x in v.attributes.items() if x and k != "bounds"}
+            if attrs:
+                return False
+        return all(isinstance(c, (cp.constraints.Equality, cp.constraints.Inequality,
+                                  cp.constraints.Zero, cp.constraints.NonNeg))
+                   for c in problem.constraints)
+
+    def _data(self) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+        """The current Parameters' c, d, the matrix values (HiGHS sign) and b."""
+        p = self._pvec
+        for param, col, size in self._params:
+            value = param.value
+            if value is None:
+                raise ValueError(f"{param.name()}: no value")
+            if size == 1:
+                p[col] = value
+            elif value.ndim == 1:
+                p[col:col + size] = value
+            else:
+                p[col:col + size] = value.ravel(order="F")
+        out = self._tensor @ p  # [c, d, values of A, values of b]
+        q, flat = out[:self.n_col + 1], out[self.n_col + 1:]
+        a_value = -flat[:self._a_end]
+        b = np.zeros(self.n_row)
+        b[self._b_index] = flat[self._a_end:]
+        return q[:-1], float(q[-1]), a_value, b
+
+    def _rotate(self, index: Any) -> int:
+        """Rotate the per-slot blocks by the slots "now" moved since the last solve
+        (``index``: the slot starts, a ``pandas.DatetimeIndex``); that number (0: none)."""
+        try:
+            stamps = index.asi8
+            t_ns, step_ns = int(stamps[0]), int(stamps[1] - stamps[0])
+        except (AttributeError, IndexError, TypeError):
+            return 0
+        last, self._t_ns = self._t_ns, t_ns
+        if last is None or step_ns <= 0 or (t_ns - last) % step_ns:
+            return 0
+        k = (t_ns - last) // step_ns
+        if k not in self._perms:
+            perms = []
+            for size, blocks in ((self.n_col, self._col_blocks), (self.n_row, self._row_blocks)):
+                perm = np.arange(size)
+                for start, length in blocks:
+                    if 0 < k < length:
+                        perm[start:start + length] = start + (np.arange(length) + k) % length
+                perms.append(perm)
+            self._perms[k] = perms
+        cols, rows = self._perms[k]
+        self.col_of, self.row_of = self.col_of[cols], self.row_of[rows]
+        return k
+
+    def solve(self, index: Any = None) -> str:
+        """Solve with the current Parameter values; cvxpy's status name.
+
+        Only what changed since the last solve is handed to HiGHS, which then starts from
+        its last optimal basis. ``index``: the slot starts; when "now" moved by k slots, the
+        per-slot blocks rotate by k (:meth:`_rotate`), so the basis is the last one shifted.
+        """
+        c, d, a_value, b = self._data()
+        h, inf = self.h, self.hp.kHighsInf
+        self._rotate(index)
+        col_of, row_of, n, m = self.col_of, self.row_of, self.n_col, self.n_row
+        col_lower, col_upper = self._col_lower, self._col_upper
+        if self._lb_tensor is not None:
+            col_lower = np.asarray(self._lb_tensor @ self._pvec).ravel()
+        if self._ub_tensor is not None:
+            col_upper = np.asarray(self._ub_tensor @ self._pvec).ravel()
+        ch, clh, cuh, rlh, ruh = np.empty(n), np.empty(n), np.empty(n), np.empty(m), np.empty(m)
+        ch[col_of], clh[col_of], cuh[col_of], ruh[row_of] = c, col_lower, col_upper, b
+        rlh[row_of] = np.where(np.arange(m) < self.n_eq, b, -inf)
+        nz = a_value != 0.0
+        keys = col_of[self._a_col[nz]] * m + row_of[self._a_index[nz]]  # column-major
+        order = np.argsort(keys, kind="stable")
+        keys, vals = keys[order], a_value[nz][order]
+        if self.solves == 0 and self.status is None:
+            starts = np.searchsorted(keys // m, np.arange(n)).astype(np.int32)
+            h.passModel(n, m, len(keys), 1, 1, 0.0, ch, clh, cuh, rlh, ruh, starts,
+                        (keys % m).astype(np.int32), vals, np.zeros(n, dtype=np.int32))
+        else:
+            for now, last, change in ((ch, self._c, "cost"), (clh, self._cl, "bounds"),
+                                      (cuh, self._cu, "bounds"), (ruh, self._b, "rows"),
+                                      (rlh, self._rl, "rows")):
+                k = np.flatnonzero(now != last).astype(np.int32)
+                if not len(k):
+                    continue
+                if change == "cost":
+                    h.changeColsCost(len(k), k, ch[k])
+                elif change == "bounds":
+                    h.changeColsBounds(len(k), k, clh[k], cuh[k])
+                else:
+                    h.changeRowsBounds(len(k), k, rlh[k], ruh[k])
+            old_keys, old_vals = self._keys, self._vals
+            pos = np.minimum(np.searchsorted(old_keys, keys), max(len(old_keys) - 1, 0))
+            same = (old_keys[pos] == keys) & (old_vals[pos] == vals) if len(old_keys) else (
+                np.zeros(len(keys), dtype=bool))
+            back = np.minimum(np.searchsorted(keys, old_keys), max(len(keys) - 1, 0))
+            gone = (keys[back] != old_keys) if len(keys) else np.ones(len(old_keys), bool)
+            for key, v in zip(keys[~same].tolist() + old_keys[gone].tolist(),
+                              vals[~same].tolist() + [0.0] * int(gone.sum()), strict=True):
+                h.changeCoeff(key % m, key // m, v)
+        self._c, self._cl, self._cu, self._b, self._rl = ch, clh, cuh, ruh, rlh
+        self._keys, self._vals = keys, vals
+        h.run()
+        if self.solves == 0:
+            for key, value in HOT_OPTIONS.items():
+                h.setOptionValue(key, value)
+        self.solves += 1
+        name = h.getModelStatus().name
+        self.status = _STATUS.get(name, cp.SOLVER_ERROR)
+        if self.status == cp.OPTIMAL:
+            sol = h.getSolution()
+            x = np.asarray(sol.col_value)[col_of]
+            y = -np.asarray(sol.row_dual)[row_of]
+            self.objective = h.getInfo().objective_function_value + d
+            for var, col, size, shape in self._vars:
+                var.save_value(x[col:col + size].reshape(shape, order="F"))
+            for cid, off, size, shape in self._cons:
+                con = self._constraints.get(cid)
+                if con is not None:
+                    con.save_dual_value(y[off:off + size].reshape(shape, order="F"))
+        else:
+            # no basis worth keeping: the next solve starts from scratch
+            h.clearSolver()
+        return self.status

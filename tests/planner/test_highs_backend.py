@@ -1,0 +1,131 @@
+"""The direct HiGHS backend (planner/optimize/_highs.py) against cvxpy's path, the reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from planner import config
+from planner.core.errors import ConfigError
+from planner.inputs import gather as inputs
+from planner.optimize import _highs, model
+from planner.optimize._cvxpy import cp
+from planner.plan import build as plan
+
+N = 96
+
+
+def _cfg(backend: str, wear: float = 0.02, **planning):
+    return config.from_mapping({
+        "planning": {"solver_backend": backend, "horizon_h": N / 4, **planning},
+        "tariff": {"buy": "(price + 0.15) * 1.19", "sell": "price"},
+        "battery": {"capacity_kwh": 10, "cycle_cost_eur_per_kwh": wear}})
+
+
+def _series(seed: int = 5, length: int = N + 40):
+    """Prices with a daily shape and noise, PV by day, a load: re-plan windows slide over it."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    spot = 0.12 + 0.08 * np.sin(2 * np.pi * t / 96) + rng.normal(0, 0.03, length)
+    pv = np.clip(4 * np.sin(2 * np.pi * (t % 96 - 24) / 96), 0, None) * rng.uniform(0.5, 1, length)
+    load = rng.uniform(0.2, 1.5, length)
+    return spot, pv, load
+
+
+def _window(cfg, k: int, series, soc_pct: float = 50.0):
+    spot, pv, load = series
+    start = pd.Timestamp("2026-05-01T00:00Z") + pd.Timedelta(minutes=15 * k)
+    return inputs.from_arrays(start, 900, spot[k:k + N], pv[k:k + N], load[k:k + N], soc_pct,
+                              cfg)
+
+
+def test_rolling_replans_match_cvxpy():
+    """Forty re-plans one slot apart (what the backtest does): each hot-started direct solve
+    has cvxpy's optimum to 1e-9 EUR and passes the plan checks."""
+    series = _series()
+    cfgs = {b: _cfg(b) for b in ("cvxpy", "highs")}
+    spec = model.ModelSpec.from_config(cfgs["cvxpy"], N, 900)
+    models = {b: model.Model(spec) for b in cfgs}
+    for k in range(40):
+        soc = 20.0 + (k * 7) % 70
+        sols = {b: models[b].solve(_window(cfgs[b], k, series, soc), cfgs[b]) for b in cfgs}
+        a, b = sols["cvxpy"], sols["highs"]
+        assert abs(a.objective_eur - b.objective_eur) <= 1e-9, k
+        assert b.solver == "HIGHS"
+        plan.check(_window(cfgs["highs"], k, series, soc), b, cfgs["highs"])
+    direct = models["highs"].problem._direct
+    assert direct is not None and direct.solves == 40
+    assert models["cvxpy"].problem._direct is None
+
+
+def test_outage_limits_and_negative_prices_match_cvxpy():
+    """Per-slot limits (an outage: import/export 0) change matrix coefficients, negative
+    prices make the LP split a pair (the exact MILP then runs through cvxpy on both)."""
+    spot, pv, load = _series(seed=9)
+    spot = spot.copy()
+    spot[30:50] = -0.6  # buy < 0: without wear, burning energy in the losses pays
+    series = (spot, pv, load)
+    cfgs = {b: _cfg(b, wear=0.0) for b in ("cvxpy", "highs")}
+    spec = model.ModelSpec.from_config(cfgs["cvxpy"], N, 900)
+    models = {b: model.Model(spec) for b in cfgs}
+    down = np.full(N, np.inf)
+    down[10:20] = 0.0
+    milp = 0
+    for k, limits in ((0, None), (1, model.SlotLimits(import_kw=down, export_kw=down)),
+                      (2, None), (3, model.SlotLimits(charge_kw=2.0))):
+        sols = {b: models[b].solve(_window(cfgs[b], k, series), cfgs[b], limits)
+                for b in cfgs}
+        a, b = sols["cvxpy"], sols["highs"]
+        assert abs(a.objective_eur - b.objective_eur) <= 1e-9, k
+        assert a.exact_milp == b.exact_milp
+        milp += b.exact_milp
+    assert milp  # the exact re-solve was reached
+
+def test_direct_failure_falls_back_to_cvxpy(monkeypatch):
+    """A direct solve that does not end optimal (or raises) is repeated through cvxpy, which
+    names the status; the plan is the same."""
+    series = _series()
+    cfg = _cfg("highs")
+    data = _window(cfg, 0, series)
+    reference = model.Model(model.ModelSpec.from_config(cfg, N, 900)).solve(
+        data, _cfg("cvxpy"))
+    m = model.Model(model.ModelSpec.from_config(cfg, N, 900))
+    calls = []
+
+    def broken(self, index=None):
+        calls.append(index)
+        raise RuntimeError("simulated HiGHS trouble")
+
+    monkeypatch.setattr(_highs.HighsLp, "solve", broken)
+    sol = m.solve(data, cfg)
+    assert len(calls) == 1
+    assert sol.solver == "HIGHS"
+    assert sol.objective_eur == pytest.approx(reference.objective_eur, abs=1e-9)
+    monkeypatch.setattr(_highs.HighsLp, "solve", lambda self, index=None: cp.SOLVER_ERROR)
+    assert m.solve(data, cfg).objective_eur == pytest.approx(reference.objective_eur, abs=1e-9)
+
+
+def test_backend_is_a_checked_config_key():
+    with pytest.raises(ConfigError, match="planning.solver_backend"):
+        _cfg("gurobi")
+    assert config.from_mapping({}).planning.solver_backend == "auto"
+
+
+def test_auto_uses_the_direct_backend_and_other_solvers_do_not():
+    series = _series()
+    m = model.Model(model.ModelSpec.from_config(_cfg("auto"), N, 900))
+    m.solve(_window(_cfg("auto"), 0, series), _cfg("auto"))
+    assert m.problem._direct is not None and m.problem._direct.solves == 1
+    # another first solver (Clarabel) goes through cvxpy whatever the backend
+    clarabel = _cfg("highs", solver="clarabel")
+    m2 = model.Model(model.ModelSpec.from_config(clarabel, N, 900))
+    assert m2.solve(_window(clarabel, 0, series), clarabel).solver == "CLARABEL"
+    assert m2.problem._direct is None
+
+
+def test_unsupported_problem_keeps_cvxpy():
+    x = cp.Variable(3, integer=True)
+    assert not _highs.HighsLp.supports(cp.Problem(cp.Minimize(cp.sum(x)), [x >= 0]))
+    y = cp.Variable(3, bounds=[0, 1])
+    assert _highs.HighsLp.supports(cp.Problem(cp.Minimize(cp.sum(y)), [cp.sum(y) == 1]))

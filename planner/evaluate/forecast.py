@@ -69,6 +69,10 @@ class RealForecaster:
       ``confidence_pct`` is applied when ``pv`` is ``openmeteo``. Before any daylight is in
       the history, the degraded mode's clear-sky fallback is used. It cannot see tomorrow's
       clouds, so it is a *pessimistic* stand-in for the Open-Meteo forecaster.
+    * **Nowcasts** (``forecast.nowcast``, on by default): the clear-sky index of the last
+      ``pv_window_h`` and the mean load of the last ``load_window_h`` before ``t`` fade into
+      the first hours (:mod:`planner.inputs.nowcast`, the same functions ``helios plan``
+      applies to the executor's measurements).
     * **Prices**: day-ahead prices for the next local day (site time zone) become visible at
       :data:`PRICE_PUBLISH_HOUR`:00 local; before that the planner sees prices to the end of
       today only. :meth:`visible_end` gives the slot where the visible prices end.

@@ -8,7 +8,7 @@ production plans on:
 * **PV**: the clear-sky index of the last ``pv_window_h`` hours of complete slots before the
   current slot (Σ measured PV / Σ clear-sky power of the arrays, :func:`clearsky_index`;
   none when the sun was too low to tell, capped at :data:`PV_INDEX_CAP` × the forecast's own
-  index) replaces the forecast's with weight ``exp(-lead / tau_h)`` (:func:`fade`), lead 0
+  highest index) replaces the forecast's with weight ``exp(-lead / tau_h)`` (:func:`fade`), lead 0
   for the current slot;
 * **load**: the mean load of the last ``load_window_h`` hours of complete slots replaces the
   forecast with the same weight.
@@ -113,7 +113,8 @@ def _read(cfg, since: pd.Timestamp, now: pd.Timestamp) -> pd.DataFrame | str:
 
 
 def _slot_means(frame: pd.DataFrame | str, column: str, start: pd.Timestamp, k: int,
-                slot_s: int, now: pd.Timestamp, max_age_s: int) -> np.ndarray | str:
+                slot_s: int, now: pd.Timestamp, max_age_s: int
+                ) -> tuple[np.ndarray, pd.DatetimeIndex] | str:
     """The ``k`` complete slots' means before ``start``, or why not."""
     if isinstance(frame, str):
         return frame
@@ -170,8 +171,10 @@ def _pv(cfg, now, index, slot_s, pv_kw, status, frame):
     cs_now = clearsky_power_kw(site.latitude, site.longitude, index, slot_s, arrays)
     peak = clearsky_peak_kw(site, arrays, now.year)
     day = cs_now >= PV_INDEX_MIN_SHARE * peak
-    own = pv_kw[day] / (cs_now[day] * confidence) if day.any() else np.array([np.inf])
-    cap = PV_INDEX_CAP * float(np.max(own))
+    # the cap: PV_INDEX_CAP x the forecast's own highest index (none when it has no daylight
+    # or expects no PV at all: then the measurement is all there is to go by)
+    own = float(np.max(pv_kw[day] / (cs_now[day] * confidence))) if day.any() else 0.0
+    cap = PV_INDEX_CAP * own if own > 0 else np.inf
     # the window's share of the sun, on the slots measured (k = the whole window)
     minimum = PV_INDEX_MIN_SHARE * peak * len(stamps)
     recent = clearsky_index(measured, cs_past, minimum, cap)

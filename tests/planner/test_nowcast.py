@@ -127,3 +127,14 @@ def test_the_backtest_forecaster_uses_the_same_nowcast(site_dir):
     recent = load[t - 2:t].mean()
     assert got == pytest.approx(nowcast.fade(profile, recent, 900, 1.5))
     assert got[0] == pytest.approx(recent)
+
+
+def test_measured_pv_counts_when_the_forecast_expects_none(site_dir, tmp_path):
+    """A forecast of no PV at all (snow on the weather model) does not cap the measured index
+    at 0: the measurement is all there is."""
+    cfg = config.load(site_dir(config={"storage": {"url": f"sqlite:///{tmp_path / 'h.db'}"}},
+                               pv=np.zeros(48)))
+    with Store.from_config(cfg) as store:
+        store.add_measurements(_rows(NOW, 2, lambda t: 2.0, lambda t: 0.5))
+    got = inputs.gather(cfg, NOW)
+    assert got.pv_kw[0] > 1.0 and got.pv_kw[4 * 12] == pytest.approx(0.0, abs=0.05)

@@ -239,6 +239,30 @@ class MqttConfig:
     keepalive_s: int = opt(60, "MQTT keep-alive", "s", ge=5, le=3600)
 
 
+@dataclass(frozen=True)
+class NowcastConfig:
+    """The last hours' measured PV and load (the executor's `measurements` rows) blended into
+    the first hours of the forecasts, by `helios plan` and the backtest alike
+    (planner/inputs/nowcast.py)."""
+
+    pv: bool = opt(True, "Blend the clear-sky index of the last pv_window_h into the PV forecast")
+    load: bool = opt(True, "Blend the mean load of the last load_window_h into the load forecast")
+    pv_window_h: float = opt(2.0, "Measured PV window of the PV nowcast", "h", gt=0, le=24)
+    load_window_h: float = opt(1.0, "Measured load window of the load nowcast", "h", gt=0,
+                               le=24)
+    tau_h: float = opt(3.0, "The nowcast's weight falls as exp(-lead / tau_h)", "h", gt=0,
+                       le=48)
+    max_age_s: int = opt(900, "No nowcast when the newest measurement is older than this", "s",
+                         gt=0)
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """How the PV and load forecasts are corrected before planning."""
+
+    nowcast: NowcastConfig = section(NowcastConfig)
+
+
 #: the providers of the built-in demo configuration (``--demo``, :func:`planner.config.default`);
 #: a config *file* must name its own (a missing one is a config error, see
 #: :func:`planner.config.loading.from_mapping`), so a partial file never plans on demo data
@@ -270,6 +294,7 @@ class HeliosConfig:
     output: OutputConfig = section(OutputConfig)
     storage: StorageConfig = section(StorageConfig)
     report: ReportConfig = section(ReportConfig)
+    forecast: ForecastConfig = section(ForecastConfig)
     water_heater: WaterHeaterConfig | None = opt(None, "Hot-water heater planned with the "
                                                  "battery (config/devices.py); absent: none")
     loads: list[LoadConfig] = opt([], "Deferrable loads planned with the battery (devices.py)")

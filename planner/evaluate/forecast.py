@@ -15,9 +15,9 @@ import pandas as pd
 
 from planner.config import HeliosConfig
 from planner.evaluate.physics import Series
-from planner.inputs import degraded
+from planner.inputs import degraded, nowcast
 from planner.providers.load import history
-from planner.providers.pv.openmeteo import OpenMeteoPv, PvArray, clearsky_power_kw
+from planner.providers.pv.openmeteo import clearsky_power_kw
 
 
 def ar1(rng: np.random.Generator, n: int, slot_s: int, tau_s: float = 3 * 3600) -> np.ndarray:
@@ -36,18 +36,12 @@ def ar1(rng: np.random.Generator, n: int, slot_s: int, tau_s: float = 3 * 3600) 
 PV_INDEX_DAYS = 3
 #: local hours whose clear-sky energy over those days is below this share of the best hour's
 #: take the whole-window clear-sky index (dawn and dusk ratios are noise)
-PV_INDEX_MIN_SHARE = 0.1
+PV_INDEX_MIN_SHARE = nowcast.PV_INDEX_MIN_SHARE
 #: the hourly clear-sky index is clipped to [0, this × the whole-window index]
-PV_INDEX_CAP = 2.0
+PV_INDEX_CAP = nowcast.PV_INDEX_CAP
 #: day-ahead prices for the next local day are known from this local hour on (EPEX / Nord
 #: Pool publish ≈ 12:45–13:00 CET)
 PRICE_PUBLISH_HOUR = 13
-#: PV nowcast: the clear-sky index of the last PV_NOWCAST_WINDOW_H hours (what the executor
-#: measured) replaces the hour-of-day index with weight exp(-lead / PV_NOWCAST_TAU_H)
-PV_NOWCAST_WINDOW_H = 2.0
-PV_NOWCAST_TAU_H = 3.0
-#: load nowcast: the last hour's mean load replaces the profile with weight exp(-lead / τ)
-LOAD_NOWCAST_TAU_H = 3.0
 
 
 class RealForecaster:
@@ -75,6 +69,10 @@ class RealForecaster:
       ``confidence_pct`` is applied when ``pv`` is ``openmeteo``. Before any daylight is in
       the history, the degraded mode's clear-sky fallback is used. It cannot see tomorrow's
       clouds, so it is a *pessimistic* stand-in for the Open-Meteo forecaster.
+    * **Nowcasts** (``forecast.nowcast``, on by default): the clear-sky index of the last
+      ``pv_window_h`` and the mean load of the last ``load_window_h`` before ``t`` fade into
+      the first hours (:mod:`planner.inputs.nowcast`, the same functions ``helios plan``
+      applies to the executor's measurements).
     * **Prices**: day-ahead prices for the next local day (site time zone) become visible at
       :data:`PRICE_PUBLISH_HOUR`:00 local; before that the planner sees prices to the end of
       today only. :meth:`visible_end` gives the slot where the visible prices end.
@@ -114,22 +112,21 @@ class RealForecaster:
         self._hour_slot = s.index.searchsorted(hour_starts).astype(np.int64)
         self._default_load = degraded.default_load_kw(cfg.site, s.index)
         # PV: clear-sky power of the site for the whole series, once
-        pv_cfg = cfg.pv.options if cfg.pv is not None and cfg.pv.type == "openmeteo" else None
-        if isinstance(pv_cfg, OpenMeteoPv.Config):
-            arrays = pv_cfg._arrays
-            self.pv_confidence = pv_cfg.confidence_pct / 100.0
-            self._peak = pv_cfg.peak_kw
-        else:
-            arrays = (PvArray(kwp=1.0, tilt_deg=30.0, azimuth_deg=180.0),)
-            self.pv_confidence = 1.0
-            self._peak = 0.0
+        arrays, self.pv_confidence = nowcast.pv_arrays(cfg)
+        self._peak = getattr(cfg.pv.options, "peak_kw", 0.0) \
+            if cfg.pv is not None and cfg.pv.type == "openmeteo" else 0.0
         self.arrays = arrays
         self.clearsky_kw = clearsky_power_kw(cfg.site.latitude, cfg.site.longitude, s.index,
                                              s.slot_s, arrays)
         self._fallback_pv = lambda w: degraded.clearsky_pv_kw(cfg.site, s.index[w], self._peak)
         self._cs_peak = float(np.max(self.clearsky_kw)) if len(self.clearsky_kw) else 0.0
-        self.nowcast = True  # blend in the PV measured in the last hours (PV_NOWCAST_*)
-        self.load_tau_h = LOAD_NOWCAST_TAU_H  # > 0: blend in the last hour's mean load
+        # the nowcasts of helios plan (planner.inputs.nowcast, forecast.nowcast)
+        nc = cfg.forecast.nowcast
+        self.nowcast = nc.pv  # blend in the PV measured in the last pv_window_h
+        self.pv_tau_h = nc.tau_h
+        self.pv_window_h = nc.pv_window_h
+        self.load_tau_h = nc.tau_h if nc.load else 0.0  # > 0: blend in the recent mean load
+        self.load_window_h = nc.load_window_h
         self.pv_days = PV_INDEX_DAYS
         self._key = -1
         self._load_table: np.ndarray | None = None
@@ -193,11 +190,9 @@ class RealForecaster:
             load = self._load_table[self.weekend[w], self.hour[w]]
             if self.load_tau_h > 0 and t > 0:
                 # load nowcast: the last hour's measured mean, fading into the profile
-                k = int(round(3600 / self.series.slot_s))
+                k = nowcast.window_slots(self.load_window_h, self.series.slot_s)
                 recent = float(self.series.load_kw[max(0, t - k):t].mean())
-                lead_h = np.arange(m) * (self.series.slot_s / 3600.0)
-                weight = np.exp(-lead_h / self.load_tau_h)
-                load = weight * recent + (1.0 - weight) * load
+                load = nowcast.fade(load, recent, self.series.slot_s, self.load_tau_h)
             if self.load_margin:
                 load = load * (1.0 + self.load_margin)
         if self._pv_index is None:
@@ -207,26 +202,23 @@ class RealForecaster:
             index = self._pv_index[self.hour[w]]
             recent = self._recent_index(t)
             if recent is not None:
-                lead_h = np.arange(m) * (self.series.slot_s / 3600.0)
-                weight = np.exp(-lead_h / PV_NOWCAST_TAU_H)
-                index = weight * recent + (1.0 - weight) * index
+                index = nowcast.fade(index, recent, self.series.slot_s, self.pv_tau_h)
             pv = self.clearsky_kw[w] * index
         if self.pv_confidence != 1.0:
             pv = pv * self.pv_confidence
         return pv, load
 
     def _recent_index(self, t: int) -> float | None:
-        """Clear-sky index measured over the last :data:`PV_NOWCAST_WINDOW_H` hours before
-        slot ``t`` (None when the sun was too low to tell)."""
+        """Clear-sky index measured over the last ``pv_window_h`` hours before slot ``t``
+        (None when the sun was too low to tell; :func:`planner.inputs.nowcast.clearsky_index`).
+        """
         if not self.nowcast:
             return None
-        k = int(round(PV_NOWCAST_WINDOW_H * 3600 / self.series.slot_s))
+        k = nowcast.window_slots(self.pv_window_h, self.series.slot_s)
         w = slice(max(0, t - k), t)
-        cs = float(self.clearsky_kw[w].sum())
-        if cs < PV_INDEX_MIN_SHARE * self._cs_peak * k:
-            return None
         whole_cap = PV_INDEX_CAP * float(np.max(self._pv_index))
-        return min(float(self.series.pv_kw[w].sum()) / cs, whole_cap)
+        return nowcast.clearsky_index(self.series.pv_kw[w], self.clearsky_kw[w],
+                                      PV_INDEX_MIN_SHARE * self._cs_peak * k, whole_cap)
 
     def stats(self) -> dict:
         """Refits and fallbacks."""

@@ -5,7 +5,8 @@ min(``planning.horizon_h``, the last known price)), puts prices, PV and load on 
 (prices held, powers averaged), applies the tariff and reads the state of charge. Records
 what each provider delivered in :class:`InputStatus` (the state too: a ``static`` SoC is
 flagged). A failing PV or load forecast is
-replaced here (:func:`planner.inputs.degraded.forecast_or_fallback`); a failing price
+replaced here (:func:`planner.inputs.degraded.forecast_or_fallback`), then the last hours'
+measurements are blended into both (:mod:`planner.inputs.nowcast`); a failing price
 provider is the business of :mod:`planner.inputs.fallback` (cache, then flat prices).
 """
 
@@ -23,6 +24,7 @@ from planner.config.sections import ProviderConfig
 from planner.core import timegrid
 from planner.core.errors import MissingSlotsError
 from planner.core.tariff import compile_tariff
+from planner.inputs import nowcast
 from planner.inputs.cache import fetch_limited
 from planner.inputs.degraded import forecast_or_fallback
 from planner.inputs.types import Inputs, InputStatus, from_arrays
@@ -88,6 +90,9 @@ def gather(cfg: HeliosConfig, now: pd.Timestamp, prices: TimeSeries | None = Non
     # PV and load are optional: a failing or short forecast degrades (planner.inputs.degraded)
     pv, pv_status = forecast_or_fallback("pv", cfg, ctx, start, index, slot_s)
     load, load_status = forecast_or_fallback("load", cfg, ctx, start, index, slot_s)
+    # the last hours' measurements blended into the first hours (forecast.nowcast)
+    pv, load, pv_status, load_status = nowcast.apply(cfg, now, index, slot_s, pv, load,
+                                                     pv_status, load_status)
     soc = float(providers.create("state", cfg.state, ctx).read(now))
 
     status = (_status("prices", cfg.prices.type, prices, prices_fetched_at), pv_status,

@@ -16,12 +16,7 @@ import pytest
 from backtest_data import DATA_DIR, summer_week, week_series, write_week_prices
 
 from planner import config
-from planner.evaluate.forecast import (
-    LOAD_NOWCAST_TAU_H,
-    PV_NOWCAST_TAU_H,
-    PV_NOWCAST_WINDOW_H,
-    RealForecaster,
-)
+from planner.evaluate.forecast import RealForecaster
 from planner.evaluate.loop import Options, run_backtest
 from planner.evaluate.metrics import energy_residual_kwh, objective_eur
 from planner.evaluate.mpc import CONTROLS, MpcStrategy
@@ -297,19 +292,21 @@ def test_nowcasts_blend_the_last_hours_into_the_forecast(week):
     t = next(k for k in range(3 * 24 * per_h, 6 * 24 * per_h) if series.index[k].hour == 11)
     mpc = _real(cfg, series)
     base = mpc.real
+    nc = cfg.forecast.nowcast  # the defaults: helios plan's nowcast (planner/inputs/nowcast.py)
+    assert (nc.pv_window_h, nc.load_window_h, nc.tau_h) == (2.0, 1.0, 3.0)
     m = 8
     pv, load = base.forecast(t, m)
     base.load_tau_h, base.nowcast = 0.0, False
     pv0, load0 = base.forecast(t, m)
     lead_h = np.arange(m) / per_h
     recent = float(series.load_kw[t - per_h:t].mean())
-    weight = np.exp(-lead_h / LOAD_NOWCAST_TAU_H)
+    weight = np.exp(-lead_h / nc.tau_h)
     np.testing.assert_allclose(load, (weight * recent + (1 - weight) * load0 / 1.10) * 1.10,
                                rtol=1e-9)
-    k = int(PV_NOWCAST_WINDOW_H * per_h)
+    k = int(nc.pv_window_h * per_h)
     cs_now = base.clearsky_kw[t:t + m]
     k_recent = float(series.pv_kw[t - k:t].sum() / base.clearsky_kw[t - k:t].sum())
-    w_pv = np.exp(-lead_h / PV_NOWCAST_TAU_H)
+    w_pv = np.exp(-lead_h / nc.tau_h)
     index0 = np.where(cs_now > 0, pv0 / np.maximum(cs_now, 1e-12), 0.0)
     np.testing.assert_allclose(pv, cs_now * (w_pv * k_recent + (1 - w_pv) * index0),
                                rtol=1e-6, atol=1e-9)

@@ -27,8 +27,9 @@ is planned by a later run). The rows are one per possible day (``K = ⌈horizon 
 with the slot membership as a Parameter matrix, so the problem compiles once per shape.
 
 On/off (``modulating: false``) adds binaries: ``x = power · δ``, ``δ ≤ open`` and, for a
-minimum run of ``L`` slots, start indicators ``σ_t ≥ δ_t − δ_{t−1}`` with
-``Σ_{τ=t−L+1..t} σ_τ ≤ δ_t``. They are the component's :attr:`Component.discrete`
+minimum run of ``L`` slots, start-ups ``σ_t ∈ [0, 1]`` (continuous: integral whenever ``δ``
+is) with ``σ_t ≥ δ_t − δ_{t−1}``, ``σ_t ≤ δ_t``, ``σ_t ≤ 1 − δ_{t−1}`` and the turn-on
+inequalities ``Σ_{τ=t−L+1..t} σ_τ ≤ δ_t`` (Rajan & Takriti 2005). They are the component's :attr:`Component.discrete`
 constraints: the builder solves the LP relaxation first (for the duals) and then the MILP,
 and only for configurations that have such a device.
 """
@@ -148,12 +149,15 @@ class DeferrableLoad(Component):
             blocks = int(round(s.min_run_h / dt_h))
             if blocks > 1:
                 self.on0 = cp.Parameter(name=f"{name}_on_at_start")
-                start = cp.Variable(n, boolean=True, name=f"{name}_start")
                 previous = cp.hstack([cp.reshape(self.on0, (1,), order="C"), on[:-1]])
+                # start-ups: continuous, exact at integer ``on`` (σ = max(0, δ_t − δ_{t−1})),
+                # and the turn-on inequalities of Rajan & Takriti (2005), tighter in the LP
+                start = cp.Variable(n, bounds=[0.0, 1.0], name=f"{name}_start")
+                extra = [start <= on, start <= 1 - previous]
                 recent = start
                 for j in range(1, min(blocks, n)):
                     recent = recent + cp.hstack([np.zeros(j), start[:n - j]])
-                self.discrete += [start >= on - previous, recent <= on]
+                self.discrete += [start >= on - previous, recent <= on, *extra]
 
     def _input(self, ctx: Context) -> dict:
         given = ctx.extra.get(self.name, {})
@@ -293,7 +297,11 @@ class DeferrableLoad(Component):
                 chosen = slots[np.argsort(-x[slots], kind="stable")[:k]]
             limit[chosen] = s.power_kw
             need[row] = k * step
+        # the energy rows count ``x``, not the bus power: a closed slot must leave them too,
+        # or the rounded LP would get energy for free there (a relaxation, not a restriction)
+        member = np.where(limit > 0, member, 0.0)
         self.run.set_limit(limit)
+        put(self.member, member)
         put(self.need, need)
         put(self.hi, need)
         return True

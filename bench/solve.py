@@ -11,8 +11,10 @@ sees new numbers. "Cold" is measured in a fresh process: compile + first solve.
 
 The "+ devices" cases add issue 13's heater (3 kW, 6 kWh/day, 10:00-18:00), a dishwasher
 (2 kW x 2 h, 18:00-06:00) and a second battery (5 kWh); "+ on/off" makes the heater and the
-dishwasher on/off (the dishwasher one 2 h block). The MILP column counts re-solves that ran a
-MILP (an exclusive re-solve or the on/off devices' one).
+dishwasher on/off (the dishwasher one 2 h block); "+ on/off tank" adds a 12 kWh tank to the
+on/off heater (fewer re-solves: each can run into planning.milp_time_limit_s). The MILP column
+counts re-solves that ran a MILP (an exclusive re-solve or the on/off devices' one), "stopped"
+those that hit the MILP time limit (their plan carries a milp_stopped violation).
 
 Run: python3 bench/solve.py [--repeat 60]
 """
@@ -56,12 +58,14 @@ def window(k):
                               900, spot[s:s + n], pv[s:s + n], load[s:s + n], 40 + (k % 20), cfg)
 first_inputs = window(0)
 t = time.perf_counter(); sol = model.solve(first_inputs, cfg); cold = time.perf_counter() - t
-warm, milp = [], 0
+warm, milp, stopped = [], 0, 0
 for k in range(1, repeat + 1):
     w = window(k)
     t = time.perf_counter(); sol = model.solve(w, cfg); warm.append(time.perf_counter() - t)
     milp += sol.exact_milp
-print(json.dumps({"import_s": t_import, "cold_s": cold, "warm_s": warm, "milp": milp}))
+    stopped += sol.milp_stopped
+print(json.dumps({"import_s": t_import, "cold_s": cold, "warm_s": warm, "milp": milp,
+                  "stopped": stopped}))
 """
 
 
@@ -79,10 +83,12 @@ DEVICES = {"batteries": [{"name": "garage", "capacity_kwh": 5, "max_charge_kw": 
                           "cycle_cost_eur_per_kwh": 0.02}]}
 
 
-def _devices(on_off: bool) -> dict:
-    return {**DEVICES,
-            "water_heater": {"power_kw": 3.0, "daily_kwh": 6.0, "modulating": not on_off,
-                             "window": {"from": "10:00", "to": "18:00"}},
+def _devices(on_off: bool, tank: bool = False) -> dict:
+    heater = {"power_kw": 3.0, "daily_kwh": 6.0, "modulating": not on_off,
+              "window": {"from": "10:00", "to": "18:00"}}
+    if tank:
+        heater["tank"] = {"capacity_kwh": 12.0}
+    return {**DEVICES, "water_heater": heater,
             "loads": [{"name": "dishwasher", "power_kw": 2.0, "run_h": 2,
                        "modulating": not on_off, "min_run_h": 2 if on_off else 0,
                        "window": {"from": "18:00", "to": "06:00"}}]}
@@ -113,18 +119,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=60, help="warm re-solves per case")
     parser.add_argument("--runs", type=int, default=5, help="whole-process runs")
+    parser.add_argument("--tank-repeat", type=int, default=5,
+                        help="warm re-solves of the on/off tank case (each may take 10 s)")
     args = parser.parse_args()
-    print(f"{'case':<18}{'slots':>6}{'cold ms':>10}{'warm median ms':>16}{'warm p90 ms':>13}"
-          f"{'MILP':>6}")
-    cases = (("48 h x 15 min", 192, None), ("7 d x 15 min", 672, None),
-             ("48 h + devices", 192, _devices(False)), ("48 h + on/off", 192, _devices(True)))
-    for label, n, devices in cases:
-        r = solve_times(n, args.repeat, devices)
+    print(f"{'case':<20}{'slots':>6}{'cold ms':>10}{'warm median ms':>16}{'warm p90 ms':>13}"
+          f"{'MILP':>8}{'stopped':>9}")
+    cases = (("48 h x 15 min", 192, None, args.repeat), ("7 d x 15 min", 672, None, args.repeat),
+             ("48 h + devices", 192, _devices(False), args.repeat),
+             ("48 h + on/off", 192, _devices(True), args.repeat),
+             ("48 h + on/off tank", 192, _devices(True, tank=True), args.tank_repeat))
+    for label, n, devices, repeat in cases:
+        if repeat <= 0:
+            continue
+        r = solve_times(n, repeat, devices)
         warm = sorted(r["warm_s"])
         p90 = warm[int(0.9 * (len(warm) - 1))]
-        print(f"{label:<18}{n:>6}{r['cold_s'] * 1000:>10.1f}"
+        print(f"{label:<20}{n:>6}{r['cold_s'] * 1000:>10.1f}"
               f"{statistics.median(warm) * 1000:>16.1f}{p90 * 1000:>13.1f}"
-              f"{r['milp']:>4}/{len(warm)}")
+              f"{r['milp']:>5}/{len(warm):<2}{r['stopped']:>6}/{len(warm)}")
     times = whole_process(args.runs)
     print(f"helios plan --demo whole process: median {statistics.median(times):.2f} s, "
           f"min {min(times):.2f} s, max {max(times):.2f} s over {len(times)} runs")

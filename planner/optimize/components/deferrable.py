@@ -29,9 +29,11 @@ with the slot membership as a Parameter matrix, so the problem compiles once per
 On/off (``modulating: false``) adds binaries: ``x = power · δ``, ``δ ≤ open`` and, for a
 minimum run of ``L`` slots, start-ups ``σ_t ∈ [0, 1]`` (continuous: integral whenever ``δ``
 is) with ``σ_t ≥ δ_t − δ_{t−1}``, ``σ_t ≤ δ_t``, ``σ_t ≤ 1 − δ_{t−1}`` and the turn-on
-inequalities ``Σ_{τ=t−L+1..t} σ_τ ≤ δ_t`` (Rajan & Takriti 2005). They are the component's :attr:`Component.discrete`
-constraints: the builder solves the LP relaxation first (for the duals) and then the MILP,
-and only for configurations that have such a device.
+inequalities ``Σ_{τ=t−L+1..t} σ_τ ≤ δ_t`` (Rajan & Takriti 2005). They are the component's
+:attr:`Component.discrete` constraints: the builder solves the LP relaxation first (for the
+duals), tries :meth:`DeferrableLoad.round_relaxation` and then the MILP, and only for
+configurations that have such a device. Exactness: tests/planner/test_on_off_exact.py
+(every on/off pattern enumerated).
 """
 
 from __future__ import annotations

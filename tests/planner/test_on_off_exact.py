@@ -6,7 +6,9 @@ its run slots; runs at least its minimum block), adds the pattern to the fixed l
 plan *without* the device and solves that LP (battery, grid, PV: checked against
 tests/reference_lp.py elsewhere). The smallest of those objectives is the on/off optimum,
 and the planner with the device must reach it to 1e-6 EUR. Random prices, PV and battery
-start on 24 hourly slots; the window is 18:00-02:00 (8 slots).
+start on 24 hourly slots; the window is 18:00-02:00 (8 slots). With a tank the heater's own part
+of the objective (cold water penalised, the heat left valued) is the tank's recursion by hand,
+and a pattern that overheats the tank is out.
 """
 
 from __future__ import annotations
@@ -99,3 +101,71 @@ def test_rounding_closes_the_energy_rows_of_the_slots_it_closes():
     assert open_.sum() == 2
     assert np.all(member[:, ~open_] == 0)
     assert np.allclose(member[:, open_].sum(axis=0), 1.0)
+
+
+# --- an on/off heater with a tank ----------------------------------------------------------
+
+TANK = {"capacity_kwh": 5.0, "min_temp_c": 45.0, "max_temp_c": 65.0, "ambient_temp_c": 20.0,
+        "standing_loss_pct_per_h": 2.0}
+
+
+def _tank_cost(on, power_kw, draw, keep, cap, heat0, penalty, value):
+    """The tank's part of the objective for one pattern: the least cold water (penalised) and
+    the heat left valued; None when the pattern overheats the tank."""
+    heat, cold = heat0, 0.0
+    for t in range(N):
+        heat = keep * heat + power_kw * on[t] - draw[t]
+        if heat > cap + 1e-9:
+            return None
+        if heat < 0:
+            cold, heat = cold - heat, 0.0
+    return penalty * cold - value * heat
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_on_off_tank_optimum_is_the_best_pattern_and_the_bounds_hold(seed):
+    rng = np.random.default_rng(200 + seed)
+    buy = np.round(rng.uniform(0.05, 0.45, N), 3)
+    pv = np.clip(rng.normal(1.0, 1.2, N), 0, None) * (np.arange(N) < 12)
+    load = np.round(rng.uniform(0.1, 0.8, N), 2)
+    soc, temp_c = float(rng.uniform(10, 90)), float(rng.uniform(46, 60))
+    share = rng.uniform(0, 1, 24)
+    heater = {"power_kw": 1.5, "daily_kwh": 4.0, "modulating": False,
+              "window": {"from": "18:00", "to": "02:00"},
+              "tank": {**TANK, "temp_c": temp_c, "draw_profile_pct": list(100 * share)}}
+    cfg = _tank_cfg(heater)
+    data = _inputs(cfg, buy, pv, load, soc)
+    sol = model.solve(data, cfg)
+    power = sol.device_kw["water_heater"]
+    on = np.round(power / 1.5).astype(int)
+    assert np.allclose(power, 1.5 * on, atol=1e-6) and set(np.flatnonzero(on)) <= set(WINDOW)
+    # independent: the tank's recursion by hand, every pattern in the window enumerated
+    cap, lam = TANK["capacity_kwh"], TANK["standing_loss_pct_per_h"] / 100
+    span = TANK["max_temp_c"] - TANK["min_temp_c"]
+    loss = lam * cap * (TANK["min_temp_c"] - TANK["ambient_temp_c"]) / span
+    hours = np.asarray(pd.date_range(START, periods=N, freq="1h").hour)
+    draw = 4.0 * (share / share.sum())[hours] + loss
+    heat0 = cap * (temp_c - TANK["min_temp_c"]) / span
+    penalty = model.context(data, cfg).site.soft_penalty_eur_per_kwh
+    value = max(0.0, float(np.median(buy)))
+    tank = np.asarray(sol.outputs["water_heater_tank_kwh"])
+    assert tank.min() >= -1e-9 and tank.max() <= cap + 1e-9  # the energy bounds hold
+    bare = _cfg([])
+    best = np.inf
+    for m in range(2 ** len(WINDOW)):
+        on_p = np.zeros(N, dtype=int)
+        on_p[WINDOW] = [(m >> i) & 1 for i in range(len(WINDOW))]
+        part = _tank_cost(on_p, 1.5, draw, 1 - lam, cap, heat0, penalty, value)
+        if part is None:
+            continue
+        rest = model.solve(_inputs(bare, buy, pv, load + 1.5 * on_p, soc), bare).objective_eur
+        best = min(best, rest + part)
+    assert sol.objective_eur == pytest.approx(best, abs=1e-6)
+
+
+def _tank_cfg(heater: dict):
+    return config.from_mapping({
+        "site": {"timezone": "UTC"},
+        "battery": {"capacity_kwh": 5, "max_charge_kw": 2, "max_discharge_kw": 2,
+                    "cycle_cost_eur_per_kwh": 0.02},
+        "water_heater": heater})

@@ -84,23 +84,31 @@ def test_on_off_optimum_is_the_best_pattern(seed, k, block):
 
 def test_rounding_closes_the_energy_rows_of_the_slots_it_closes():
     """A slot the rounding closes leaves its day's energy row: the row counts ``x``, not the
-    bus power, so a closed slot left in it would give the rounded LP energy for free."""
+    bus power, so a closed slot left in it would give the rounded LP energy for free. An
+    override's slot stays open, and the baselines' earliest-start profile is unchanged."""
     spec = LoadSpec("dishwasher", 2.0, 4.0, 18 * 60, 2 * 60, "UTC", modulating=False)
     c = DeferrableLoad(spec)
     c.build(N, 1.0)
     cfg = _cfg([])
     c.set_inputs(model.context(_inputs(cfg, np.full(N, 0.2), np.zeros(N), np.zeros(N), 50.0),
                                cfg))
+    forced = np.zeros(N, dtype=bool)
+    forced[3] = True  # an override runs it at 09:00, outside its window
+    c.force_open(forced, np.full(N, 2.0))
+    earliest = c.earliest_kw()
     x = np.zeros(N)
     x[WINDOW] = 0.5  # a fractional relaxation over the whole window
+    x[3] = 2.0
     c.run.x.value = x
     c.run.read()
     assert c.round_relaxation()
     open_ = np.asarray(c.run.limit_kw) > 0
     member = np.asarray(c.member.value)
-    assert open_.sum() == 2
-    assert np.all(member[:, ~open_] == 0)
-    assert np.allclose(member[:, open_].sum(axis=0), 1.0)
+    assert open_[3] and open_[WINDOW].sum() == 1  # 4 kWh: the override's 2 + one slot
+    assert np.all(member[:, ~open_] == 0) and np.all(member[:, 3] == 0)
+    assert np.allclose(member[:, WINDOW[open_[WINDOW]]].sum(axis=0), 1.0)
+    # the baselines' heater ("a timer without a plan") still sees the whole window
+    assert np.array_equal(c.earliest_kw(), earliest)
 
 
 # --- an on/off heater with a tank ----------------------------------------------------------

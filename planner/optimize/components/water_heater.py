@@ -177,8 +177,9 @@ class WaterHeater(DeferrableLoad):
     def round_relaxation(self, price: np.ndarray | None = None) -> bool:
         """Without a tank: the load's rounding. With one (on/off, no minimum block): the
         relaxation's heating rounded slot by slot along the tank — on where the energy the
-        relaxation gave so far exceeds the rounded one by half a step and a full step keeps
-        the tank at or below its bound (the heat simulated with the least cold water) — and
+        relaxation gave so far exceeds the rounded one by half a step, or where it heats at all
+        and the tank would otherwise run cold, if a full step keeps the tank at or below its
+        bound (the heat simulated with the least cold water) — and
         the LP solved again with exactly those slots open and their energy as the first
         energy row's target, so it can only run them at full power (or fall short, penalised:
         never infeasible). A minimum block with a tank: no rounding (the MILP decides)."""
@@ -199,9 +200,12 @@ class WaterHeater(DeferrableLoad):
             base = keep * heat - self._ctx_draw[t]
             if open_[t]:
                 ahead += x[t] * dt
-                if self.forced[t] or (ahead >= step / 2
+                # an override's slots: always on; else on where the relaxation is half a step
+                # ahead, or heats at all where the tank would otherwise run cold
+                short = base < -1e-9 and x[t] > 1e-9
+                if self.forced[t] or ((ahead >= step / 2 or short)
                                       and base + step <= tank.capacity_kwh - 1e-6):
-                    on[t], ahead = True, ahead - step  # an override's slots: always on
+                    on[t], ahead = True, ahead - step
             heat = max(0.0, base + (step if on[t] else 0.0))
         self._unrounded = self.unrounded()
         k = self.need.shape[0]

@@ -11,8 +11,10 @@ sees new numbers. "Cold" is measured in a fresh process: compile + first solve.
 
 The "+ devices" cases add issue 13's heater (3 kW, 6 kWh/day, 10:00-18:00), a dishwasher
 (2 kW x 2 h, 18:00-06:00) and a second battery (5 kWh); "+ on/off" makes the heater and the
-dishwasher on/off (the dishwasher one 2 h block). The MILP column counts re-solves that ran a
-MILP (an exclusive re-solve or the on/off devices' one).
+dishwasher on/off (the dishwasher one 2 h block); "+ on/off tank" adds a 12 kWh tank to the
+on/off heater (fewer re-solves: each can run into planning.milp_time_limit_s). The MILP column
+counts re-solves that ran a MILP (an exclusive re-solve or the on/off devices' one), "stopped"
+those that hit the MILP time limit (their plan carries a milp_stopped violation).
 
 
 Each case runs once per ``planning.solver_backend`` (``--backend cvxpy,highs``: the reference
@@ -65,7 +67,7 @@ first_inputs = window(0)
 t, c = time.perf_counter(), time.process_time()
 sol = model.solve(first_inputs, cfg)
 cold, cold_cpu = time.perf_counter() - t, time.process_time() - c
-warm, warm_cpu, milp, objective = [], [], 0, [sol.objective_eur]
+warm, warm_cpu, milp, stopped, objective = [], [], 0, 0, [sol.objective_eur]
 for k in range(1, repeat + 1):
     w = window(k)
     t, c = time.perf_counter(), time.process_time()
@@ -74,8 +76,10 @@ for k in range(1, repeat + 1):
     warm_cpu.append(time.process_time() - c)
     milp += sol.exact_milp
     objective.append(sol.objective_eur)
+    stopped += sol.milp_stopped
 print(json.dumps({"import_s": t_import, "cold_s": cold, "cold_cpu_s": cold_cpu, "warm_s": warm,
-                  "warm_cpu_s": warm_cpu, "milp": milp, "objective_eur": objective}))
+                  "warm_cpu_s": warm_cpu, "milp": milp, "stopped": stopped,
+                  "objective_eur": objective}))
 """
 
 
@@ -93,10 +97,12 @@ DEVICES = {"batteries": [{"name": "garage", "capacity_kwh": 5, "max_charge_kw": 
                           "cycle_cost_eur_per_kwh": 0.02}]}
 
 
-def _devices(on_off: bool) -> dict:
-    return {**DEVICES,
-            "water_heater": {"power_kw": 3.0, "daily_kwh": 6.0, "modulating": not on_off,
-                             "window": {"from": "10:00", "to": "18:00"}},
+def _devices(on_off: bool, tank: bool = False) -> dict:
+    heater = {"power_kw": 3.0, "daily_kwh": 6.0, "modulating": not on_off,
+              "window": {"from": "10:00", "to": "18:00"}}
+    if tank:
+        heater["tank"] = {"capacity_kwh": 12.0}
+    return {**DEVICES, "water_heater": heater,
             "loads": [{"name": "dishwasher", "power_kw": 2.0, "run_h": 2,
                        "modulating": not on_off, "min_run_h": 2 if on_off else 0,
                        "window": {"from": "18:00", "to": "06:00"}}]}
@@ -130,24 +136,30 @@ def main() -> None:
     parser.add_argument("--backend", default="cvxpy,highs",
                         help="planning.solver_backend(s), comma-separated: each case runs "
                              "them one after the other (A/B on the same windows)")
+    parser.add_argument("--tank-repeat", type=int, default=5,
+                        help="warm re-solves of the on/off tank case (each may take 10 s)")
     args = parser.parse_args()
     backends = args.backend.split(",")
-    print(f"{'case':<18}{'backend':<8}{'slots':>6}{'cold ms':>10}{'cold CPU':>9}"
-          f"{'warm median ms':>16}{'warm p90 ms':>13}{'warm CPU ms':>12}{'MILP':>6}"
-          f"{'max |d obj| EUR':>16}")
-    cases = (("48 h x 15 min", 192, None), ("7 d x 15 min", 672, None),
-             ("48 h + devices", 192, _devices(False)), ("48 h + on/off", 192, _devices(True)))
-    for label, n, devices in cases:
-        results = {b: solve_times(n, args.repeat, b, devices) for b in backends}
+    print(f"{'case':<20}{'backend':<8}{'slots':>6}{'cold ms':>10}{'cold CPU':>9}"
+          f"{'warm median ms':>16}{'warm p90 ms':>13}{'warm CPU ms':>12}{'MILP':>8}"
+          f"{'stopped':>9}{'max |d obj| EUR':>16}")
+    cases = (("48 h x 15 min", 192, None, args.repeat), ("7 d x 15 min", 672, None, args.repeat),
+             ("48 h + devices", 192, _devices(False), args.repeat),
+             ("48 h + on/off", 192, _devices(True), args.repeat),
+             ("48 h + on/off tank", 192, _devices(True, tank=True), args.tank_repeat))
+    for label, n, devices, repeat in cases:
+        if repeat <= 0:
+            continue
+        results = {b: solve_times(n, repeat, b, devices) for b in backends}
         first = results[backends[0]]["objective_eur"]
         for backend, r in results.items():
             warm = sorted(r["warm_s"])
             p90 = warm[int(0.9 * (len(warm) - 1))]
             delta = max(abs(a - b) for a, b in zip(first, r["objective_eur"], strict=True))
-            print(f"{label:<18}{backend:<8}{n:>6}{r['cold_s'] * 1000:>10.1f}"
+            print(f"{label:<20}{backend:<8}{n:>6}{r['cold_s'] * 1000:>10.1f}"
                   f"{r['cold_cpu_s'] * 1000:>9.1f}{statistics.median(warm) * 1000:>16.1f}"
                   f"{p90 * 1000:>13.1f}{statistics.median(r['warm_cpu_s']) * 1000:>12.2f}"
-                  f"{r['milp']:>4}/{len(warm)}{delta:>16.1e}")
+                  f"{r['milp']:>5}/{len(warm):<2}{r['stopped']:>6}/{len(warm)}{delta:>16.1e}")
     times = whole_process(args.runs)
     print(f"helios plan --demo whole process: median {statistics.median(times):.2f} s, "
           f"min {min(times):.2f} s, max {max(times):.2f} s over {len(times)} runs")

@@ -17,7 +17,11 @@ so an override is obeyed at once, not only from the next plan on::
 
 Overrides expire by themselves: one whose ``end`` has passed is simply not in force. The
 executor applies the battery kinds over the slot's intent, always inside its clamps and the
-minimum SoC (:func:`executor.control.decide`). Standard library only (Python 3.8 on a GX).
+minimum SoC (:func:`executor.control.decide`), and the device kinds to the relays that
+follow that device (:func:`device_override`: ``water`` → ``water_heater``, ``load NAME`` →
+``NAME``): on for the whole window, ``kw`` ignored by an on/off relay, inside the relay's
+minimum on/off times (:class:`executor.relays.base.RelayFollower`). Standard library only
+(Python 3.8 on a GX).
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ from executor.schedule import OVERRIDE_KINDS, atomic_write, format_utc, parse_ut
 #: every kind of override; the battery kinds are obeyed by the executor between plans too
 KINDS = OVERRIDE_KINDS
 BATTERY_KINDS = ("charge", "hold", "export")
+#: the kinds that switch a device (its relays obey them between plans too)
+DEVICE_KINDS = ("water", "load")
+#: the device a ``water`` override runs (schedule.json's ``devices`` key)
+WATER_DEVICE = "water_heater"
 #: the overrides file's default name, beside schedule.json
 FILE_NAME = "helios-overrides.json"
 
@@ -186,4 +194,18 @@ def battery_override(overrides: list[Override], now: datetime
                      ) -> Override | None:
     """The battery override the executor obeys now: the newest in force, or None."""
     live = in_force(overrides, now, BATTERY_KINDS)
+    return live[0] if live else None
+
+
+def device_of(o: Override) -> str | None:
+    """The schedule device a ``water``/``load`` override runs (None for the battery kinds)."""
+    if o.kind == "water":
+        return WATER_DEVICE
+    return o.target if o.kind == "load" else None
+
+
+def device_override(overrides: list[Override], now: datetime, device: str
+                    ) -> Override | None:
+    """The newest ``water``/``load`` override in force now that runs ``device``, or None."""
+    live = [o for o in in_force(overrides, now, DEVICE_KINDS) if device_of(o) == device]
     return live[0] if live else None

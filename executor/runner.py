@@ -10,7 +10,9 @@ An optional EV charger (``ev_charger``: an :class:`executor.evse.base.EvFollower
 the slot's ``devices.<device>.power_kw`` after the battery, every tick; its trouble is logged
 and never touches the battery's decision. Optional relays (``relays``: a list of
 :class:`executor.relays.base.RelayFollower`) switch loads (water heater, deferrable loads) from
-the slot's ``devices.<device>.power_kw`` in the same way, each on its own.
+the slot's ``devices.<device>.power_kw`` in the same way, each on its own; a ``water``/``load``
+override in force in the overrides file switches its device's relays on at once, between
+plans (:func:`executor.overrides.device_override`).
 
 Time is injected (``clock``, ``sleep``) so tests run a whole day in seconds.
 """
@@ -108,6 +110,7 @@ class Executor:
             plan, self.tracker.plan = None, None
             self.tracker.reason = f"plan source failed ({type(exc).__name__}: {exc})"
         paused_until = pause.read(self.pause_path)
+        found = self._overrides()
         read_error = None
         try:
             measurement = self.driver.read()
@@ -118,7 +121,7 @@ class Executor:
         no_plan = control.no_slot_reason(plan, now, self.limits, self.tracker.reason)
         decision = control.decide(planned, measurement, self.limits, now,
                                   paused_until=paused_until, no_plan_reason=no_plan,
-                                  override=self._override(now))
+                                  override=overrides.battery_override(found, now))
         if isinstance(decision, Release) and decision.reason == "no measurement" and read_error:
             decision = Release(f"device unavailable ({read_error})")
         decision = self._send(decision)
@@ -130,7 +133,9 @@ class Executor:
                 log.exception("ev charger failed")
         for relay in self.relays:
             try:
-                relay.tick(plan, now, paused=paused_until is not None and now < paused_until)
+                relay.tick(plan, now, paused=paused_until is not None and now < paused_until,
+                           override=overrides.device_override(found, now,
+                                                              relay.config.device))
             except Exception as exc:  # a relay must never stop the battery loop
                 log.error("%s failed: %s: %s", relay.name, type(exc).__name__, exc)
         self._log(decision, measurement)
@@ -155,16 +160,17 @@ class Executor:
                 out[relay.config.device] = out.get(relay.config.device, 0.0) + power
         return out
 
-    def _override(self, now: datetime) -> overrides.Override | None:
-        """The battery override in force now (a broken file is logged once, then ignored)."""
+    def _overrides(self) -> list[overrides.Override]:
+        """The overrides in the file (a broken file is logged once, then ignored); the battery
+        kind in force goes to :func:`control.decide`, a device kind to its relays."""
         if not self.overrides_path:
-            return None
+            return []
         found, problem = overrides.read(self.overrides_path)
         if problem != self._overrides_problem:
             if problem:
                 log.error("%s (following the plan)", problem)
             self._overrides_problem = problem
-        return overrides.battery_override(found, now)
+        return found
 
     def _send(self, decision: Decision) -> Decision:
         if isinstance(decision, Apply):

@@ -9,12 +9,17 @@ derives from :class:`RelayConfig`, whose keys say which planned device it follow
 
 * **on** when the slot's ``devices.<device>.power_kw`` > ``threshold_kw``, else off (a slot
   without an entry for the device plans 0 kW);
+* a ``water`` / ``load NAME`` **override** in force in the overrides file
+  (:func:`executor.overrides.device_override`, found by the runner every tick): **on** for
+  its whole window, whatever the plan says and with no plan at all (between plans: the next
+  plan carries it too); its ``kw`` is ignored (a relay is on or off); a pause still wins
+  (paused = Helios hands the loads back to their safe state);
 * without a valid plan (stale, none, paused) the **safe state** (``on_stale``): ``auto`` =
   on for ``water_heater`` (its own thermostat decides, as without Helios), off for any other
   load; ``on`` / ``off`` to choose;
 * a change waits until the contact has been in its state for ``min_on_s`` / ``min_off_s``
-  (contactor wear; this holds for the safe state too, but not on exit, nor for setting
-  back a state someone else changed);
+  (contactor wear; this holds for the safe state and an override too, but not on exit, nor
+  for setting back a state someone else changed);
 * a state is written only when it changes, when the device reports another state (switched
   by hand, or rebooted), and every ``reassert_s`` (a device that lost it, e.g. a Shelly
   after a power cut, gets it back);
@@ -32,7 +37,8 @@ from datetime import datetime
 from executor.configspec import opt
 from executor.errors import DriverError
 from executor.evse.base import planned_power_kw
-from executor.schedule import Schedule
+from executor.overrides import Override
+from executor.schedule import Schedule, format_utc
 
 log = logging.getLogger("helios.executor.relays")
 
@@ -104,10 +110,15 @@ class RelayFollower:
             log.warning("%s: %s", self.name, text)
         self._errors[kind] = text
 
-    def wanted(self, plan: Schedule | None, now: datetime,
-               paused: bool = False) -> tuple[bool, str]:
-        """The state the plan asks for now and why (before the minimum on/off times)."""
+    def wanted(self, plan: Schedule | None, now: datetime, paused: bool = False,
+               override: Override | None = None) -> tuple[bool, str]:
+        """The state the plan (or a device override in force) asks for now and why (before
+        the minimum on/off times)."""
         cfg = self.config
+        if override is not None and override.in_force(now) and not paused:
+            ident = "" if override.id is None else f" #{override.id}"
+            return True, (f"override{ident} {override.kind} until "
+                          f"{format_utc(override.end)}")
         power, why = planned_power_kw(plan, now, cfg.device, self.max_plan_age_s)
         if paused:
             power, why = None, "paused"
@@ -116,14 +127,17 @@ class RelayFollower:
             return safe, f"{why}: safe state {_word(safe)}"
         return power > cfg.threshold_kw, why
 
-    def tick(self, plan: Schedule | None, now: datetime, paused: bool = False) -> bool | None:
-        """Switch the relay for ``now``: the state in force (True = on; None = unknown)."""
-        self.in_force = self._tick(plan, now, paused)
+    def tick(self, plan: Schedule | None, now: datetime, paused: bool = False,
+             override: Override | None = None) -> bool | None:
+        """Switch the relay for ``now`` (``override``: the device override in force, see
+        :meth:`wanted`): the state in force (True = on; None = unknown)."""
+        self.in_force = self._tick(plan, now, paused, override)
         return self.in_force
 
-    def _tick(self, plan: Schedule | None, now: datetime, paused: bool) -> bool | None:
+    def _tick(self, plan: Schedule | None, now: datetime, paused: bool,
+              override: Override | None) -> bool | None:
         cfg = self.config
-        want, why = self.wanted(plan, now, paused)
+        want, why = self.wanted(plan, now, paused, override)
         try:
             self.last_reported = self.relay.read()
             self._errors.pop("read", None)

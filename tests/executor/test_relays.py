@@ -10,19 +10,20 @@ import logging
 import os
 import shutil
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from gx_emulator.plans import T0, FakeClock, build_plan
 from gx_emulator.shelly_relay import ShellyRelay
 
-from executor import config, pause, relays
+from executor import config, overrides, pause, relays
 from executor import schedule as sched
 from executor.__main__ import build as build_executor
 from executor.control import Apply, Limits
 from executor.drivers.simulated import Plant, SimulatedDriver
 from executor.errors import ConfigError
 from executor.plansource import FileSource, PlanTracker
-from executor.relays.base import RelayFollower, safe_state
+from executor.relays.base import RelayConfig, RelayFollower, safe_state
 from executor.runner import Executor
 from executor.telemetry import Telemetry
 
@@ -171,8 +172,9 @@ def test_device_trouble_is_logged_once_and_never_stops_the_battery(tmp_path, clo
 def test_an_exception_from_a_relay_is_logged_without_a_traceback(tmp_path, clock, caplog):
     class Broken:
         name = "relay broken"
+        config = RelayConfig(device="broken")
 
-        def tick(self, plan, now, paused=False):
+        def tick(self, plan, now, paused=False, override=None):
             raise ValueError("bug")
 
         def shutdown(self):
@@ -346,3 +348,83 @@ def test_without_a_meter_or_power_kw_no_heater_power_is_recorded(tmp_path, clock
             clock.advance(900)
         rows = ex.telemetry.pending()
     assert rows and all("water_heater_power_w" not in r for r in rows)
+
+
+# --------------------------------------------------------------------------------------------
+# water/load overrides between plans (the overrides file, read every tick)
+
+
+def _override_file(tmp_path, *items) -> str:
+    path = str(tmp_path / overrides.FILE_NAME)
+    overrides.write(path, list(items))
+    return path
+
+
+def test_water_override_switches_on_at_once_inside_the_minimum_times(tmp_path, clock):
+    with ShellyRelay(gen=2) as dev:
+        follower = _follower("shelly", {"device": "water_heater", "url": dev.url,
+                                        "reassert_s": 0}, clock)
+        ex = _executor(tmp_path, clock, [follower], powers=[3.0, 0.0, 0.0, 0.0])
+        ex.overrides_path = str(tmp_path / overrides.FILE_NAME)
+        ex.tick()
+        assert dev.output[0] is True  # the plan's first slot
+        clock.advance(900)
+        ex.tick()
+        assert dev.output[0] is False  # the plan's second slot (on for 900 s >= min_on_s)
+        clock.advance(60)  # someone asks for hot water now, for 340 s; kw is ignored
+        now = clock()
+        _override_file(tmp_path, overrides.Override("water", now, now + timedelta(seconds=340),
+                                                    kw=1.0, id=7))
+        ex.tick()
+        assert dev.output[0] is False  # off for 60 s < min_off_s: held off
+        assert follower.last_reason.startswith("override #7 water until")
+        assert "held off for the minimum time" in follower.last_reason
+        clock.advance(240)  # off for 300 s
+        ex.tick()
+        assert dev.output[0] is True and follower.last_reason.startswith("override #7 water")
+        clock.advance(100)  # the override is over; the plan says off; on for 100 s only
+        ex.tick()
+        assert dev.output[0] is True and "held on for the minimum time" in follower.last_reason
+        clock.advance(200)
+        ex.tick()
+        assert dev.output[0] is False and follower.last_reason.startswith("devices.water_heater")
+
+
+def test_load_override_runs_its_load_without_a_plan_and_a_pause_still_wins(tmp_path, clock):
+    with ShellyRelay(gen=2) as pump, ShellyRelay(gen=2) as heater:
+        pool = _follower("shelly", {"device": "pool_pump", "url": pump.url}, clock)
+        water = _follower("shelly", {"device": "water_heater", "url": heater.url,
+                                     "on_stale": "off"}, clock)
+        ex = _executor(tmp_path, clock, [pool, water], powers=[0.0, 0.0], device="pool_pump",
+                       valid_s=600)
+        now = clock()
+        ex.overrides_path = _override_file(
+            tmp_path, overrides.Override("load", now, now + timedelta(hours=2),
+                                         target="pool_pump", kw=0.5, id=3))
+        ex.tick()
+        assert pump.output[0] is True and heater.output[0] is False  # only its own device
+        clock.advance(700)  # the plan is stale now: the override is obeyed all the same
+        ex.tick()
+        assert pump.output[0] is True and pool.last_reason.startswith("override #3 load")
+        pause.pause(ex.pause_path, clock() + timedelta(hours=1))
+        ex.tick()
+        assert pump.output[0] is False and "paused" in pool.last_reason
+        pause.resume(ex.pause_path)
+        clock.advance(300)
+        ex.tick()
+        assert pump.output[0] is True
+        ex.shutdown()
+        assert pump.output[0] is False  # its safe state on exit, override or not
+
+
+def test_a_broken_overrides_file_leaves_the_relays_on_the_plan(tmp_path, clock, caplog):
+    with ShellyRelay(gen=2) as dev:
+        follower = _follower("shelly", {"device": "water_heater", "url": dev.url}, clock)
+        ex = _executor(tmp_path, clock, [follower], powers=[0.0, 0.0])
+        ex.overrides_path = str(tmp_path / overrides.FILE_NAME)
+        with open(ex.overrides_path, "w") as fh:
+            fh.write("{not json")
+        with caplog.at_level(logging.ERROR, logger="helios.executor"):
+            assert isinstance(ex.tick(), Apply)
+        assert dev.output[0] is False and follower.last_reason.startswith("devices.water_heater")
+        assert any("unreadable" in r.getMessage() for r in caplog.records)

@@ -27,10 +27,13 @@ is planned by a later run). The rows are one per possible day (``K = ⌈horizon 
 with the slot membership as a Parameter matrix, so the problem compiles once per shape.
 
 On/off (``modulating: false``) adds binaries: ``x = power · δ``, ``δ ≤ open`` and, for a
-minimum run of ``L`` slots, start indicators ``σ_t ≥ δ_t − δ_{t−1}`` with
-``Σ_{τ=t−L+1..t} σ_τ ≤ δ_t``. They are the component's :attr:`Component.discrete`
-constraints: the builder solves the LP relaxation first (for the duals) and then the MILP,
-and only for configurations that have such a device.
+minimum run of ``L`` slots, start-ups ``σ_t ∈ [0, 1]`` (continuous: integral whenever ``δ``
+is) with ``σ_t ≥ δ_t − δ_{t−1}``, ``σ_t ≤ δ_t``, ``σ_t ≤ 1 − δ_{t−1}`` and the turn-on
+inequalities ``Σ_{τ=t−L+1..t} σ_τ ≤ δ_t`` (Rajan & Takriti 2005). They are the component's
+:attr:`Component.discrete` constraints: the builder solves the LP relaxation first (for the
+duals), tries :meth:`DeferrableLoad.round_relaxation` and then the MILP, and only for
+configurations that have such a device. Exactness: tests/planner/test_on_off_exact.py
+(every on/off pattern enumerated).
 """
 
 from __future__ import annotations
@@ -123,6 +126,9 @@ class DeferrableLoad(Component):
         self.discrete: list = []
         self.planned_days: list[int] = []
         self.today = 0
+        self._unrounded: tuple[np.ndarray, np.ndarray] | None = None
+        #: the slots a manual override runs the load in (:meth:`force_open`)
+        self.forced = np.zeros(0, dtype=bool)
 
     def build(self, n: int, dt_h: float) -> None:
         """The power flow, one energy row pair per possible day, binaries for on/off."""
@@ -148,12 +154,15 @@ class DeferrableLoad(Component):
             blocks = int(round(s.min_run_h / dt_h))
             if blocks > 1:
                 self.on0 = cp.Parameter(name=f"{name}_on_at_start")
-                start = cp.Variable(n, boolean=True, name=f"{name}_start")
                 previous = cp.hstack([cp.reshape(self.on0, (1,), order="C"), on[:-1]])
+                # start-ups: continuous, exact at integer ``on`` (σ = max(0, δ_t − δ_{t−1})),
+                # and the turn-on inequalities of Rajan & Takriti (2005), tighter in the LP
+                start = cp.Variable(n, bounds=[0.0, 1.0], name=f"{name}_start")
+                extra = [start <= on, start <= 1 - previous]
                 recent = start
                 for j in range(1, min(blocks, n)):
                     recent = recent + cp.hstack([np.zeros(j), start[:n - j]])
-                self.discrete += [start >= on - previous, recent <= on]
+                self.discrete += [start >= on - previous, recent <= on, *extra]
 
     def _input(self, ctx: Context) -> dict:
         given = ctx.extra.get(self.name, {})
@@ -165,6 +174,8 @@ class DeferrableLoad(Component):
         if ctx.index is None:
             raise ValueError(f"{self.name}: the context has no slot times (Context.index)")
         extra = self._input(ctx)
+        self._unrounded = None
+        self.forced = np.zeros(n, dtype=bool)
         day, today, planned = day_of_slots(ctx.index, int(round(dt * 3600)), s)
         k = self.need.shape[0]
         planned = planned[:k]
@@ -198,6 +209,7 @@ class DeferrableLoad(Component):
         day's energy rows, so forcing more than the day needs can never be infeasible.
         Called after :meth:`set_inputs`."""
         forced = np.asarray(slots, dtype=bool)
+        self.forced = self.forced | forced
         energy = np.where(forced, np.asarray(kw, dtype=float) * self.dt_h, 0.0)
         member = np.asarray(self.member.value, dtype=float).copy()
         inside = member > 0
@@ -214,9 +226,9 @@ class DeferrableLoad(Component):
 
     def earliest_kw(self) -> np.ndarray:
         """The same days' energy at full power from the start of each window (the baselines'
-        heater/load: what a timer or thermostat without a plan would do). [kW]"""
-        member = np.asarray(self.member.value, dtype=float)
-        hi = np.asarray(self.hi.value, dtype=float)
+        heater/load: what a timer or thermostat without a plan would do; the window's rows as
+        they were before :meth:`round_relaxation`). [kW]"""
+        member, hi = self.unrounded()
         out = np.zeros(self.n)
         step = self.spec.power_kw * self.dt_h
         for row in range(member.shape[0]):
@@ -228,6 +240,14 @@ class DeferrableLoad(Component):
                 out[t] = take / self.dt_h
                 left -= take
         return out
+
+    def unrounded(self) -> tuple[np.ndarray, np.ndarray]:
+        """The energy rows' membership and upper bounds as :meth:`set_inputs` (and
+        :meth:`force_open`) made them, before any :meth:`round_relaxation`."""
+        if getattr(self, "_unrounded", None) is not None:
+            return self._unrounded
+        return (np.asarray(self.member.value, dtype=float),
+                np.asarray(self.hi.value, dtype=float))
 
     def relaxation_ok(self) -> bool:
         """The LP's power is already on/off (0 or ``power_kw`` in every open slot) and every
@@ -254,14 +274,16 @@ class DeferrableLoad(Component):
         minimum block applies: the one the relaxation used most, the cheaper at ``price``
         among equals); those slots' limit stays, the others close and the day's
         need and upper bound become ``k`` slots' energy, so the LP can only run them at full
-        power. A tank, a day too short for its block: no rounding (the MILP decides)."""
+        power (or fall short, penalised: never infeasible); an override's slots stay open. A
+        tank (:class:`~planner.optimize.components.water_heater.WaterHeater` rounds it), a day
+        too short for its block: no rounding (the MILP decides)."""
         s = self.spec
         if s.modulating:
             return True
         if getattr(s, "tank", None) is not None:
             return False
-        member = np.asarray(self.member.value, dtype=float)
-        hi = np.asarray(self.hi.value, dtype=float)
+        member, hi = self.unrounded()
+        self._unrounded = (member, hi)
         x = np.asarray(self.run.value, dtype=float)
         step = s.power_kw * self.dt_h
         blocks = int(round(s.min_run_h / self.dt_h))
@@ -293,7 +315,12 @@ class DeferrableLoad(Component):
                 chosen = slots[np.argsort(-x[slots], kind="stable")[:k]]
             limit[chosen] = s.power_kw
             need[row] = k * step
+        limit[self.forced] = s.power_kw  # an override's slots stay open (they left the rows)
+        # the energy rows count ``x``, not the bus power: a closed slot must leave them too,
+        # or the rounded LP would get energy for free there (a relaxation, not a restriction)
+        member = np.where(limit > 0, member, 0.0)
         self.run.set_limit(limit)
+        put(self.member, member)
         put(self.need, need)
         put(self.hi, need)
         return True

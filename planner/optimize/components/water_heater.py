@@ -165,6 +165,59 @@ class WaterHeater(DeferrableLoad):
         put(self.cold_penalty, ctx.site.soft_penalty_eur_per_kwh)
         put(self.heat_value, max(0.0, float(np.median(ctx.buy_eur_per_kwh))))
         self._ctx_draw = np.asarray(self.draw.value, dtype=float)
+        self._open_kw = np.asarray(self.run.limit_kw, dtype=float)
+
+    def force_open(self, slots: np.ndarray, kw: np.ndarray) -> None:
+        """The load's override hook; with a tank the open slots for the thermostat baseline
+        follow it."""
+        super().force_open(slots, kw)
+        if self.tank is not None:
+            self._open_kw = np.asarray(self.run.limit_kw, dtype=float)
+
+    def round_relaxation(self, price: np.ndarray | None = None) -> bool:
+        """Without a tank: the load's rounding. With one (on/off, no minimum block): the
+        relaxation's heating rounded slot by slot along the tank — on where the energy the
+        relaxation gave so far exceeds the rounded one by half a step, or where it heats at all
+        and the tank would otherwise run cold, if a full step keeps the tank at or below its
+        bound (the heat simulated with the least cold water) — and
+        the LP solved again with exactly those slots open and their energy as the first
+        energy row's target, so it can only run them at full power (or fall short, penalised:
+        never infeasible). A minimum block with a tank: no rounding (the MILP decides)."""
+        if self.tank is None:
+            return super().round_relaxation(price)
+        s, tank, dt, n = self.spec, self.tank, self.dt_h, self.n
+        if s.modulating:
+            return True
+        if int(round(s.min_run_h / dt)) > 1:
+            return False
+        keep, _loss = tank.loss_kwh(dt)
+        step = s.power_kw * dt
+        x = np.asarray(self.run.value, dtype=float)
+        open_ = np.asarray(self.run.limit_kw, dtype=float) >= s.power_kw - 1e-9
+        on = np.zeros(n, dtype=bool)
+        heat, ahead = float(self.heat0.value), 0.0
+        for t in range(n):
+            base = keep * heat - self._ctx_draw[t]
+            if open_[t]:
+                ahead += x[t] * dt
+                # an override's slots: always on; else on where the relaxation is half a step
+                # ahead, or heats at all where the tank would otherwise run cold
+                short = base < -1e-9 and x[t] > 1e-9
+                if self.forced[t] or ((ahead >= step / 2 or short)
+                                      and base + step <= tank.capacity_kwh - 1e-6):
+                    on[t], ahead = True, ahead - step
+            heat = max(0.0, base + (step if on[t] else 0.0))
+        self._unrounded = self.unrounded()
+        k = self.need.shape[0]
+        member = np.zeros((k, n))
+        member[0] = on * dt
+        target = np.zeros(k)
+        target[0] = step * int(on.sum())
+        self.run.set_limit(np.where(on, s.power_kw, 0.0))
+        put(self.member, member)
+        put(self.need, target)
+        put(self.hi, target)
+        return True
 
     def earliest_kw(self) -> np.ndarray:
         """Without a tank: the day's energy from each window's start. With one: the
@@ -174,7 +227,7 @@ class WaterHeater(DeferrableLoad):
             return super().earliest_kw()
         tank, dt = self.tank, self.dt_h
         keep, _loss = tank.loss_kwh(dt)
-        limit = np.asarray(self.run.limit_kw, dtype=float)
+        limit = self._open_kw  # the window's open slots, not a rounding's
         heat, out = float(self.heat0.value), np.zeros(self.n)
         for t in range(self.n):
             after = keep * heat - self._ctx_draw[t]
@@ -190,6 +243,8 @@ class WaterHeater(DeferrableLoad):
         tank could not give, summed)."""
         out = super().outputs()
         if self.tank is not None:
+            # no daily target with a tank (a rounding's row is not one)
+            out[f"{NAME}_need_kwh"] = out[f"{NAME}_shortfall_kwh"] = 0.0
             heat = np.asarray(self.heat.value, dtype=float)
             out[f"{NAME}_tank_kwh"] = heat
             out[f"{NAME}_temp_c"] = self.tank.temp_of(heat)

@@ -77,6 +77,11 @@ class PlanningConfig:
         "prices, sell > buy): it then keeps its best exclusive plan, or the LP with each split "
         "slot fixed to one direction, and the plan reports milp_stopped with the cost gap",
         "s", gt=0, le=600)
+    on_off_gap_eur: float = opt(
+        0.01, "How much dearer than the optimum the plan of on/off devices (water heater, "
+        "deferrable loads with modulating: false) may be, over the horizon: their relaxation "
+        "rounded to whole on-slots is kept when within this of the LP bound, and their MILP "
+        "stops there (0 = exact; the plan's solver line says the gap)", "EUR", ge=0, le=1)
     grid_hurdle_eur_per_kwh: float = opt(
         0.03, "Extra cost per kWh imported, exported or curtailed in the current slot, "
         "falling linearly to 0 over grid_hurdle_h: of two near-equal plans the one that uses "

@@ -335,7 +335,8 @@ class Model:
         ctx = context(inputs, cfg, limits, extra)
         outcome = self.problem.solve(ctx, solver_order(cfg.planning.solver), t0,
                                      cfg.planning.milp_time_limit_s,
-                                     cfg.planning.solver_backend)
+                                     cfg.planning.solver_backend,
+                                     cfg.planning.on_off_gap_eur)
         ev = next((c for c in self.problem.components if isinstance(c, Ev)), None)
         if ev is not None:  # the baselines charge the car at plug-in (plan/baselines.py)
             outcome.outputs[f"{ev.name}_earliest_kw"] = at_plugin_kw(ev)

@@ -79,6 +79,7 @@ class Outcome:
     milp_stopped: bool = False
     #: how much more the returned plan may cost than the optimum (its objective minus the
     #: best lower bound known: HiGHS's dual bound or the LP relaxation) [EUR]; 0 unless stopped
+    #: or an on/off rounding kept within planning.on_off_gap_eur
     milp_gap_eur: float = 0.0
     #: the MILP stopped without an exclusive incumbent and the plan is the LP re-solved with
     #: each split slot fixed to one direction of its pair
@@ -290,13 +291,17 @@ class Problem:
         return out
 
     def solve(self, ctx: Context, order: Sequence[str], t0: float | None = None,
-              milp_time_limit_s: float = MILP_TIME_LIMIT_S, backend: str = "auto") -> Outcome:
+              milp_time_limit_s: float = MILP_TIME_LIMIT_S, backend: str = "auto",
+              on_off_gap_eur: float = 0.0) -> Outcome:
         """Solve for ``ctx``; exact (MILP) re-solve when the LP splits a pair.
 
         ``t0``: when the caller's solve started (``time.perf_counter()``), for ``solve_s``.
         ``milp_time_limit_s``: the exact re-solve stops there; it keeps its best exclusive
         plan, or, without one, falls back to :meth:`_fallback` (the outcome says so).
         ``backend``: how the LP reaches HiGHS (:data:`BACKENDS`).
+        ``on_off_gap_eur``: how much dearer than the optimum an on/off devices' plan may be
+        (a rounded relaxation within it of the LP bound is kept; their MILP's absolute gap);
+        flow-pair re-solves stay exact.
 
         Raises
         ------
@@ -312,15 +317,20 @@ class Problem:
         gap = 0.0
         split = self.read().any()
         milp = split or (self.discrete and not all(c.relaxation_ok() for c in self.components))
-        if milp and not split and self._rounded(ctx, order, lp_bound):
-            milp = False  # the relaxation rounded to whole on-slots is already optimal
+        tol = max(float(on_off_gap_eur), ROUND_TOL_EUR)
+        if milp and not split and self._rounded(ctx, order, lp_bound, tol):
+            milp = False  # the relaxation rounded to whole on-slots: optimal within tol
             objective = float(self.lp.value)
-            solver = f"{solver} (on/off rounded, optimal)"
+            gap = max(objective - lp_bound, 0.0)
+            solver = (f"{solver} (on/off rounded, optimal)" if gap <= ROUND_TOL_EUR else
+                      f"{solver} (on/off rounded, within {gap:.4f} EUR of the optimum)")
         if milp:
             # on/off devices: the LP was their relaxation (duals); now the MILP, with pair
             # binaries only where the LP split a pair, or where the MILP's own plan does
             lp_flows = {p.name: (p.a.value.copy(), p.b.value.copy()) for p in self.pairs}
             options = {**MILP_OPTIONS, "time_limit": float(milp_time_limit_s)}
+            if not split:  # on/off devices only: stop within on_off_gap_eur of the optimum
+                options["mip_abs_gap"] = tol
             deadline = time.perf_counter() + milp_time_limit_s
             pairs = self.needed_pairs() if split else frozenset()
             problem = self.milp(pairs)
@@ -352,11 +362,12 @@ class Problem:
         return Outcome(objective, solver, exact, self.outputs(), time.perf_counter() - t0,
                        milp_stopped=stopped, milp_gap_eur=gap, milp_fallback=fallback)
 
-    def _rounded(self, ctx: Context, order: Sequence[str], lp_bound: float) -> bool:
+    def _rounded(self, ctx: Context, order: Sequence[str], lp_bound: float,
+                 tol: float = ROUND_TOL_EUR) -> bool:
         """The on/off devices' relaxation rounded to whole on-slots and the LP solved again
         with them fixed (:meth:`Component.round_relaxation`): kept when it is on/off,
-        exclusive and within :data:`ROUND_TOL_EUR` of the relaxation's objective — a lower
-        bound of the MILP's, so the rounded plan is then optimal (to that tolerance) without
+        exclusive and within ``tol`` of the relaxation's objective — a lower bound of the
+        MILP's, so the rounded plan is then at most ``tol`` dearer than the optimum without
         the MILP; otherwise the inputs are set again and the MILP runs."""
         price = self.balance.dual_value  # the marginal cost of a kW in each slot
         if price is not None:
@@ -367,7 +378,7 @@ class Problem:
             self.run(self.lp, order, mip=False)
             split = self.read().any()
             if (not split and all(c.relaxation_ok() for c in self.components)
-                    and abs(float(self.lp.value) - lp_bound) <= ROUND_TOL_EUR):
+                    and float(self.lp.value) - lp_bound <= tol):
                 return True
         self.set_inputs(ctx)
         return False

@@ -29,9 +29,9 @@ N = 24
 WINDOW = np.arange(12, 20)  # 18:00-02:00 after a 06:00 start
 
 
-def _cfg(loads: list[dict]):
+def _cfg(loads: list[dict], gap_eur: float = 0.0):
     return config.from_mapping({
-        "site": {"timezone": "UTC"},
+        "site": {"timezone": "UTC"}, "planning": {"on_off_gap_eur": gap_eur},
         "battery": {"capacity_kwh": 5, "max_charge_kw": 2, "max_discharge_kw": 2,
                     "cycle_cost_eur_per_kwh": 0.02},
         "loads": loads})
@@ -80,6 +80,31 @@ def test_on_off_optimum_is_the_best_pattern(seed, k, block):
     best = min(model.solve(_inputs(bare, buy, pv, load + 2.0 * p, soc), bare).objective_eur
                for p in _patterns(k, block))
     assert sol.objective_eur == pytest.approx(best, abs=1e-6)
+
+
+@pytest.mark.parametrize(("seed", "k", "block"), CASES[:6])
+def test_the_default_gap_keeps_the_plan_within_a_cent_of_the_best_pattern(seed, k, block):
+    """planning.on_off_gap_eur (default 0.01): a rounded relaxation or a MILP stopped within
+    the gap is kept; still on/off, inside the window, in blocks, at most 1 cent dearer."""
+    rng = np.random.default_rng(100 + seed)
+    buy = np.round(rng.uniform(0.05, 0.45, N), 3)
+    pv = np.clip(rng.normal(1.0, 1.2, N), 0, None) * (np.arange(N) < 12)
+    load = np.round(rng.uniform(0.1, 0.8, N), 2)
+    soc = float(rng.uniform(10, 90))
+    dev = {"name": "dishwasher", "power_kw": 2.0, "run_h": k, "modulating": False,
+           "min_run_h": block, "window": {"from": "18:00", "to": "02:00"}}
+    cfg = _cfg([dev], gap_eur=config.default().planning.on_off_gap_eur)
+    assert cfg.planning.on_off_gap_eur == 0.01
+    sol = model.solve(_inputs(cfg, buy, pv, load, soc), cfg)
+    power = sol.device_kw["dishwasher"]
+    on = np.round(power / 2.0).astype(int)
+    assert np.allclose(power, 2.0 * on, atol=1e-6)
+    assert on.sum() == k and set(np.flatnonzero(on)) <= set(WINDOW)
+    assert block <= 1 or _runs_ok(on, block)
+    bare = _cfg([])
+    best = min(model.solve(_inputs(bare, buy, pv, load + 2.0 * p, soc), bare).objective_eur
+               for p in _patterns(k, block))
+    assert best - 1e-6 <= sol.objective_eur <= best + 0.01 + 1e-6
 
 
 def test_rounding_closes_the_energy_rows_of_the_slots_it_closes():
@@ -173,7 +198,7 @@ def test_on_off_tank_optimum_is_the_best_pattern_and_the_bounds_hold(seed):
 
 def _tank_cfg(heater: dict):
     return config.from_mapping({
-        "site": {"timezone": "UTC"},
+        "site": {"timezone": "UTC"}, "planning": {"on_off_gap_eur": 0},
         "battery": {"capacity_kwh": 5, "max_charge_kw": 2, "max_discharge_kw": 2,
                     "cycle_cost_eur_per_kwh": 0.02},
         "water_heater": heater})

@@ -43,6 +43,7 @@ VERBS = {
     "sweep": "planner.cli.sweep:sweep",
     "doctor": "planner.cli.doctor:doctor",
     "setup": "planner.cli.setup:setup",
+    "simulate": "planner.cli.simulate:simulate",
 }
 
 

@@ -298,7 +298,7 @@ class SimPlant(Plant):
     def outage_at(self, now: datetime) -> OutageStats | None:
         """The outage in force at ``now`` (None: the grid is up)."""
         t = now.timestamp()
-        for (a, b), st in zip(self._outage_s, self.outage_stats):
+        for (a, b), st in zip(self._outage_s, self.outage_stats, strict=True):
             if a <= t < b:
                 return st
         return None
@@ -362,7 +362,7 @@ class SimPlant(Plant):
         soc_low = min(soc0, self.soc_pct)
         tot.soc_min_pct = min(tot.soc_min_pct, soc_low)
         if self.appliance_w > 0.0:
-            for dev, kw in zip(self.devices, self._draws_kw):
+            for dev, kw in zip(self.devices, self._draws_kw, strict=True):
                 kwh = kw * dt_h
                 dev.delivered_today_kwh += kwh
                 dev.delivered_kwh += kwh

@@ -112,7 +112,7 @@ def test_planner_runs_on_its_timer_and_every_plan_is_stored(day):
     assert c.plan_failures == 0, c.failures
     first = START + pd.Timedelta(seconds=70)  # one tick after the first measurement row
     assert c.plan_times[0] == first
-    gaps = {(b - a).total_seconds() for a, b in zip(c.plan_times, c.plan_times[1:])}
+    gaps = {(b - a).total_seconds() for a, b in zip(c.plan_times, c.plan_times[1:], strict=False)}
     assert gaps == {300.0}
     assert c.plans == summary["planner"]["expected"] == 288
     assert summary["storage"]["plan_rows"] == c.plans

@@ -128,7 +128,9 @@ def text(s: dict) -> str:
           f"{ex['stale_plan_ticks']} ticks on a stale plan",
         f"energy: cost {en['cost_eur']:.2f} EUR, import {en['import_kwh']:.1f} kWh, export "
         f"{en['export_kwh']:.1f} kWh, PV {en['pv_kwh']:.1f} kWh, load {en['load_kwh']:.1f} kWh, "
-        f"self-consumption {en['self_consumption_pct']} %, unserved {en['unserved_kwh']:.3f} kWh",
+        "self-consumption " + ("n/a (no PV)" if en["self_consumption_pct"] is None
+                               else f"{en['self_consumption_pct']} %")
+        + f", unserved {en['unserved_kwh']:.3f} kWh",
         f"battery: SoC min {bat['soc_min_pct']} % (outside outages "
         f"{bat['soc_min_outside_outages_pct']} %), reserve {bat['reserve_soc_pct']:g} %, "
         f"hard min {bat['min_soc_pct']:g} %, end {bat['soc_end_pct']} %",

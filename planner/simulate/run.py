@@ -179,6 +179,8 @@ class Simulation:
         self._next_sample = self.start.timestamp()
         self._t0 = self.start.timestamp()
         self.pacer: Pacer | None = None
+        self._counted_tick = -1  # the executor tick whose decision and plan age are counted
+        self._tick_started = time.perf_counter()
 
     # ---------------------------------------------------------------------------------------
 
@@ -275,14 +277,14 @@ class Simulation:
         now = self.clock.now
         t = now.timestamp()
         decision = ex.last_decision
-        if decision is not None and not isinstance(decision, Apply) and \
-                getattr(self, "_counted_tick", None) != ex.ticks:
+        fresh = self._counted_tick != ex.ticks
+        if decision is not None and not isinstance(decision, Apply) and fresh:
             c.released += 1
             reason = decision.reason.split(" (")[0]
             c.release_reasons[reason] = c.release_reasons.get(reason, 0) + 1
         plan = ex.tracker.plan
         age = math.nan
-        if plan is not None and getattr(self, "_counted_tick", None) != ex.ticks:
+        if plan is not None and fresh:
             age = (now - plan.generated_at).total_seconds()
             c.plan_age_max_s = max(c.plan_age_max_s, age)
             c.plan_age_sum_s += age

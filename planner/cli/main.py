@@ -10,7 +10,13 @@ verb                          module
 ``helios prices``             :mod:`planner.cli.prices`
 ``helios forecast pv|load``   :mod:`planner.cli.forecast`
 ``helios backtest``           :mod:`planner.cli.backtest`
-``helios serve``              :mod:`planner.cli.serve` (web app, JSON API)
+``helios serve``              :mod:`planner.cli.serve` (web app, JSON API, MQTT)
+``helios ev ...``             :mod:`planner.cli.ev` (one-off car targets)
+``helios override ...``       :mod:`planner.cli.override` (manual overrides)
+``helios sweep``              :mod:`planner.cli.sweep` (fleet what-if on Dask)
+``helios simulate``           :mod:`planner.cli.simulate` (the whole stack, accelerated)
+``helios doctor``             :mod:`planner.cli.doctor` (checks each going-live step)
+``helios setup``              :mod:`planner.cli.setup` (writes config + secrets)
 ============================  ===================================================
 
 A verb module defines a click command and imports only :mod:`planner.cli.common` and the
@@ -44,6 +50,7 @@ VERBS = {
     "doctor": "planner.cli.doctor:doctor",
     "setup": "planner.cli.setup:setup",
     "override": "planner.cli.override:override",
+    "simulate": "planner.cli.simulate:simulate",
 }
 
 

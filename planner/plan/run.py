@@ -8,6 +8,7 @@ prices, :mod:`planner.inputs.fallback`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,10 +36,13 @@ class PlanResult:
     schedule: sched.Schedule
 
 
-def plan_once(cfg: HeliosConfig, now: pd.Timestamp, warn: Warn | None = None) -> PlanResult:
+def plan_once(cfg: HeliosConfig, now: pd.Timestamp, warn: Warn | None = None,
+              outages: Sequence[tuple[pd.Timestamp, pd.Timestamp]] = ()) -> PlanResult:
     """Gather inputs (with the fallback chain), optimise and build the plan. Writes nothing.
 
     ``warn`` gets one line when the plan is made on cached or flat prices (default: logged).
+    ``outages``: grid outages ``[start, end)`` known now (announced); their slots are
+    planned without grid import or export (:func:`outage_limits`).
 
     Raises
     ------
@@ -57,18 +61,37 @@ def plan_once(cfg: HeliosConfig, now: pd.Timestamp, warn: Warn | None = None) ->
     manual = overrides_mod.for_plan(cfg, inputs.index[0], inputs.end, warn)
     if manual:
         extra = {**extra, "overrides": manual}
-    return plan_inputs(inputs, cfg, now, extra)
+    return plan_inputs(inputs, cfg, now, extra, outage_limits(inputs, outages))
+
+
+def outage_limits(inputs: Inputs, outages: Sequence[tuple[pd.Timestamp, pd.Timestamp]]
+                  ) -> model.SlotLimits | None:
+    """Grid import/export 0 in every slot of ``inputs`` that overlaps one of ``outages``
+    (None: no slot does)."""
+    starts = inputs.index.asi8 // 10**9
+    down = np.zeros(inputs.n, dtype=bool)
+    for start, end in outages:
+        down |= (starts < end.timestamp()) & (starts + inputs.slot_s > start.timestamp())
+    if not down.any():
+        return None
+    up = np.where(down, 0.0, np.inf)
+    return model.SlotLimits(import_kw=up, export_kw=up)
 
 
 def plan_inputs(inputs: Inputs, cfg: HeliosConfig, now: pd.Timestamp | None = None,
-                extra: dict | None = None) -> PlanResult:
+                extra: dict | None = None, limits: model.SlotLimits | None = None
+                ) -> PlanResult:
     """Optimise already-gathered inputs (backtests, tests); ``extra``: the devices'
-    per-solve inputs by name (``{"ev": {"soc_pct": 30, ...}}``)."""
+    per-solve inputs by name (``{"ev": {"soc_pct": 30, ...}}``); ``limits``: per-slot power
+    limits (an announced outage; the scenario plan is then skipped, as in the backtest)."""
     solution = None
-    # the scenario plan knows no manual overrides: with one in force the plan is the
-    # deterministic one, which obeys it
-    if cfg.planning.scenario_pv_spread > 0 and not (extra or {}).get("overrides"):
+    # the scenario plan knows no manual overrides nor outages: with one in force the plan is
+    # the deterministic one, which obeys it
+    if (cfg.planning.scenario_pv_spread > 0 and limits is None
+            and not (extra or {}).get("overrides")):
         solution = scenarios.solve(inputs, cfg)
+    if solution is None and limits is not None:
+        solution = model.solve(inputs, cfg, limits, extra=extra or None)
     if solution is None:
         # no extra without a car: the call stays what it was (tests patch model.solve)
         solution = model.solve(inputs, cfg, extra=extra) if extra else model.solve(inputs, cfg)

@@ -125,7 +125,7 @@ def test_every_verb_is_on_the_group(runner):
     listed = {line.split()[0] for line in res.output.split("Commands:")[1].splitlines()
               if line.strip()}
     assert listed == {"backtest", "check-config", "db", "doctor", "ev", "forecast", "plan",
-                      "override", "prices", "report", "serve", "setup", "sweep"}
+                      "override", "prices", "report", "serve", "setup", "simulate", "sweep"}
     assert runner.invoke(main, ["db", "--help"]).output.count("upgrade") >= 1
 
 

@@ -31,21 +31,21 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from planner.optimize import _lpcache
 from planner.optimize._cvxpy import cp, hp
 
 #: HiGHS model statuses (``HighsModelStatus``) mapped to cvxpy's
 _STATUS = {"kOptimal": cp.OPTIMAL, "kInfeasible": cp.INFEASIBLE, "kUnbounded": cp.UNBOUNDED,
            "kUnboundedOrInfeasible": cp.INFEASIBLE}
-#: HiGHS options of the first (cold) solve: cvxpy's, so that a single solve (``helios plan``)
-#: takes the same path as cvxpy's and, where the LP has several optima, the same vertex
-COLD_OPTIONS = {"output_flag": False, "log_to_console": False}
-#: options of the hot-started re-solves: presolve would throw the basis away; Devex pricing
+#: options of every solve: presolve would throw the basis away (and costs more than it saves
+#: on these LPs: a cold 48 h solve takes ≈8 ms with it, ≈3.5 ms without); Devex pricing
 #: (the dual steepest-edge weights are reset when the model changes) takes fewer iterations;
 #: a dual feasibility tolerance of 1e-9 (default 1e-7) stops HiGHS from ending a hot start
 #: on a vertex up to ≈1e-6 EUR above the optimum (cost coefficients of that size: the grid
-#: hurdle's tail), so the direct backend matches cvxpy's optimum to 1e-9 EUR
-HOT_OPTIONS = {"presolve": "off", "simplex_dual_edge_weight_strategy": 1,
-               "dual_feasibility_tolerance": 1e-9}
+#: hurdle's tail), so the direct backend matches cvxpy's optimum to 1e-9 EUR. Where the LP
+#: has several optima, a solve may take another vertex of the same cost than cvxpy's
+OPTIONS = {"output_flag": False, "log_to_console": False, "presolve": "off",
+           "simplex_dual_edge_weight_strategy": 1, "dual_feasibility_tolerance": 1e-9}
 
 
 def available() -> bool:
@@ -60,61 +60,55 @@ class HighsLp:
     duals (as after ``problem.solve``); :attr:`status`, :attr:`objective` as cvxpy names them.
     """
 
-    def __init__(self, problem: Any, n_slots: int = 0):
+    def __init__(self, problem: Any, n_slots: int = 0, cache_key: str | None = None):
         highspy = self.hp = hp  # the caller checked available()
         self.problem = problem
-        data, _, _ = problem.get_problem_data(cp.HIGHS)
-        prog = data[cp.settings.PARAM_PROB]
-        self.prog = prog
-        n = prog.x.size
-        self.n_col = n
-        # the parameter vector: (param id, column, size) in cvxpy's layout, plus the 1 at the end
-        self._params = [(prog.id_to_param[pid], col, prog.param_id_to_size[pid])
-                        for pid, col in prog.param_id_to_col.items()
-                        if pid in prog.id_to_param]
-        self._const_col = prog.param_id_to_col.get(-1, prog.total_param_size)
-        self._pvec = np.zeros(prog.total_param_size + 1)
-        self._pvec[self._const_col] = 1.0
-        # objective c (n entries) and offset d (the last): q @ param_vec; A x + b ∈ cones:
-        # reduced_mat @ param_vec gives the CSC values of [A | b]; both in one product
-        red = prog.reduced_A
-        red.cache(False)
-        self._tensor = sp.vstack([sp.csr_array(prog.q), sp.csr_array(red.reduced_mat)],
-                                 format="csr")
-        indices, indptr, shape = red.problem_data_index
-        self.n_row = int(shape[0])
-        self._a_end = int(indptr[n])
-        self._a_index = np.asarray(indices[:self._a_end], dtype=np.int32)
-        self._a_start = np.asarray(indptr[:n + 1], dtype=np.int32)
-        self._b_index = np.asarray(indices[self._a_end:], dtype=np.int64)
+        arrays = _lpcache.load(cache_key, problem) if cache_key else None
+        if arrays is None:
+            arrays = compile_arrays(problem)
+            if cache_key:
+                _lpcache.save(cache_key, arrays, problem)
+        self.from_cache = arrays.get("cached", False)
+        n = self.n_col = int(arrays["n_col"])
+        self.n_row = int(arrays["n_row"])
+        # the parameter vector: (Parameter, column, size) in cvxpy's layout, then the 1
+        params = problem.parameters()
+        self._params = [(params[i], int(col), int(size)) for i, col, size
+                        in zip(arrays["param_index"], arrays["param_col"], arrays["param_size"],
+                               strict=True)]
+        self._pvec = np.zeros(int(arrays["total_param"]) + 1)
+        self._pvec[int(arrays["const_col"])] = 1.0
+        # [c, d, values of A, values of b] = tensor @ param_vec (cvxpy's q and reduced_mat)
+        self._tensor = _csr(arrays, "tensor")
+        self._a_index = arrays["a_index"].astype(np.int32)
+        self._a_start = arrays["a_start"].astype(np.int32)
+        self._a_end = int(self._a_start[n])
+        self._b_index = arrays["b_index"].astype(np.int64)
         # the cvxpy column of every matrix entry
         self._a_col = np.repeat(np.arange(n, dtype=np.int64), np.diff(self._a_start))
         # rows: the zero cone first (equalities), then the nonnegative orthant (-Ax - b >= 0
         # in cvxpy's convention, i.e. A_h x <= b_h with A_h = -A)
-        self.n_eq = int(prog.cone_dims.zero)
+        self.n_eq = int(arrays["n_eq"])
         self._is_eq = np.arange(self.n_row) < self.n_eq
         self._b = np.zeros(self.n_row)
         # the value HiGHS holds for every entry of cvxpy's structure (0: none), plus a 0 for
         # "no entry" (:meth:`_rotate`'s maps)
         self._a_held = np.zeros(self._a_end + 1)
-        self._lb_tensor, self._ub_tensor = prog.lb_tensor, prog.ub_tensor
-        inf = highspy.kHighsInf
+        self._lb_tensor = _csr(arrays, "lb_tensor") if "lb_tensor_data" in arrays else None
+        self._ub_tensor = _csr(arrays, "ub_tensor") if "ub_tensor_data" in arrays else None
         self._c = self._cl = self._cu = self._ru = self._rl = np.zeros(0)
-        lb, ub = prog.lower_bounds, prog.upper_bounds
-        self._col_lower = np.full(n, -inf) if lb is None else np.asarray(lb, dtype=float)
-        self._col_upper = np.full(n, inf) if ub is None else np.asarray(ub, dtype=float)
-        self._col_lower = np.where(np.isfinite(self._col_lower), self._col_lower, -inf)
-        self._col_upper = np.where(np.isfinite(self._col_upper), self._col_upper, inf)
+        self._col_lower, self._col_upper = arrays["col_lower"], arrays["col_upper"]
         # where each Variable / constraint sits in the columns / rows
-        self._vars = [(v, prog.var_id_to_col[v.id], v.size, v.shape) for v in prog.variables]
-        offset, cons = 0, []
-        for c in prog.constraints:
-            cons.append((c.id, offset, c.size, c.shape))
-            offset += c.size
-        constraints = {c.id: c for c in problem.constraints}
+        variables = problem.variables()
+        self._vars = [(variables[i], int(col), int(size), _shape(shape)) for i, col, size, shape
+                      in zip(arrays["var_index"], arrays["var_col"], arrays["var_size"],
+                             arrays["var_shape"], strict=True)]
+        cons = list(zip(arrays["con_index"].tolist(), arrays["con_off"].tolist(),
+                        arrays["con_size"].tolist(), map(_shape, arrays["con_shape"]),
+                        strict=True))
         #: (constraint, first row, size, shape) of the problem's own constraints
-        self._cons = [(constraints[cid], off, size, shape) for cid, off, size, shape in cons
-                      if cid in constraints]
+        self._cons = [(problem.constraints[i], off, size, shape)
+                      for i, off, size, shape in cons if i >= 0]
         # HiGHS's column / row of each cvxpy column / row: per-slot blocks (a Variable or a
         # constraint of n_slots entries) rotate when "now" moves, so that a HiGHS column keeps
         # meaning the same time slot and its basis status stays a good start
@@ -127,7 +121,7 @@ class HighsLp:
         self._t_ns: int | None = None  # the first slot's start of the last solve
         self._perms: dict[int, tuple] = {}  # slots moved -> :meth:`_shift_maps`
         self.h = highspy.Highs()
-        for key, value in COLD_OPTIONS.items():
+        for key, value in OPTIONS.items():
             self.h.setOptionValue(key, value)
         self.status: str | None = None
         self.objective = float("nan")
@@ -276,9 +270,6 @@ class HighsLp:
             self._cl, self._cu = clh, cuh
         self._a_held[:-1] = a_value
         h.run()
-        if self.solves == 0:
-            for key, value in HOT_OPTIONS.items():
-                h.setOptionValue(key, value)
         self.solves += 1
         name = h.getModelStatus().name
         self.status = _STATUS.get(name, cp.SOLVER_ERROR)
@@ -296,3 +287,81 @@ class HighsLp:
             # no basis worth keeping: the next solve starts from scratch
             h.clearSolver()
         return self.status
+
+
+def compile_arrays(problem: Any) -> dict[str, Any]:
+    """cvxpy's compiled data of ``problem`` (``get_problem_data``) as the plain arrays
+    :class:`HighsLp` needs, every cvxpy object named by its position (in
+    ``problem.parameters()``, ``problem.variables()``, ``problem.constraints``), so that
+    they can be stored and reused by another process (:mod:`._lpcache`)."""
+    data, _, _ = problem.get_problem_data(cp.HIGHS)
+    prog = data[cp.settings.PARAM_PROB]
+    n = prog.x.size
+    params = {p.id: i for i, p in enumerate(problem.parameters())}
+    cols = [(params[pid], col, prog.param_id_to_size[pid])
+            for pid, col in prog.param_id_to_col.items() if pid in prog.id_to_param]
+    red = prog.reduced_A
+    red.cache(False)
+    tensor = sp.vstack([sp.csr_array(prog.q), sp.csr_array(red.reduced_mat)], format="csr")
+    indices, indptr, shape = red.problem_data_index
+    inf = hp.kHighsInf
+    lb, ub = prog.lower_bounds, prog.upper_bounds
+    col_lower = np.full(n, -inf) if lb is None else np.asarray(lb, dtype=float)
+    col_upper = np.full(n, inf) if ub is None else np.asarray(ub, dtype=float)
+    variables = {v.id: i for i, v in enumerate(problem.variables())}
+    own = {c.id: i for i, c in enumerate(problem.constraints)}
+    offset, con = 0, []
+    for c in prog.constraints:
+        con.append((own.get(c.id, -1), offset, c.size, c.shape))
+        offset += c.size
+    out = {
+        "n_col": n, "n_row": int(shape[0]), "n_eq": int(prog.cone_dims.zero),
+        "total_param": prog.total_param_size,
+        "const_col": prog.param_id_to_col.get(-1, prog.total_param_size),
+        "param_index": [c[0] for c in cols], "param_col": [c[1] for c in cols],
+        "param_size": [c[2] for c in cols],
+        "a_index": indices[:int(indptr[n])], "a_start": indptr[:n + 1],
+        "b_index": indices[int(indptr[n]):],
+        "col_lower": np.where(np.isfinite(col_lower), col_lower, -inf),
+        "col_upper": np.where(np.isfinite(col_upper), col_upper, inf),
+        "var_index": [variables[v.id] for v in prog.variables],
+        "var_col": [prog.var_id_to_col[v.id] for v in prog.variables],
+        "var_size": [v.size for v in prog.variables],
+        "var_shape": [_pad(v.shape) for v in prog.variables],
+        "con_index": [c[0] for c in con], "con_off": [c[1] for c in con],
+        "con_size": [c[2] for c in con], "con_shape": [_pad(c[3]) for c in con],
+        **_csr_arrays("tensor", tensor),
+    }
+    for name, t in (("lb_tensor", prog.lb_tensor), ("ub_tensor", prog.ub_tensor)):
+        if t is not None:
+            out.update(_csr_arrays(name, sp.csr_array(t)))
+    out = {k: np.asarray(v) for k, v in out.items()}
+    for key in ("param_index", "param_col", "param_size", "var_index", "var_col", "var_size",
+                "con_index", "con_off", "con_size"):
+        out[key] = out[key].astype(np.int64).reshape(-1)
+    for key in ("var_shape", "con_shape"):
+        out[key] = out[key].astype(np.int64).reshape(-1, 3)
+    return out
+
+
+def _pad(shape: tuple) -> list[int]:
+    """A shape of up to 2 dimensions as [ndim, d0, d1] (stored as integers)."""
+    return [len(shape), *shape, *[0] * (2 - len(shape))]
+
+
+def _shape(padded: np.ndarray) -> tuple:
+    """:func:`_pad`'s inverse."""
+    ndim = int(padded[0])
+    return tuple(int(x) for x in padded[1:1 + ndim])
+
+
+def _csr_arrays(name: str, m: Any) -> dict[str, np.ndarray]:
+    m = sp.csr_array(m)
+    return {f"{name}_data": m.data, f"{name}_indices": m.indices, f"{name}_indptr": m.indptr,
+            f"{name}_shape": np.asarray(m.shape)}
+
+
+def _csr(arrays: dict, name: str) -> Any:
+    return sp.csr_array((arrays[f"{name}_data"], arrays[f"{name}_indices"],
+                         arrays[f"{name}_indptr"]),
+                        shape=tuple(int(x) for x in arrays[f"{name}_shape"]))

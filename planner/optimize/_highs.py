@@ -118,6 +118,8 @@ class HighsLp:
                             if n_slots > 1 and shape == (n_slots,)]
         self._row_blocks = [(off, size) for _, off, size, shape in cons
                             if n_slots > 1 and shape == (n_slots,)]
+        self._max_block = max([size for _, size in self._col_blocks + self._row_blocks],
+                              default=0)
         self._t_ns: int | None = None  # the first slot's start of the last solve
         self._perms: dict[int, tuple] = {}  # slots moved -> :meth:`_shift_maps`
         self.h = highspy.Highs()
@@ -175,6 +177,8 @@ class HighsLp:
             last, self._t_ns = self._t_ns, t_ns
             if last is not None and step_ns > 0 and not (t_ns - last) % step_ns:
                 k = (t_ns - last) // step_ns
+        if not 0 < k < self._max_block:
+            k = 0  # no block rotates: the identity (one cache entry for every such k)
         if k not in self._perms:
             self._perms[k] = self._shift_maps(k)
         cols, rows, sigma, gone = self._perms[k]
@@ -194,7 +198,7 @@ class HighsLp:
             perms.append(perm)
         cols, rows = perms
         nnz = self._a_end
-        if all((perm == np.arange(len(perm))).all() for perm in perms):
+        if not nnz or all((perm == np.arange(len(perm))).all() for perm in perms):
             return None, None, np.arange(nnz), np.zeros(0, dtype=np.int64)
         m = self.n_row
         key = self._a_col * m + self._a_index  # cvxpy's (column, row) of every entry

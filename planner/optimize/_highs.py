@@ -37,15 +37,18 @@ from planner.optimize._cvxpy import cp, hp
 #: HiGHS model statuses (``HighsModelStatus``) mapped to cvxpy's
 _STATUS = {"kOptimal": cp.OPTIMAL, "kInfeasible": cp.INFEASIBLE, "kUnbounded": cp.UNBOUNDED,
            "kUnboundedOrInfeasible": cp.INFEASIBLE}
-#: options of every solve: presolve would throw the basis away (and costs more than it saves
-#: on these LPs: a cold 48 h solve takes ≈8 ms with it, ≈3.5 ms without); Devex pricing
+#: HiGHS options of the first (cold) solve: cvxpy's, so that a single solve (``helios plan``)
+#: takes the same path as cvxpy's and, where the LP has several optima, the same vertex
+#: (without presolve the cold 48 h solve takes ≈4.8 ms instead of ≈7.7, but ends on another
+#: vertex on ties, e.g. one battery charging from the other at no cost: not taken)
+COLD_OPTIONS = {"output_flag": False, "log_to_console": False}
+#: options of the hot-started re-solves: presolve would throw the basis away; Devex pricing
 #: (the dual steepest-edge weights are reset when the model changes) takes fewer iterations;
 #: a dual feasibility tolerance of 1e-9 (default 1e-7) stops HiGHS from ending a hot start
 #: on a vertex up to ≈1e-6 EUR above the optimum (cost coefficients of that size: the grid
-#: hurdle's tail), so the direct backend matches cvxpy's optimum to 1e-9 EUR. Where the LP
-#: has several optima, a solve may take another vertex of the same cost than cvxpy's
-OPTIONS = {"output_flag": False, "log_to_console": False, "presolve": "off",
-           "simplex_dual_edge_weight_strategy": 1, "dual_feasibility_tolerance": 1e-9}
+#: hurdle's tail), so the direct backend matches cvxpy's optimum to 1e-9 EUR
+HOT_OPTIONS = {"presolve": "off", "simplex_dual_edge_weight_strategy": 1,
+               "dual_feasibility_tolerance": 1e-9}
 
 
 def available() -> bool:
@@ -100,9 +103,13 @@ class HighsLp:
         self._col_lower, self._col_upper = arrays["col_lower"], arrays["col_upper"]
         # where each Variable / constraint sits in the columns / rows
         variables = problem.variables()
-        self._vars = [(variables[i], int(col), int(size), _shape(shape)) for i, col, size, shape
-                      in zip(arrays["var_index"], arrays["var_col"], arrays["var_size"],
-                             arrays["var_shape"], strict=True)]
+        columns = [(int(i), int(col), int(size), _shape(shape)) for i, col, size, shape
+                   in zip(arrays["var_index"], arrays["var_col"], arrays["var_size"],
+                          arrays["var_shape"], strict=True)]
+        #: (Variable, first column, size, shape) of the problem's own Variables (the
+        #: auxiliary ones cvxpy adds have columns but nothing reads them)
+        self._vars = [(variables[i], col, size, shape) for i, col, size, shape in columns
+                      if i >= 0]
         cons = list(zip(arrays["con_index"].tolist(), arrays["con_off"].tolist(),
                         arrays["con_size"].tolist(), map(_shape, arrays["con_shape"]),
                         strict=True))
@@ -114,7 +121,7 @@ class HighsLp:
         # meaning the same time slot and its basis status stays a good start
         self.col_of = np.arange(n, dtype=np.int64)
         self.row_of = np.arange(self.n_row, dtype=np.int64)
-        self._col_blocks = [(col, size) for _, col, size, shape in self._vars
+        self._col_blocks = [(col, size) for _, col, size, shape in columns
                             if n_slots > 1 and shape == (n_slots,)]
         self._row_blocks = [(off, size) for _, off, size, shape in cons
                             if n_slots > 1 and shape == (n_slots,)]
@@ -123,7 +130,7 @@ class HighsLp:
         self._t_ns: int | None = None  # the first slot's start of the last solve
         self._perms: dict[int, tuple] = {}  # slots moved -> :meth:`_shift_maps`
         self.h = highspy.Highs()
-        for key, value in OPTIONS.items():
+        for key, value in COLD_OPTIONS.items():
             self.h.setOptionValue(key, value)
         self.status: str | None = None
         self.objective = float("nan")
@@ -274,6 +281,9 @@ class HighsLp:
             self._cl, self._cu = clh, cuh
         self._a_held[:-1] = a_value
         h.run()
+        if self.solves == 0:
+            for key, value in HOT_OPTIONS.items():
+                h.setOptionValue(key, value)
         self.solves += 1
         name = h.getModelStatus().name
         self.status = _STATUS.get(name, cp.SOLVER_ERROR)
@@ -328,7 +338,7 @@ def compile_arrays(problem: Any) -> dict[str, Any]:
         "b_index": indices[int(indptr[n]):],
         "col_lower": np.where(np.isfinite(col_lower), col_lower, -inf),
         "col_upper": np.where(np.isfinite(col_upper), col_upper, inf),
-        "var_index": [variables[v.id] for v in prog.variables],
+        "var_index": [variables.get(v.id, -1) for v in prog.variables],  # -1: cvxpy's own
         "var_col": [prog.var_id_to_col[v.id] for v in prog.variables],
         "var_size": [v.size for v in prog.variables],
         "var_shape": [_pad(v.shape) for v in prog.variables],

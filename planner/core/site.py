@@ -10,10 +10,31 @@ duck-typed (``cfg.battery``, ``cfg.grid``, ``cfg.planning``) so this module stay
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+
+def quantile(values: np.ndarray, q: float) -> float:
+    """``float(np.quantile(values, q))`` (numpy's default, linear interpolation), bit for bit,
+    without its generic machinery: one sort and numpy's own index and interpolation
+    arithmetic (≈5 µs instead of ≈30 µs on the 192 prices of a re-plan). ``values``: 1-d,
+    not empty; NaN when it holds one."""
+    a = np.sort(values)
+    n = a.size
+    if math.isnan(a[-1]):
+        return math.nan
+    virtual = (n - 1) * q  # numpy's virtual index of the linear method
+    if virtual >= n - 1:
+        return float(a[-1])
+    if virtual < 0:
+        return float(a[0])
+    i = math.floor(virtual)
+    lo, hi = float(a[i]), float(a[i + 1])
+    gamma, diff = virtual - i, hi - lo
+    return hi - diff * (1 - gamma) if gamma >= 0.5 else lo + diff * gamma  # numpy's _lerp
 
 
 @dataclass(frozen=True)
@@ -76,7 +97,7 @@ class SiteSpec:
         buy = np.asarray(buy_eur_per_kwh, dtype=float)
         if buy.size == 0:
             return 0.0
-        q = float(np.quantile(buy, self.terminal_value_quantile))
+        q = quantile(buy.ravel(), self.terminal_value_quantile)
         return max(0.0, self.discharge_efficiency * q)
 
     def terminal_value(self, buy_eur_per_kwh: Any) -> float:

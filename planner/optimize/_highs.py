@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from planner.optimize import _lpcache
 from planner.optimize._cvxpy import cp, hp
 
 #: HiGHS model statuses (``HighsModelStatus``) mapped to cvxpy's
@@ -38,6 +39,8 @@ _STATUS = {"kOptimal": cp.OPTIMAL, "kInfeasible": cp.INFEASIBLE, "kUnbounded": c
            "kUnboundedOrInfeasible": cp.INFEASIBLE}
 #: HiGHS options of the first (cold) solve: cvxpy's, so that a single solve (``helios plan``)
 #: takes the same path as cvxpy's and, where the LP has several optima, the same vertex
+#: (without presolve the cold 48 h solve takes ≈4.8 ms instead of ≈7.7, but ends on another
+#: vertex on ties, e.g. one battery charging from the other at no cost: not taken)
 COLD_OPTIONS = {"output_flag": False, "log_to_console": False}
 #: options of the hot-started re-solves: presolve would throw the basis away; Devex pricing
 #: (the dual steepest-edge weights are reset when the model changes) takes fewer iterations;
@@ -60,66 +63,72 @@ class HighsLp:
     duals (as after ``problem.solve``); :attr:`status`, :attr:`objective` as cvxpy names them.
     """
 
-    def __init__(self, problem: Any, n_slots: int = 0):
+    def __init__(self, problem: Any, n_slots: int = 0, cache_key: str | None = None):
         highspy = self.hp = hp  # the caller checked available()
         self.problem = problem
-        data, _, _ = problem.get_problem_data(cp.HIGHS)
-        prog = data[cp.settings.PARAM_PROB]
-        self.prog = prog
-        n = prog.x.size
-        self.n_col = n
-        # the parameter vector: (param id, column, size) in cvxpy's layout, plus the 1 at the end
-        self._params = [(prog.id_to_param[pid], col, prog.param_id_to_size[pid])
-                        for pid, col in prog.param_id_to_col.items()
-                        if pid in prog.id_to_param]
-        self._const_col = prog.param_id_to_col.get(-1, prog.total_param_size)
-        self._pvec = np.zeros(prog.total_param_size + 1)
-        self._pvec[self._const_col] = 1.0
-        # objective c (n entries) and offset d (the last): q @ param_vec; A x + b ∈ cones:
-        # reduced_mat @ param_vec gives the CSC values of [A | b]; both in one product
-        red = prog.reduced_A
-        red.cache(False)
-        self._tensor = sp.vstack([sp.csr_array(prog.q), sp.csr_array(red.reduced_mat)],
-                                 format="csr")
-        indices, indptr, shape = red.problem_data_index
-        self.n_row = int(shape[0])
-        self._a_end = int(indptr[n])
-        self._a_index = np.asarray(indices[:self._a_end], dtype=np.int32)
-        self._a_start = np.asarray(indptr[:n + 1], dtype=np.int32)
-        self._b_index = np.asarray(indices[self._a_end:], dtype=np.int64)
+        arrays = _lpcache.load(cache_key, problem) if cache_key else None
+        if arrays is None:
+            arrays = compile_arrays(problem)
+            if cache_key:
+                _lpcache.save(cache_key, arrays, problem)
+        self.from_cache = arrays.get("cached", False)
+        n = self.n_col = int(arrays["n_col"])
+        self.n_row = int(arrays["n_row"])
+        # the parameter vector: (Parameter, column, size) in cvxpy's layout, then the 1
+        params = problem.parameters()
+        self._params = [(params[i], int(col), int(size)) for i, col, size
+                        in zip(arrays["param_index"], arrays["param_col"], arrays["param_size"],
+                               strict=True)]
+        self._pvec = np.zeros(int(arrays["total_param"]) + 1)
+        self._pvec[int(arrays["const_col"])] = 1.0
+        # [c, d, values of A, values of b] = tensor @ param_vec (cvxpy's q and reduced_mat)
+        self._tensor = _csr(arrays, "tensor")
+        self._a_index = arrays["a_index"].astype(np.int32)
+        self._a_start = arrays["a_start"].astype(np.int32)
+        self._a_end = int(self._a_start[n])
+        self._b_index = arrays["b_index"].astype(np.int64)
         # the cvxpy column of every matrix entry
         self._a_col = np.repeat(np.arange(n, dtype=np.int64), np.diff(self._a_start))
         # rows: the zero cone first (equalities), then the nonnegative orthant (-Ax - b >= 0
         # in cvxpy's convention, i.e. A_h x <= b_h with A_h = -A)
-        self.n_eq = int(prog.cone_dims.zero)
-        self._lb_tensor, self._ub_tensor = prog.lb_tensor, prog.ub_tensor
-        inf = highspy.kHighsInf
-        self._c = self._cl = self._cu = self._b = self._rl = np.zeros(0)
-        lb, ub = prog.lower_bounds, prog.upper_bounds
-        self._col_lower = np.full(n, -inf) if lb is None else np.asarray(lb, dtype=float)
-        self._col_upper = np.full(n, inf) if ub is None else np.asarray(ub, dtype=float)
-        self._col_lower = np.where(np.isfinite(self._col_lower), self._col_lower, -inf)
-        self._col_upper = np.where(np.isfinite(self._col_upper), self._col_upper, inf)
+        self.n_eq = int(arrays["n_eq"])
+        self._is_eq = np.arange(self.n_row) < self.n_eq
+        self._b = np.zeros(self.n_row)
+        # the value HiGHS holds for every entry of cvxpy's structure (0: none), plus a 0 for
+        # "no entry" (:meth:`_rotate`'s maps)
+        self._a_held = np.zeros(self._a_end + 1)
+        self._lb_tensor = _csr(arrays, "lb_tensor") if "lb_tensor_data" in arrays else None
+        self._ub_tensor = _csr(arrays, "ub_tensor") if "ub_tensor_data" in arrays else None
+        self._c = self._cl = self._cu = self._ru = self._rl = np.zeros(0)
+        self._col_lower, self._col_upper = arrays["col_lower"], arrays["col_upper"]
         # where each Variable / constraint sits in the columns / rows
-        self._vars = [(v, prog.var_id_to_col[v.id], v.size, v.shape) for v in prog.variables]
-        offset, self._cons = 0, []
-        for c in prog.constraints:
-            self._cons.append((c.id, offset, c.size, c.shape))
-            offset += c.size
-        self._constraints = {c.id: c for c in problem.constraints}
+        variables = problem.variables()
+        columns = [(int(i), int(col), int(size), _shape(shape)) for i, col, size, shape
+                   in zip(arrays["var_index"], arrays["var_col"], arrays["var_size"],
+                          arrays["var_shape"], strict=True)]
+        #: (Variable, first column, size, shape) of the problem's own Variables (the
+        #: auxiliary ones cvxpy adds have columns but nothing reads them)
+        self._vars = [(variables[i], col, size, shape) for i, col, size, shape in columns
+                      if i >= 0]
+        cons = list(zip(arrays["con_index"].tolist(), arrays["con_off"].tolist(),
+                        arrays["con_size"].tolist(), map(_shape, arrays["con_shape"]),
+                        strict=True))
+        #: (constraint, first row, size, shape) of the problem's own constraints
+        self._cons = [(problem.constraints[i], off, size, shape)
+                      for i, off, size, shape in cons if i >= 0]
         # HiGHS's column / row of each cvxpy column / row: per-slot blocks (a Variable or a
         # constraint of n_slots entries) rotate when "now" moves, so that a HiGHS column keeps
         # meaning the same time slot and its basis status stays a good start
         self.col_of = np.arange(n, dtype=np.int64)
         self.row_of = np.arange(self.n_row, dtype=np.int64)
-        self._col_blocks = [(col, size) for _, col, size, shape in self._vars
+        self._col_blocks = [(col, size) for _, col, size, shape in columns
                             if n_slots > 1 and shape == (n_slots,)]
-        self._row_blocks = [(off, size) for _, off, size, shape in self._cons
+        self._row_blocks = [(off, size) for _, off, size, shape in cons
                             if n_slots > 1 and shape == (n_slots,)]
+        self._max_block = max([size for _, size in self._col_blocks + self._row_blocks],
+                              default=0)
         self._t_ns: int | None = None  # the first slot's start of the last solve
-        self._perms: dict[int, list[np.ndarray]] = {}  # slots moved -> (columns, rows)
-        self._keys = np.zeros(0, dtype=np.int64)
-        self._vals = np.zeros(0)
+        self._perms: dict[int, tuple] = {}  # slots moved -> :meth:`_shift_maps`
         self.h = highspy.Highs()
         for key, value in COLD_OPTIONS.items():
             self.h.setOptionValue(key, value)
@@ -140,10 +149,11 @@ class HighsLp:
                    for c in problem.constraints)
 
     def _data(self) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-        """The current Parameters' c, d, the matrix values (HiGHS sign) and b."""
+        """The current Parameters' c, d, the matrix values (HiGHS sign, every entry of
+        cvxpy's structure, zeros included) and b."""
         p = self._pvec
         for param, col, size in self._params:
-            value = param.value
+            value = param._value  # what Parameter.value returns (dense Parameters)
             if value is None:
                 raise ValueError(f"{param.name()}: no value")
             if size == 1:
@@ -153,36 +163,60 @@ class HighsLp:
             else:
                 p[col:col + size] = value.ravel(order="F")
         out = self._tensor @ p  # [c, d, values of A, values of b]
-        q, flat = out[:self.n_col + 1], out[self.n_col + 1:]
-        a_value = -flat[:self._a_end]
-        b = np.zeros(self.n_row)
-        b[self._b_index] = flat[self._a_end:]
-        return q[:-1], float(q[-1]), a_value, b
+        n, a_end = self.n_col, self._a_end
+        a_value = -out[n + 1:n + 1 + a_end]
+        b = self._b
+        b[self._b_index] = out[n + 1 + a_end:]
+        return out[:n], float(out[n]), a_value, b
 
-    def _rotate(self, index: Any) -> int:
+    def _rotate(self, index: Any) -> tuple[np.ndarray, np.ndarray]:
         """Rotate the per-slot blocks by the slots "now" moved since the last solve
-        (``index``: the slot starts, a ``pandas.DatetimeIndex``); that number (0: none)."""
+        (``index``: the slot starts, a ``pandas.DatetimeIndex``); the map of cvxpy's matrix
+        entries onto the entries they replace in HiGHS (entry ``e`` now sits where entry
+        ``sigma[e]`` sat, :data:`nnz` = none) and the entries nothing replaces (``gone``)."""
+        k = 0
         try:
             stamps = index.asi8
             t_ns, step_ns = int(stamps[0]), int(stamps[1] - stamps[0])
         except (AttributeError, IndexError, TypeError):
-            return 0
-        last, self._t_ns = self._t_ns, t_ns
-        if last is None or step_ns <= 0 or (t_ns - last) % step_ns:
-            return 0
-        k = (t_ns - last) // step_ns
+            t_ns = step_ns = None
+        if t_ns is not None:
+            last, self._t_ns = self._t_ns, t_ns
+            if last is not None and step_ns > 0 and not (t_ns - last) % step_ns:
+                k = (t_ns - last) // step_ns
+        if not 0 < k < self._max_block:
+            k = 0  # no block rotates: the identity (one cache entry for every such k)
         if k not in self._perms:
-            perms = []
-            for size, blocks in ((self.n_col, self._col_blocks), (self.n_row, self._row_blocks)):
-                perm = np.arange(size)
-                for start, length in blocks:
-                    if 0 < k < length:
-                        perm[start:start + length] = start + (np.arange(length) + k) % length
-                perms.append(perm)
-            self._perms[k] = perms
-        cols, rows = self._perms[k]
-        self.col_of, self.row_of = self.col_of[cols], self.row_of[rows]
-        return k
+            self._perms[k] = self._shift_maps(k)
+        cols, rows, sigma, gone = self._perms[k]
+        if cols is not None:
+            self.col_of, self.row_of = self.col_of[cols], self.row_of[rows]
+        return sigma, gone
+
+    def _shift_maps(self, k: int) -> tuple:
+        """For a shift by ``k`` slots: the column and row permutations (None: identity) and
+        the entry maps of :meth:`_rotate` (structural: computed once per ``k``)."""
+        perms = []
+        for size, blocks in ((self.n_col, self._col_blocks), (self.n_row, self._row_blocks)):
+            perm = np.arange(size)
+            for start, length in blocks:
+                if 0 < k < length:
+                    perm[start:start + length] = start + (np.arange(length) + k) % length
+            perms.append(perm)
+        cols, rows = perms
+        nnz = self._a_end
+        if not nnz or all((perm == np.arange(len(perm))).all() for perm in perms):
+            return None, None, np.arange(nnz), np.zeros(0, dtype=np.int64)
+        m = self.n_row
+        key = self._a_col * m + self._a_index  # cvxpy's (column, row) of every entry
+        order = np.argsort(key, kind="stable")
+        target = cols[self._a_col] * m + rows[self._a_index]
+        pos = np.minimum(np.searchsorted(key[order], target), nnz - 1)
+        hit = key[order][pos] == target
+        sigma = np.where(hit, order[pos], nnz)
+        taken = np.zeros(nnz + 1, dtype=bool)
+        taken[sigma] = True
+        return cols, rows, sigma, np.flatnonzero(~taken[:nnz])
 
     def solve(self, index: Any = None) -> str:
         """Solve with the current Parameter values; cvxpy's status name.
@@ -193,48 +227,59 @@ class HighsLp:
         """
         c, d, a_value, b = self._data()
         h, inf = self.h, self.hp.kHighsInf
-        self._rotate(index)
+        first = self.solves == 0 and self.status is None
+        col_was, row_was = self.col_of, self.row_of
+        sigma, gone = self._rotate(index)
         col_of, row_of, n, m = self.col_of, self.row_of, self.n_col, self.n_row
-        col_lower, col_upper = self._col_lower, self._col_upper
-        if self._lb_tensor is not None:
-            col_lower = np.asarray(self._lb_tensor @ self._pvec).ravel()
-        if self._ub_tensor is not None:
-            col_upper = np.asarray(self._ub_tensor @ self._pvec).ravel()
-        ch, clh, cuh, rlh, ruh = np.empty(n), np.empty(n), np.empty(n), np.empty(m), np.empty(m)
-        ch[col_of], clh[col_of], cuh[col_of], ruh[row_of] = c, col_lower, col_upper, b
-        rlh[row_of] = np.where(np.arange(m) < self.n_eq, b, -inf)
-        nz = a_value != 0.0
-        keys = col_of[self._a_col[nz]] * m + row_of[self._a_index[nz]]  # column-major
-        order = np.argsort(keys, kind="stable")
-        keys, vals = keys[order], a_value[nz][order]
-        if self.solves == 0 and self.status is None:
+        ch, ruh, rlh = np.empty(n), np.empty(m), np.empty(m)
+        ch[col_of], ruh[row_of] = c, b
+        rlh[row_of] = np.where(self._is_eq, b, -inf)
+        bounds = first or col_was is not col_of or self._lb_tensor is not None or (
+            self._ub_tensor is not None)
+        if bounds:
+            col_lower, col_upper = self._col_lower, self._col_upper
+            if self._lb_tensor is not None:
+                col_lower = np.asarray(self._lb_tensor @ self._pvec).ravel()
+            if self._ub_tensor is not None:
+                col_upper = np.asarray(self._ub_tensor @ self._pvec).ravel()
+            clh, cuh = np.empty(n), np.empty(n)
+            clh[col_of], cuh[col_of] = col_lower, col_upper
+        if first:
+            nz = a_value != 0.0
+            keys = col_of[self._a_col[nz]] * m + row_of[self._a_index[nz]]  # column-major
+            order = np.argsort(keys, kind="stable")
+            keys, vals = keys[order], a_value[nz][order]
             starts = np.searchsorted(keys // m, np.arange(n)).astype(np.int32)
             h.passModel(n, m, len(keys), 1, 1, 0.0, ch, clh, cuh, rlh, ruh, starts,
                         (keys % m).astype(np.int32), vals, np.zeros(n, dtype=np.int32))
         else:
-            for now, last, change in ((ch, self._c, "cost"), (clh, self._cl, "bounds"),
-                                      (cuh, self._cu, "bounds"), (ruh, self._b, "rows"),
-                                      (rlh, self._rl, "rows")):
-                k = np.flatnonzero(now != last).astype(np.int32)
-                if not len(k):
-                    continue
-                if change == "cost":
-                    h.changeColsCost(len(k), k, ch[k])
-                elif change == "bounds":
+            k = np.flatnonzero(ch != self._c).astype(np.int32)
+            if len(k):
+                h.changeColsCost(len(k), k, ch[k])
+            if bounds:
+                k = np.flatnonzero((clh != self._cl) | (cuh != self._cu)).astype(np.int32)
+                if len(k):
                     h.changeColsBounds(len(k), k, clh[k], cuh[k])
-                else:
-                    h.changeRowsBounds(len(k), k, rlh[k], ruh[k])
-            old_keys, old_vals = self._keys, self._vals
-            pos = np.minimum(np.searchsorted(old_keys, keys), max(len(old_keys) - 1, 0))
-            same = (old_keys[pos] == keys) & (old_vals[pos] == vals) if len(old_keys) else (
-                np.zeros(len(keys), dtype=bool))
-            back = np.minimum(np.searchsorted(keys, old_keys), max(len(keys) - 1, 0))
-            gone = (keys[back] != old_keys) if len(keys) else np.ones(len(old_keys), bool)
-            for key, v in zip(keys[~same].tolist() + old_keys[gone].tolist(),
-                              vals[~same].tolist() + [0.0] * int(gone.sum()), strict=True):
-                h.changeCoeff(key % m, key // m, v)
-        self._c, self._cl, self._cu, self._b, self._rl = ch, clh, cuh, ruh, rlh
-        self._keys, self._vals = keys, vals
+            k = np.flatnonzero((ruh != self._ru) | (rlh != self._rl)).astype(np.int32)
+            if len(k):
+                h.changeRowsBounds(len(k), k, rlh[k], ruh[k])
+            # the value HiGHS holds where each entry now sits (0: none), against the new one
+            held = self._a_held
+            moved = np.flatnonzero(a_value != held[sigma])
+            if len(moved):
+                cols, rows = col_of[self._a_col[moved]], row_of[self._a_index[moved]]
+                for row, col, v in zip(rows.tolist(), cols.tolist(), a_value[moved].tolist(),
+                                       strict=True):
+                    h.changeCoeff(row, col, v)
+            if len(gone):
+                gone = gone[held[gone] != 0.0]
+                for e in gone.tolist():  # an entry no new one replaces: remove it
+                    h.changeCoeff(int(row_was[self._a_index[e]]), int(col_was[self._a_col[e]]),
+                                  0.0)
+        self._c, self._ru, self._rl = ch, ruh, rlh
+        if bounds:
+            self._cl, self._cu = clh, cuh
+        self._a_held[:-1] = a_value
         h.run()
         if self.solves == 0:
             for key, value in HOT_OPTIONS.items():
@@ -245,15 +290,92 @@ class HighsLp:
         if self.status == cp.OPTIMAL:
             sol = h.getSolution()
             x = np.asarray(sol.col_value)[col_of]
-            y = -np.asarray(sol.row_dual)[row_of]
-            self.objective = h.getInfo().objective_function_value + d
+            y = np.asarray(sol.row_dual)[row_of]
+            np.negative(y, out=y)
+            self.objective = h.getObjectiveValue() + d
             for var, col, size, shape in self._vars:
-                var.save_value(x[col:col + size].reshape(shape, order="F"))
-            for cid, off, size, shape in self._cons:
-                con = self._constraints.get(cid)
-                if con is not None:
-                    con.save_dual_value(y[off:off + size].reshape(shape, order="F"))
+                var._value = x[col:col + size].reshape(shape, order="F")  # Leaf.save_value
+            for con, off, size, shape in self._cons:
+                con.save_dual_value(y[off:off + size].reshape(shape, order="F"))
         else:
             # no basis worth keeping: the next solve starts from scratch
             h.clearSolver()
         return self.status
+
+
+def compile_arrays(problem: Any) -> dict[str, Any]:
+    """cvxpy's compiled data of ``problem`` (``get_problem_data``) as the plain arrays
+    :class:`HighsLp` needs, every cvxpy object named by its position (in
+    ``problem.parameters()``, ``problem.variables()``, ``problem.constraints``), so that
+    they can be stored and reused by another process (:mod:`._lpcache`)."""
+    data, _, _ = problem.get_problem_data(cp.HIGHS)
+    prog = data[cp.settings.PARAM_PROB]
+    n = prog.x.size
+    params = {p.id: i for i, p in enumerate(problem.parameters())}
+    cols = [(params[pid], col, prog.param_id_to_size[pid])
+            for pid, col in prog.param_id_to_col.items() if pid in prog.id_to_param]
+    red = prog.reduced_A
+    red.cache(False)
+    tensor = sp.vstack([sp.csr_array(prog.q), sp.csr_array(red.reduced_mat)], format="csr")
+    indices, indptr, shape = red.problem_data_index
+    inf = hp.kHighsInf
+    lb, ub = prog.lower_bounds, prog.upper_bounds
+    col_lower = np.full(n, -inf) if lb is None else np.asarray(lb, dtype=float)
+    col_upper = np.full(n, inf) if ub is None else np.asarray(ub, dtype=float)
+    variables = {v.id: i for i, v in enumerate(problem.variables())}
+    own = {c.id: i for i, c in enumerate(problem.constraints)}
+    offset, con = 0, []
+    for c in prog.constraints:
+        con.append((own.get(c.id, -1), offset, c.size, c.shape))
+        offset += c.size
+    out = {
+        "n_col": n, "n_row": int(shape[0]), "n_eq": int(prog.cone_dims.zero),
+        "total_param": prog.total_param_size,
+        "const_col": prog.param_id_to_col.get(-1, prog.total_param_size),
+        "param_index": [c[0] for c in cols], "param_col": [c[1] for c in cols],
+        "param_size": [c[2] for c in cols],
+        "a_index": indices[:int(indptr[n])], "a_start": indptr[:n + 1],
+        "b_index": indices[int(indptr[n]):],
+        "col_lower": np.where(np.isfinite(col_lower), col_lower, -inf),
+        "col_upper": np.where(np.isfinite(col_upper), col_upper, inf),
+        "var_index": [variables.get(v.id, -1) for v in prog.variables],  # -1: cvxpy's own
+        "var_col": [prog.var_id_to_col[v.id] for v in prog.variables],
+        "var_size": [v.size for v in prog.variables],
+        "var_shape": [_pad(v.shape) for v in prog.variables],
+        "con_index": [c[0] for c in con], "con_off": [c[1] for c in con],
+        "con_size": [c[2] for c in con], "con_shape": [_pad(c[3]) for c in con],
+        **_csr_arrays("tensor", tensor),
+    }
+    for name, t in (("lb_tensor", prog.lb_tensor), ("ub_tensor", prog.ub_tensor)):
+        if t is not None:
+            out.update(_csr_arrays(name, sp.csr_array(t)))
+    out = {k: np.asarray(v) for k, v in out.items()}
+    for key in ("param_index", "param_col", "param_size", "var_index", "var_col", "var_size",
+                "con_index", "con_off", "con_size"):
+        out[key] = out[key].astype(np.int64).reshape(-1)
+    for key in ("var_shape", "con_shape"):
+        out[key] = out[key].astype(np.int64).reshape(-1, 3)
+    return out
+
+
+def _pad(shape: tuple) -> list[int]:
+    """A shape of up to 2 dimensions as [ndim, d0, d1] (stored as integers)."""
+    return [len(shape), *shape, *[0] * (2 - len(shape))]
+
+
+def _shape(padded: np.ndarray) -> tuple:
+    """:func:`_pad`'s inverse."""
+    ndim = int(padded[0])
+    return tuple(int(x) for x in padded[1:1 + ndim])
+
+
+def _csr_arrays(name: str, m: Any) -> dict[str, np.ndarray]:
+    m = sp.csr_array(m)
+    return {f"{name}_data": m.data, f"{name}_indices": m.indices, f"{name}_indptr": m.indptr,
+            f"{name}_shape": np.asarray(m.shape)}
+
+
+def _csr(arrays: dict, name: str) -> Any:
+    return sp.csr_array((arrays[f"{name}_data"], arrays[f"{name}_indices"],
+                         arrays[f"{name}_indptr"]),
+                        shape=tuple(int(x) for x in arrays[f"{name}_shape"]))

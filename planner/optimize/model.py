@@ -288,7 +288,10 @@ class Model:
 
     def __init__(self, spec: ModelSpec, extra: Sequence[Component] = ()):
         self.spec = spec
-        self.problem = Problem(default_components(spec) + list(extra), spec.n, spec.dt_h)
+        # the structure is the spec's alone without extra components: its compiled LP can be
+        # kept on disk for the next process (planner.optimize._lpcache)
+        self.problem = Problem(default_components(spec) + list(extra), spec.n, spec.dt_h,
+                               cache_key=None if extra else f"Model:{spec!r}")
         grid, pv, load, battery = (self.problem[k] for k in ("grid", "pv", "load", "battery"))
         self.vars = {"imp": grid.imp.kw, "exp": grid.exp.kw, "ch": battery.ch.kw,
                      "dis": battery.dis.kw, "x": pv.used.x, "z": battery.z,

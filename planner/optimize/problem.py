@@ -98,12 +98,16 @@ def solver_order(first: str) -> list[str]:
 class Problem:
     """``components`` assembled into one problem of ``n`` slots of ``dt_h`` hours."""
 
-    def __init__(self, components: Sequence[Component], n: int, dt_h: float):
+    def __init__(self, components: Sequence[Component], n: int, dt_h: float,
+                 cache_key: str | None = None):
         names = [c.name for c in components]
         if len(set(names)) != len(names):
             raise ValueError(f"component names must be unique, got {names}")
         self.components = list(components)
         self.n, self.dt_h = n, dt_h
+        #: what fixes this problem's structure (with the code): the direct backend keeps its
+        #: compiled data on disk under it (:mod:`._lpcache`); None: compiled every time
+        self.cache_key = cache_key
         for c in self.components:
             c.build(n, dt_h)
         bus = [c.bus_kw for c in self.components if c.bus_kw is not None]
@@ -190,7 +194,7 @@ class Problem:
                 if backend == "highs" and not _highs.available():
                     raise ValueError("planning.solver_backend: highs needs highspy installed")
                 return None
-            self._direct = _highs.HighsLp(self.lp, self.n)
+            self._direct = _highs.HighsLp(self.lp, self.n, self.cache_key)
         return self._direct
 
     def run(self, problem: cp.Problem, order: Sequence[str], mip: bool,

@@ -139,12 +139,15 @@ class Battery(Component):
         """Flows, SoC at each slot end, shortfalls, wear and the terminal value."""
         p, name = self.params, self.name
         ch, dis = self.ch.value, self.dis.value
-        lo, hi = p["lo"].value, p["lo"].value + p["width"].value * self.capacity_kwh
+        lo, width = p["lo"].value, p["width"].value
+        hi = lo + width * self.capacity_kwh
         overshoot = values(self.overshoot) if self.overshoot is not None else np.zeros(self.n)
+        # self.soc's value, as cvxpy evaluates it (lo + width ⊙ z), without its expression tree
+        soc = np.clip(lo + width * np.asarray(self.z.value, dtype=float).reshape(-1), lo, hi)
         return {
             f"{name}_charge_kw": ch,
             f"{name}_discharge_kw": dis,
-            f"{name}_soc_kwh": values(self.soc, lo, hi),
+            f"{name}_soc_kwh": soc,
             f"{name}_soc_start_kwh": float(p["soc0"].value),
             f"{name}_reserve_shortfall_kwh": values(self.short),
             f"{name}_overshoot_kwh": overshoot,

@@ -12,6 +12,16 @@ import yaml
 DATA_DIR = Path(__file__).parent / "data"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _lp_cache_in_tmp(tmp_path_factory):
+    """The compiled-LP cache (planner/optimize/_lpcache.py) of the whole run goes to a
+    temporary folder, never to the user's ~/.cache (subprocesses inherit it)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HELIOS_LP_CACHE", str(tmp_path_factory.mktemp("lp-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def data_dir() -> Path:
     """Committed fixtures (trimmed CC-BY/MIT data, see tests/data/README.md)."""

@@ -45,6 +45,8 @@ def slots_frame(result: Result, series: Series,
     for name, tr in (result.traces if traces is None else traces).items():
         for c in SLOT_COLUMNS:
             frame[f"{name}_{c}"] = getattr(tr, c)
+        if tr.ev_kw is not None:  # the electric car's charging power (part of the load)
+            frame[f"{name}_ev_kw"] = tr.ev_kw
         frame[f"{name}_cost_eur"] = (series.buy_eur_per_kwh[w] * tr.grid_import_kw
                                      - series.sell_eur_per_kwh[w] * tr.grid_export_kw) * dt
     return frame

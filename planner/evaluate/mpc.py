@@ -208,18 +208,20 @@ class MpcStrategy:
         # Model.solve(inputs, cfg[, limits]): limits only while an outage is known
         extra = () if limits is None else (limits,)
         self._limits = extra
+        if self.car is not None:  # the car now, as helios plan passes it (Context.extra)
+            extra = (limits, self._ev_extra(t))
         try:
             sol = None
             if (self.scenario_spread > 0 and limits is None and inputs.n > 4
                     and self.car is None):
                 sol = self._scenario_solve(inputs)
             if sol is None:
-                sol = mdl.solve(inputs, self.cfg, limits, self._ev_extra(t))
+                sol = mdl.solve(inputs, self.cfg, *extra)
         except (OptimizationError, ValueError) as exc:
             # ValueError: cvxpy cannot unpack a solution HiGHS reported as UNKNOWN
             self.failures.append(f"{inputs.index[0].isoformat()}: {exc}"[:300])
             try:
-                sol = mdl.solve(inputs, self._fallback_cfg, limits, self._ev_extra(t))
+                sol = mdl.solve(inputs, self._fallback_cfg, *extra)
                 self.fallback_solves += 1
             except (OptimizationError, ValueError) as exc2:
                 self.failures.append(f"{inputs.index[0].isoformat()}: fallback: {exc2}"[:300])

@@ -23,7 +23,8 @@ from urllib.parse import quote
 from executor.configspec import opt
 from executor.errors import DriverError
 from executor.evse import register
-from executor.evse._carside import CarSide, CarSideConfig, request
+from executor.evse._carside import CarSide, CarSideConfig, HttpStatus, request
+from executor.evse.base import ChargerState
 
 BASE_URLS = {"kia": "https://prd.eu-ccapi.kia.com:8080",
              "hyundai": "https://prd.eu-ccapi.hyundai.com:8080"}
@@ -58,13 +59,37 @@ class KiaHyundai(CarSide):
             raise DriverError("executor.ev_charger.access_token: a token is required")
         super().__init__(config, clock=clock)
 
-    def _send(self, want: tuple[bool, int]) -> None:
+    def _url(self, tail: str) -> str:
         c = self.config
         base = (c.base_url or BASE_URLS[c.brand]).rstrip("/")
-        url = f"{base}/api/v1/spa/vehicles/{quote(c.vehicle_id, safe='')}/control/charge"
+        return f"{base}/api/v1/spa/vehicles/{quote(c.vehicle_id, safe='')}/{tail}"
+
+    def _headers(self) -> dict:
+        c = self.config
         headers = {"Authorization": c.access_token, "ccsp-device-id": c.device_id}
         if c.stamp:
             headers["Stamp"] = c.stamp
+        return headers
+
+    def probe(self) -> ChargerState:
+        """One cheap call for ``helios doctor``: the cloud's cached state
+        (``GET …/status/latest``; does not wake the car)."""
+        try:
+            answer = request("GET", self._url("status/latest"), headers=self._headers(),
+                             timeout_s=self.config.timeout_s)
+        except HttpStatus as exc:
+            if exc.status in (401, 403):
+                raise DriverError(f"{exc} — check {self.TOKEN_KEY}") from None
+            raise
+        if not isinstance(answer, dict) or answer.get("retCode") == "F":
+            code = answer.get("resCode") if isinstance(answer, dict) else "?"
+            raise DriverError(f"kia_hyundai: the cloud answered an error (resCode {code})")
+        return ChargerState("cloud answers (cached state)")
+
+    def _send(self, want: tuple[bool, int]) -> None:
+        c = self.config
+        url = self._url("control/charge")
+        headers = self._headers()
         self.commands += 1
         answer = request("POST", url, headers=headers, timeout_s=c.timeout_s,
                          body={"action": "start" if want[0] else "stop",

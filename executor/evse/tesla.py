@@ -28,6 +28,7 @@ from executor.configspec import opt
 from executor.errors import DriverError
 from executor.evse import register
 from executor.evse._carside import Asleep, CarSide, CarSideConfig, HttpStatus, request
+from executor.evse.base import ChargerState
 
 log = logging.getLogger("helios.executor.evse.tesla")
 
@@ -81,6 +82,26 @@ class Tesla(CarSide):
             if exc.status == 408:
                 raise Asleep(f"{exc}: the car is asleep or offline") from None
             raise
+
+    def probe(self) -> ChargerState:
+        """One cheap call for ``helios doctor``: ``GET /api/1/vehicles/{vin}`` (the car's
+        online/asleep state; does not wake it). Raises as the commands do (401 naming the
+        token key)."""
+        url = f"{self.config.base_url.rstrip('/')}/api/1/vehicles/{quote(self.config.vin, safe='')}"
+        try:
+            answer = request("GET", url, timeout_s=self.config.timeout_s, context=self._context,
+                             headers={"Authorization": f"Bearer {self.config.token}"})
+        except HttpStatus as exc:
+            if exc.status in (401, 403):
+                raise DriverError(f"{exc} — check {self.TOKEN_KEY}") from None
+            if exc.status == 408:
+                return ChargerState("asleep")
+            raise
+        res = answer.get("response") if isinstance(answer, dict) else None
+        state = res.get("state") if isinstance(res, dict) else None
+        if not isinstance(state, str):
+            raise DriverError(f"GET {url}: no response.state in the answer")
+        return ChargerState(state)
 
     def _command(self, name: str, body: dict) -> None:
         answer = self._post(f"command/{name}", body)

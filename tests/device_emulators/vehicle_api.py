@@ -1,5 +1,6 @@
 """The cars' cloud APIs on a loopback server, for car-side charging control: Tesla's Fleet API
-command endpoints (behind the signed-command proxy) and Kia Connect EU's ``control/charge``,
+command endpoints (behind the signed-command proxy; also ``GET /api/1/vehicles/{vin}`` and
+``vehicle_data``) and Kia Connect EU's ``control/charge``,
 answering with the payloads in ``tests/data/recorded/{tesla,kia_hyundai}/``.
 
 ``faults`` (one consumed per request): ``"401"``, ``"429"`` (with ``Retry-After:
@@ -42,10 +43,17 @@ class FleetApi:
                 "Retry-After": str(self.retry_after_s)}
         if fault == "500":
             return 500, {"error": "internal"}
+        if path == f"/api/1/vehicles/{self.vin}" and method == "GET":  # never wakes it
+            return 200, {"response": {"vin": self.vin, "state":
+                                      "asleep" if self.asleep else "online"}}
         prefix = f"/api/1/vehicles/{self.vin}/"
         if not path.startswith(prefix):
             return 404, {"response": None, "error": "not_found"}
         tail = path[len(prefix):]
+        if tail == "vehicle_data" and method == "GET":
+            if fault == "408" or self.asleep:
+                return 408, _load("tesla", "asleep_408.json")
+            return 200, _load("tesla", "vehicle_data_charging.json")
         if tail == "wake_up":
             self.asleep = False
             return 200, {"response": {"state": "online", "vin": self.vin}}
@@ -66,7 +74,9 @@ class FleetApi:
     def commands(self) -> list[str]:
         """The command paths received, in order (``charge_start``, ``set_charging_amps=7``…)."""
         out = []
-        for _, path, body in self.requests:
+        for method, path, body in self.requests:
+            if method == "GET":
+                continue
             name = path.rsplit("/", 1)[-1]
             out.append(f"{name}={body['charging_amps']}" if "charging_amps" in body else name)
         return out
@@ -94,6 +104,8 @@ class KiaConnect:
             return 200, {"retCode": "F", "resCode": "9999", "resMsg": "vehicle not ready"}
         if fault == "4004":
             return 200, _load("kia_hyundai", "error_4004.json")
+        if path == f"/api/v1/spa/vehicles/{self.vehicle_id}/status/latest" and method == "GET":
+            return 200, _load("kia_hyundai", "status_latest_charging.json")
         if path != f"/api/v1/spa/vehicles/{self.vehicle_id}/control/charge" or method != "POST":
             return 404, {"retCode": "F", "resCode": "4040", "resMsg": "not found"}
         self.charging = data.get("action") == "start"

@@ -19,7 +19,7 @@ from planner.config import HeliosConfig
 from planner.core.errors import OutputError
 from planner.evaluate.loop import STRATEGY_ORDER, Result
 from planner.evaluate.physics import Series, Trace
-from planner.evaluate.summary import NAMES
+from planner.evaluate.summary import NAMES, ev_text
 
 SLOT_COLUMNS = ("grid_import_kw", "grid_export_kw", "battery_charge_kw",
                 "battery_discharge_kw", "pv_used_kw", "unserved_kw", "soc_kwh")
@@ -245,6 +245,9 @@ def render_html(result: Result, summary: dict, series: Series,
                 f"{fine_rows}</table><table><tr><th>Helios judged at</th><th>share of "
                 "perfect-foresight savings</th><th>EUR vs self-consumption</th></tr>"
                 f"{res_rows}</table>")
+    if "ev" in summary:  # the electric car: the terminal lines, as a section
+        fine = ("<h2>Electric car</h2>" + "".join(f'<p class="note">{esc(line.strip())}</p>'
+                                                  for line in ev_text(summary)) + fine)
     p, b = summary["period"], summary["battery"]
     start_local = pd.Timestamp(p["start"]).tz_convert(tz).strftime("%Y-%m-%d %H:%M %Z")
     end_local = pd.Timestamp(p["end"]).tz_convert(tz).strftime("%Y-%m-%d %H:%M %Z")

@@ -202,6 +202,7 @@ def test_cli_backtest_with_an_ev_section_and_a_csv_profile(tmp_path, data_dir, w
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["ev"]["profile"].endswith("car.csv")
     assert {"helios_ev_at_plugin", "helios_ev_cheapest"} <= set(summary["strategies"])
+    assert "Electric car" in (tmp_path / "out" / "report.html").read_text()
     slots = pd.read_csv(tmp_path / "out" / "slots.csv")
     assert "helios_ev_kw" in slots.columns and slots["helios_ev_kw"].sum() > 0
     # the commuter generator gives the same car

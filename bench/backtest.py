@@ -233,8 +233,9 @@ def main() -> None:
                   f" cheapest {ev['car_cost_cheapest_eur']:.2f} EUR")
             for name in ("helios", "helios_ev_at_plugin", "helios_ev_cheapest"):
                 m = st[name]
-                print(f"  {name:<22} net {m['net_cost_eur']:9.2f} EUR  car {m['ev_charge_kwh']:8.1f}"
-                      f" kWh  departures met {m['ev_departures_met']}/{m['ev_departures']}  "
+                print(f"  {name:<22} net {m['net_cost_eur']:9.2f} EUR  car "
+                      f"{m['ev_charge_kwh']:8.1f} kWh  departures met "
+                      f"{m['ev_departures_met']}/{m['ev_departures']}  "
                       f"lowest {m['ev_departure_soc_min_pct']:.1f} %  end "
                       f"{m['ev_soc_end_kwh']:.1f} kWh")
     for r in results:

@@ -12,8 +12,9 @@ to [min, max] (below half the minimum: 0 = stop, since a car does not charge bel
 without a valid plan (stale, none, paused) the charger is released or stopped
 (``on_stale``). In a slot the plan marks ``devices.<device>.mode: solar`` (the car charged
 from PV) the current follows the measured PV surplus each tick instead (what the car draws
-plus what is exported, [min, max]), until the slot's planned energy is charged. A driver that must re-send its setpoint (Alfen's validity time) does so from
-``set_current`` on every tick, so the follower calls it every tick, not only on changes.
+plus what is exported, [min, max]), until the slot's planned energy is charged. A driver
+that must re-send its setpoint (Alfen's validity time) does so from ``set_current`` on every
+tick, so the follower calls it every tick, not only on changes.
 """
 
 from __future__ import annotations

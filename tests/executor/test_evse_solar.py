@@ -6,6 +6,7 @@ loop as on a real site."""
 from __future__ import annotations
 
 from dataclasses import replace
+
 import pytest
 from gx_emulator.alfen_modbus import AlfenEve
 from gx_emulator.plans import T0, FakeClock, build_plan

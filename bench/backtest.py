@@ -60,8 +60,17 @@ CONFIG = {
 }
 #: the CoSSMic house is in Konstanz (DE); ``--forecast real`` computes its clear-sky PV here
 SITE = {"latitude": 47.66, "longitude": 9.18}
+#: ``--ev commuter``: the commuter car of issue 14 (60 kWh, 11 kW, 80 % by 07:30 on weekdays,
+#: back at 18:00 with 7 kWh used), planned with the house
+EV = {"capacity_kwh": 60, "max_charge_kw": 11, "phases": 3, "charge_efficiency": 0.9,
+      "vehicle": {"type": "manual", "soc_pct": 80}, "target_soc_pct": 80, "trip_kwh": 7,
+      "departure": {"mon": "07:30", "tue": "07:30", "wed": "07:30", "thu": "07:30",
+                    "fri": "07:30", "sat": None, "sun": None},
+      "arrival": "18:00"}
 #: extra ``helios backtest`` arguments for every run (``--minute synthetic``)
 EXTRA: list[str] = []
+#: extra config sections (``--ev``)
+EXTRA_CONFIG: dict = {}
 
 
 def _shared(rel: str) -> Path:
@@ -130,7 +139,8 @@ def prepare(case: str, folder: Path, days: int | None,
         pd.DataFrame({"ts_utc": stamps, col: frame[col].round(5)}).to_csv(
             folder / f"{name}.csv", index=False)
     site = {"timezone": tz, **SITE}
-    (folder / "config.yaml").write_text(yaml.safe_dump({**CONFIG, "site": site}))
+    (folder / "config.yaml").write_text(yaml.safe_dump({**CONFIG, **EXTRA_CONFIG,
+                                                         "site": site}))
     start = start + pd.Timedelta(days=first_day)
     stop = end if days is None else start + pd.Timedelta(days=days)
     args = ["--prices", str(folder / "prices.csv"), "--pv", str(folder / "pv.csv"),
@@ -182,7 +192,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
     parser.add_argument("--minute", choices=["synthetic"], default=None,
                         help="also judge at 1-minute truth (helios backtest --minute)")
+    parser.add_argument("--ev", choices=["commuter"], default=None,
+                        help="add the commuter car (ev: section, --ev-profile commuter)")
     args = parser.parse_args()
+    if args.ev:
+        EXTRA_CONFIG["ev"] = EV
+        EXTRA.extend(["--ev-profile", args.ev])
     if args.minute:
         EXTRA.extend(["--minute", args.minute])
     jobs = [(c, f, k) for c in args.cases.split(",") for f in args.forecast.split(",")
@@ -206,6 +221,23 @@ def main() -> None:
               f"{st['perfect_foresight']['net_cost_eur']:>9.2f}"
               f"{c['savings_vs_no_battery_eur']:>8.2f}{c['savings_vs_self_consumption_eur']:>8.2f}"
               f"{c['savings_vs_price_rule_eur']:>8.2f}{_share(c['share_of_perfect_foresight']):>8}")
+    for r in results:
+        ev = r["summary"].get("ev")
+        if ev:
+            st = r["summary"]["strategies"]
+            print(f"{r['case']} {r['forecast']} EV: Helios (house + car in one plan) saves "
+                  f"{ev['savings_vs_at_plugin_eur']:.2f} EUR vs the car charged at plug-in and "
+                  f"{ev['savings_vs_cheapest_eur']:.2f} EUR vs the cheapest hours (house "
+                  f"planned alone); car energy at buy price: Helios "
+                  f"{ev['car_cost_helios_eur']:.2f}, at plug-in {ev['car_cost_at_plugin_eur']:.2f},"
+                  f" cheapest {ev['car_cost_cheapest_eur']:.2f} EUR")
+            for name in ("helios", "helios_ev_at_plugin", "helios_ev_cheapest"):
+                m = st[name]
+                print(f"  {name:<22} net {m['net_cost_eur']:9.2f} EUR  car "
+                      f"{m['ev_charge_kwh']:8.1f} kWh  departures met "
+                      f"{m['ev_departures_met']}/{m['ev_departures']}  "
+                      f"lowest {m['ev_departure_soc_min_pct']:.1f} %  end "
+                      f"{m['ev_soc_end_kwh']:.1f} kWh")
     for r in results:
         h = r["summary"]["runs"]["helios"]
         if "load_mae_kw" in h:

@@ -67,6 +67,10 @@ EV = {"capacity_kwh": 60, "max_charge_kw": 11, "phases": 3, "charge_efficiency":
       "departure": {"mon": "07:30", "tue": "07:30", "wed": "07:30", "thu": "07:30",
                     "fri": "07:30", "sat": None, "sun": None},
       "arrival": "18:00"}
+#: ``--heater``: the 6 kWh/day water heater of issue 13 (3 kW element, all day), planned with
+#: the house; ``--heater-kind onoff`` makes it a relay (MILP)
+HEATER = {"power_kw": 3.0, "daily_kwh": 6.0, "modulating": True,
+          "window": {"from": "00:00", "to": "00:00"}}
 #: extra ``helios backtest`` arguments for every run (``--minute synthetic``)
 EXTRA: list[str] = []
 #: extra config sections (``--ev``)
@@ -194,7 +198,14 @@ def main() -> None:
                         help="also judge at 1-minute truth (helios backtest --minute)")
     parser.add_argument("--ev", choices=["commuter"], default=None,
                         help="add the commuter car (ev: section, --ev-profile commuter)")
+    parser.add_argument("--heater", choices=["modulating", "onoff"], default=None,
+                        help="add the 6 kWh/day water heater (water_heater: section)")
+    parser.add_argument("--heater-fixed", default="02:00",
+                        help="the heater timer baseline's local start time")
     args = parser.parse_args()
+    if args.heater:
+        EXTRA_CONFIG["water_heater"] = {**HEATER, "modulating": args.heater == "modulating"}
+        EXTRA.extend(["--heater-fixed", args.heater_fixed])
     if args.ev:
         EXTRA_CONFIG["ev"] = EV
         EXTRA.extend(["--ev-profile", args.ev])
@@ -238,6 +249,19 @@ def main() -> None:
                       f"{m['ev_departures_met']}/{m['ev_departures']}  "
                       f"lowest {m['ev_departure_soc_min_pct']:.1f} %  end "
                       f"{m['ev_soc_end_kwh']:.1f} kWh")
+    for r in results:
+        wh = r["summary"].get("water_heater")
+        if wh:
+            st = r["summary"]["strategies"]
+            print(f"{r['case']} {r['forecast']} heater: Helios (house + heater in one plan) "
+                  f"saves {wh['savings_vs_fixed_eur']:.2f} EUR vs a timer at {wh['fixed_at']} "
+                  f"and {wh['savings_vs_thermostat_eur']:.2f} EUR vs the thermostat (house "
+                  "planned alone)")
+            for name in ("helios", "helios_heater_fixed", "helios_heater_thermostat"):
+                m = st[name]
+                print(f"  {name:<26} net {m['net_cost_eur']:9.2f} EUR  bill "
+                      f"{m['bill_eur']:9.2f}  heater {m['heater_kwh']:8.1f} kWh, "
+                      f"{m['heater_cost_at_buy_eur']:8.2f} EUR at buy")
     for r in results:
         h = r["summary"]["runs"]["helios"]
         if "load_mae_kw" in h:

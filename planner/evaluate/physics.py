@@ -269,6 +269,8 @@ class Trace:
     info: dict = field(default_factory=dict)
     #: the electric car's charging power per slot (drawn from the house; None: no car) [kW]
     ev_kw: np.ndarray | None = None
+    #: the water heater's power per slot (drawn from the house; None: not simulated) [kW]
+    heater_kw: np.ndarray | None = None
 
     @property
     def soc_end_kwh(self) -> float:
@@ -302,7 +304,9 @@ def simulate(home: Home, series: Series, start: int, stop: int, soc_start_kwh: f
 
     A strategy with a ``car`` (:class:`planner.evaluate.ev.Car`) plans an electric car too:
     after its decision the car draws ``car.step(t, strategy.ev_kw(t))`` from the house, on
-    top of the slot's load, so the battery's control law sees it as the executor would.
+    top of the slot's load, so the battery's control law sees it as the executor would. A
+    strategy with a ``heater`` (:class:`planner.evaluate.heater.Heater`) likewise: the heater
+    draws ``heater.step(t, strategy.heater_kw(t))``.
     """
     if not 0 <= start < stop <= series.n:
         raise DataError(f"simulation slots [{start}, {stop}) outside the data (0..{series.n})")
@@ -320,6 +324,11 @@ def simulate(home: Home, series: Series, start: int, stop: int, soc_start_kwh: f
         raise DataError("an electric car in the backtest is simulated at slot resolution "
                         "only (no --minute)")
     ev_kw = np.zeros(n) if car is not None else None
+    heater = getattr(strategy, "heater", None)
+    if heater is not None and fine is not None:
+        raise DataError("a water heater in the backtest is simulated at slot resolution "
+                        "only (no --minute)")
+    heater_kw = np.zeros(n) if heater is not None else None
     t0 = time.perf_counter()
     done = 0
     for i, t in enumerate(range(start, stop)):
@@ -330,6 +339,9 @@ def simulate(home: Home, series: Series, start: int, stop: int, soc_start_kwh: f
             if car is not None:
                 ev_kw[i] = car.step(t, strategy.ev_kw(t), series.index[t])
                 load_t += ev_kw[i]
+            if heater is not None:
+                heater_kw[i] = heater.step(t, strategy.heater_kw(t))
+                load_t += heater_kw[i]
             row = step(home, e, setpoint, cap, pv[t], load_t, ok[t], sell[t], grid, guard,
                        intent)
         else:
@@ -345,4 +357,4 @@ def simulate(home: Home, series: Series, start: int, stop: int, soc_start_kwh: f
     if hasattr(strategy, "stats"):
         info.update(strategy.stats())
     return Trace(strategy.name, series.index[start:stop], soc_start_kwh, out[0], out[1],
-                 out[2], out[3], out[4], out[5], out[6], info, ev_kw)
+                 out[2], out[3], out[4], out[5], out[6], info, ev_kw, heater_kw)

@@ -22,7 +22,7 @@ def make_summary(result: Result, cfg: HeliosConfig, data: Data, scenario: Scenar
     b = cfg.battery
     helios = result.traces["helios"].info
     solves = helios.get("solves", 0)
-    period = {k: v for k, v in result.info.items() if k not in ("minute", "ev")}
+    period = {k: v for k, v in result.info.items() if k not in ("minute", "ev", "water_heater")}
     out = {
         "version": SUMMARY_VERSION,
         "scenario": {"label": scenario.label, "battery_kwh": b.capacity_kwh,
@@ -56,6 +56,8 @@ def make_summary(result: Result, cfg: HeliosConfig, data: Data, scenario: Scenar
     }
     if "ev" in result.info:  # the car (planner.evaluate.ev.compare)
         out["ev"] = result.info["ev"]
+    if "water_heater" in result.info:  # the heater (planner.evaluate.heater.compare)
+        out["water_heater"] = result.info["water_heater"]
     fine = result.info.get("minute")
     if fine is not None:
         out["minute"] = fine.summary()
@@ -122,7 +124,9 @@ NAMES = {"helios": "Helios", "helios_noisy": "Helios (noisy)", "no_battery": "no
          "perfect_foresight": "perfect foresight",
          "perfect_foresight_slot_plan": "PF slot plan",
          "perfect_foresight_slot_plan_intent": "PF plan, intent",
-         "helios_ev_at_plugin": "Helios, car@plug-in", "helios_ev_cheapest": "Helios, car cheap"}
+         "helios_ev_at_plugin": "Helios, car@plug-in", "helios_ev_cheapest": "Helios, car cheap",
+         "helios_heater_fixed": "Helios, heater timer",
+         "helios_heater_thermostat": "Helios, heater thermostat"}
 
 
 def summary_text(summary: dict) -> str:
@@ -171,6 +175,8 @@ def summary_text(summary: dict) -> str:
                          "compiled model(s)")
     if "ev" in summary:
         lines += ev_text(summary)
+    if "water_heater" in summary:
+        lines += heater_text(summary)
     if "minute" in summary:
         lines += minute_text(summary)
     sp = summary["speed"]
@@ -238,3 +244,23 @@ def sweep_text(summaries: list[dict]) -> str:
                      f"{'n/a' if share is None else f'{share:.1%}':>8}"
                      f"{r['equivalent_cycles']:>8.1f}{r['unserved_kwh']:>9.2f}")
     return "\n".join(lines)
+
+
+def heater_text(summary: dict) -> list[str]:
+    """The water heater's lines: EUR saved by planning it with the house, its energy."""
+    wh, st = summary["water_heater"], summary["strategies"]
+    lines = [f"water heater ({wh['power_kw']:g} kW, {wh['daily_kwh']:g} kWh/day, "
+             f"{'modulating' if wh['modulating'] else 'on/off'}): Helios (house and heater in "
+             f"one plan) saves {wh['savings_vs_fixed_eur']:.2f} EUR vs a timer at "
+             f"{wh['fixed_at']} and {wh['savings_vs_thermostat_eur']:.2f} EUR vs the "
+             "thermostat alone (house planned alone)"]
+    h = st["helios"]
+    for name, label in (("helios", "Helios"), ("helios_heater_fixed", "timer"),
+                        ("helios_heater_thermostat", "thermostat")):
+        m = st[name]
+        lines.append(f"  heater {label:<11}{m['heater_kwh']:>8.1f} kWh, "
+                     f"{m['heater_cost_at_buy_eur']:>8.2f} EUR at the buy price; per local day "
+                     f"{m['heater_day_min_kwh']:.2f}..{m['heater_day_max_kwh']:.2f} kWh")
+    lines.append(f"  Helios heater days met {h['heater_days_met']}/{h['heater_days']}, "
+                 f"shortfall {h['heater_shortfall_kwh']:.2f} kWh")
+    return lines

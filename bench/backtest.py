@@ -23,7 +23,12 @@ day-ahead prices only once published (13:00 local); the table then adds the fore
 
 Run: python3 bench/backtest.py [--cases de2016,se3_2023,dk1_2022]
      [--forecast perfect,noisy,real] [--control battery,grid,hybrid] [--jobs 1] [--days N]
-     [--keep DIR] [--minute synthetic]
+     [--keep DIR] [--minute synthetic] [--ev commuter] [--heater modulating|onoff
+     [--heater-fixed 02:00]]
+
+``--heater``: the 6 kWh/day water heater of issue 13 (3 kW, all day) planned with the house,
+vs the house planned alone with the heater on a timer (``--heater-fixed``) or on its
+thermostat (``helios backtest`` with a ``water_heater:`` section).
 """
 
 from __future__ import annotations

@@ -23,7 +23,12 @@ day-ahead prices only once published (13:00 local); the table then adds the fore
 
 Run: python3 bench/backtest.py [--cases de2016,se3_2023,dk1_2022]
      [--forecast perfect,noisy,real] [--control battery,grid,hybrid] [--jobs 1] [--days N]
-     [--keep DIR] [--minute synthetic]
+     [--keep DIR] [--minute synthetic] [--ev commuter] [--heater modulating|onoff
+     [--heater-fixed 02:00]]
+
+``--heater``: the 6 kWh/day water heater of issue 13 (3 kW, all day) planned with the house,
+vs the house planned alone with the heater on a timer (``--heater-fixed``) or on its
+thermostat (``helios backtest`` with a ``water_heater:`` section).
 """
 
 from __future__ import annotations
@@ -60,10 +65,23 @@ CONFIG = {
 }
 #: the CoSSMic house is in Konstanz (DE); ``--forecast real`` computes its clear-sky PV here
 SITE = {"latitude": 47.66, "longitude": 9.18}
+#: ``--ev commuter``: the commuter car of issue 14 (60 kWh, 11 kW, 80 % by 07:30 on weekdays,
+#: back at 18:00 with 7 kWh used), planned with the house
+EV = {"capacity_kwh": 60, "max_charge_kw": 11, "phases": 3, "charge_efficiency": 0.9,
+      "vehicle": {"type": "manual", "soc_pct": 80}, "target_soc_pct": 80, "trip_kwh": 7,
+      "departure": {"mon": "07:30", "tue": "07:30", "wed": "07:30", "thu": "07:30",
+                    "fri": "07:30", "sat": None, "sun": None},
+      "arrival": "18:00"}
+#: ``--heater``: the 6 kWh/day water heater of issue 13 (3 kW element, all day), planned with
+#: the house; ``--heater-kind onoff`` makes it a relay (MILP)
+HEATER = {"power_kw": 3.0, "daily_kwh": 6.0, "modulating": True,
+          "window": {"from": "00:00", "to": "00:00"}}
 #: extra ``helios backtest`` arguments for every run (``--minute synthetic``)
 EXTRA: list[str] = []
 #: ``planning.solver_backend`` of every run (``--backend``; auto = the config's default)
 BACKEND: list[str] = []
+#: extra config sections (``--ev``)
+EXTRA_CONFIG: dict = {}
 
 
 def _shared(rel: str) -> Path:
@@ -132,7 +150,7 @@ def prepare(case: str, folder: Path, days: int | None,
         pd.DataFrame({"ts_utc": stamps, col: frame[col].round(5)}).to_csv(
             folder / f"{name}.csv", index=False)
     site = {"timezone": tz, **SITE}
-    config = {**CONFIG, "site": site}
+    config = {**CONFIG, **EXTRA_CONFIG, "site": site}
     if BACKEND:
         config["planning"] = {**CONFIG["planning"], "solver_backend": BACKEND[0]}
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
@@ -189,7 +207,19 @@ def main() -> None:
                         help="also judge at 1-minute truth (helios backtest --minute)")
     parser.add_argument("--backend", choices=["auto", "highs", "cvxpy"], default=None,
                         help="planning.solver_backend of the runs (default: the config's)")
+    parser.add_argument("--ev", choices=["commuter"], default=None,
+                        help="add the commuter car (ev: section, --ev-profile commuter)")
+    parser.add_argument("--heater", choices=["modulating", "onoff"], default=None,
+                        help="add the 6 kWh/day water heater (water_heater: section)")
+    parser.add_argument("--heater-fixed", default="02:00",
+                        help="the heater timer baseline's local start time")
     args = parser.parse_args()
+    if args.heater:
+        EXTRA_CONFIG["water_heater"] = {**HEATER, "modulating": args.heater == "modulating"}
+        EXTRA.extend(["--heater-fixed", args.heater_fixed])
+    if args.ev:
+        EXTRA_CONFIG["ev"] = EV
+        EXTRA.extend(["--ev-profile", args.ev])
     if args.backend:
         BACKEND.append(args.backend)
     if args.minute:
@@ -218,6 +248,36 @@ def main() -> None:
               f"{st['perfect_foresight']['net_cost_eur']:>9.2f}"
               f"{c['savings_vs_no_battery_eur']:>8.2f}{c['savings_vs_self_consumption_eur']:>8.2f}"
               f"{c['savings_vs_price_rule_eur']:>8.2f}{_share(c['share_of_perfect_foresight']):>8}")
+    for r in results:
+        ev = r["summary"].get("ev")
+        if ev:
+            st = r["summary"]["strategies"]
+            print(f"{r['case']} {r['forecast']} EV: Helios (house + car in one plan) saves "
+                  f"{ev['savings_vs_at_plugin_eur']:.2f} EUR vs the car charged at plug-in and "
+                  f"{ev['savings_vs_cheapest_eur']:.2f} EUR vs the cheapest hours (house "
+                  f"planned alone); car energy at buy price: Helios "
+                  f"{ev['car_cost_helios_eur']:.2f}, at plug-in {ev['car_cost_at_plugin_eur']:.2f},"
+                  f" cheapest {ev['car_cost_cheapest_eur']:.2f} EUR")
+            for name in ("helios", "helios_ev_at_plugin", "helios_ev_cheapest"):
+                m = st[name]
+                print(f"  {name:<22} net {m['net_cost_eur']:9.2f} EUR  car "
+                      f"{m['ev_charge_kwh']:8.1f} kWh  departures met "
+                      f"{m['ev_departures_met']}/{m['ev_departures']}  "
+                      f"lowest {m['ev_departure_soc_min_pct']:.1f} %  end "
+                      f"{m['ev_soc_end_kwh']:.1f} kWh")
+    for r in results:
+        wh = r["summary"].get("water_heater")
+        if wh:
+            st = r["summary"]["strategies"]
+            print(f"{r['case']} {r['forecast']} heater: Helios (house + heater in one plan) "
+                  f"saves {wh['savings_vs_fixed_eur']:.2f} EUR vs a timer at {wh['fixed_at']} "
+                  f"and {wh['savings_vs_thermostat_eur']:.2f} EUR vs the thermostat (house "
+                  "planned alone)")
+            for name in ("helios", "helios_heater_fixed", "helios_heater_thermostat"):
+                m = st[name]
+                print(f"  {name:<26} net {m['net_cost_eur']:9.2f} EUR  bill "
+                      f"{m['bill_eur']:9.2f}  heater {m['heater_kwh']:8.1f} kWh, "
+                      f"{m['heater_cost_at_buy_eur']:8.2f} EUR at buy")
     for r in results:
         h = r["summary"]["runs"]["helios"]
         if "load_mae_kw" in h:

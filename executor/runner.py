@@ -128,7 +128,7 @@ class Executor:
         if self.ev_charger is not None:
             paused = paused_until is not None and now < paused_until
             try:
-                self.ev_charger.tick(plan, now, paused=paused)
+                self.ev_charger.tick(plan, now, paused=paused, measurement=measurement)
             except Exception:  # the EV must never stop the battery loop
                 log.exception("ev charger failed")
         for relay in self.relays:

@@ -17,7 +17,8 @@ from executor.errors import ConfigError
 from executor.registry import Registry
 
 KEY = "executor.ev_charger"
-_registry = Registry(__name__, ("alfen", "victron_evcs"), "charger", KEY)
+_registry = Registry(__name__, ("alfen", "kia_hyundai", "tesla", "victron_evcs"), "charger",
+                     KEY)
 #: the chargers shipped with Helios: name = module name = ``type:`` value
 BUILTIN = _registry.builtin
 register = _registry.register
@@ -30,7 +31,8 @@ class Choice:
     """``executor.ev_charger: {type: ..., <that charger's options>}`` (optional: absent =
     no EV charger; executor/config.py validates it)."""
 
-    type: str = opt(help="The EV charger (executor/evse/: alfen, victron_evcs)",
+    type: str = opt(help="The EV charger (executor/evse/: alfen, victron_evcs; car-side: "
+                    "tesla, kia_hyundai)",
                     choices=Choices(available))
 
 

@@ -10,8 +10,11 @@ keys say how a planned power becomes a current and what a stale plan does.
 current is the slot's ``devices.<device>.power_kw`` as ``A = W / (230 V × phases)``, clamped
 to [min, max] (below half the minimum: 0 = stop, since a car does not charge below 6 A);
 without a valid plan (stale, none, paused) the charger is released or stopped
-(``on_stale``). A driver that must re-send its setpoint (Alfen's validity time) does so from
-``set_current`` on every tick, so the follower calls it every tick, not only on changes.
+(``on_stale``). In a slot the plan marks ``devices.<device>.mode: solar`` (the car charged
+from PV) the current follows the measured PV surplus each tick instead (what the car draws
+plus what is exported, [min, max]), until the slot's planned energy is charged. A driver
+that must re-send its setpoint (Alfen's validity time) does so from ``set_current`` on every
+tick, so the follower calls it every tick, not only on changes.
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ class ChargerConfig:
     on_stale: str = opt("release", "Without a valid plan (stale, none, paused): release = the "
                         "charger's own default (Alfen: its safe current; Victron: the mode it "
                         "was in), stop = current 0", choices=("release", "stop"))
+    solar_follow: bool = opt(True, "In a slot the plan marks solar (devices.ev.mode: solar) "
+                             "the current follows the measured PV surplus each tick, within "
+                             "the slot's planned energy")
 
 
 def current_a(power_kw: float, cfg: ChargerConfig) -> float:
@@ -77,6 +83,18 @@ def current_a(power_kw: float, cfg: ChargerConfig) -> float:
     if amps < cfg.min_current_a / 2 or amps <= 0:
         return 0.0
     return min(max(amps, cfg.min_current_a), cfg.max_current_a)
+
+
+def surplus_a(measurement, charging_w: float, cfg: ChargerConfig) -> float:
+    """The current the measured PV surplus allows, as :func:`current_a` rounds it (below half
+    the minimum: 0). [A]
+
+    The surplus is PV minus the house without the car: ``charging_w − grid_power_w −
+    battery_power_w`` (export and battery charging count as surplus, so within the slot's
+    planned energy the car goes before the home battery; a discharging battery lowers it, so
+    the battery is not emptied into the car)."""
+    surplus_w = charging_w - measurement.grid_power_w - measurement.battery_power_w
+    return current_a(surplus_w / 1000.0, cfg)
 
 
 def planned_power_kw(plan: Schedule | None, now: datetime, device: str,
@@ -112,10 +130,49 @@ class EvFollower:
         self.last_current_a: float | None = None  # None: released
         self.last_reason = ""
         self.last_state: ChargerState | None = None
+        # PV-surplus following: the slot being followed, energy sent in it, the last tick
+        self._slot_start: datetime | None = None
+        self.slot_energy_kwh = 0.0
+        self._last_tick: datetime | None = None
 
-    def tick(self, plan: Schedule | None, now: datetime, paused: bool = False) -> float | None:
-        """Set the charger for ``now``: the current sent (A), or None when released."""
+    def _charging_w(self) -> float:
+        """What the car draws now: the charger's power, else the last current sent. [W]"""
+        st = self.last_state
+        if st is not None and st.power_w is not None:
+            return max(st.power_w, 0.0)
+        return (self.last_current_a or 0.0) * VOLTAGE_V * self.config.phases
+
+    def _solar(self, plan: Schedule, now: datetime, power_kw: float,
+               measurement) -> tuple[float, str] | None:
+        """The current in a solar slot: the PV surplus, while the slot's planned energy
+        (``power_kw`` × slot length) is not used up; None when the slot is not solar."""
         cfg = self.config
+        slot = plan.slot_at(now)
+        entry = (slot.devices or {}).get(cfg.device) if slot is not None else None
+        if (not cfg.solar_follow or measurement is None or entry is None
+                or entry.get("mode") != "solar"):
+            return None
+        if slot.start != self._slot_start:
+            self._slot_start, self.slot_energy_kwh = slot.start, 0.0
+        budget_kwh = power_kw * plan.slot_s / 3600.0
+        if self.slot_energy_kwh >= budget_kwh - 1e-6:
+            return 0.0, f"solar: the slot's {budget_kwh:.2f} kWh are charged"
+        amps = surplus_a(measurement, self._charging_w(), cfg)
+        return amps, f"solar: PV surplus → {amps:.1f} A ({self.slot_energy_kwh:.2f} of " \
+                     f"{budget_kwh:.2f} kWh)"
+
+    def tick(self, plan: Schedule | None, now: datetime, paused: bool = False,
+             measurement=None) -> float | None:
+        """Set the charger for ``now``: the current sent (A), or None when released.
+
+        ``measurement`` (the battery driver's :class:`executor.drivers.base.Measurement`):
+        in a slot marked ``devices.<device>.mode: solar`` the current follows its PV surplus.
+        """
+        cfg = self.config
+        if self._last_tick is not None and self.last_current_a:
+            dt_h = max((now - self._last_tick).total_seconds(), 0.0) / 3600.0
+            self.slot_energy_kwh += self._charging_w() / 1000.0 * dt_h
+        self._last_tick = now
         power, why = planned_power_kw(plan, now, cfg.device, self.max_plan_age_s)
         if paused:
             power, why = None, "paused"
@@ -124,10 +181,14 @@ class EvFollower:
         except DriverError as exc:
             self.last_state = None
             log.warning("ev charger: read failed (%s)", exc)
+        solar = None if power is None else self._solar(plan, now, power, measurement)
         try:
             if power is None and cfg.on_stale == "release":
                 self.charger.release()
                 sent = None
+            elif solar is not None:
+                sent, why = solar
+                self.charger.set_current(sent)
             else:
                 sent = 0.0 if power is None else current_a(power, cfg)
                 self.charger.set_current(sent)

@@ -117,6 +117,15 @@ def _load_config(path: str | None) -> config_mod.HeliosConfig:
 @click.option("--carbon", "carbon_csv", type=click.Path(dir_okay=False),
               help="CSV with ts_utc, co2_g_per_kwh: kg CO2 of each strategy's grid import "
               "in the summary and report.")
+@click.option("--ev-profile", default="commuter", show_default=True, metavar="commuter|CSV",
+              help="With an ev: section: when the car is plugged in at home and what it "
+                   "drives: commuter (away on weekdays 07:30-18:00 local, ev.trip_kwh a trip) "
+                   "or a CSV ts_utc,plugged[,use_kwh] (one row per slot).")
+@click.option("--ev-soc-start-pct", type=click.FloatRange(0, 100), default=None,
+              help="The car's state of charge at the start (default: ev.target_soc_pct). [%]")
+@click.option("--heater-fixed", default="02:00", show_default=True, metavar="HH:MM",
+              help="With a water_heater: section: the timer baseline's local start time "
+                   "(water_heater.daily_kwh at power_kw from then, every day).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Write slots.csv, summary.json, report.html here (per scenario in a sweep).")
 @click.option("--jobs", type=click.IntRange(1), default=None,
@@ -126,9 +135,15 @@ def _load_config(path: str | None) -> config_mod.HeliosConfig:
 def backtest(prices_csv, pv_csv, load_csv, from_text, to_text, config_path, forecast,
              noise_pct, seed, replan_every, control, soc_start_pct, battery_kwh, pv_scale,
              outages_path, outage_notice_h, minute, minute_seed, minute_load_csv,
-             minute_pv_csv, carbon_csv, out_dir, jobs, as_json, quiet) -> None:
+             minute_pv_csv, carbon_csv, ev_profile, ev_soc_start_pct, heater_fixed, out_dir, jobs,
+             as_json, quiet) -> None:
     """Closed-loop backtest: Helios vs no battery, self-consumption, a price rule and the
-    perfect-foresight optimum on recorded data (and a what-if sweep)."""
+    perfect-foresight optimum on recorded data (and a what-if sweep).
+
+    With an ev: section the car is planned in the same optimisation, and compared with the
+    house planned alone while the car charges at plug-in or in the cheapest hours. With a
+    water_heater: section likewise the heater, compared with the house planned alone while
+    the heater runs on a timer (--heater-fixed) or on its thermostat."""
     try:
         cfg = _load_config(config_path)
         tz = cfg.site.timezone
@@ -147,7 +162,8 @@ def backtest(prices_csv, pv_csv, load_csv, from_text, to_text, config_path, fore
                           control=control, soc_start_pct=soc_start_pct,
                           minute=("synthetic" if minute == "synthetic" else "recorded"
                                   if data.minute is not None else "off"),
-                          minute_seed=minute_seed)
+                          minute_seed=minute_seed, ev_profile=ev_profile,
+                          ev_soc_start_pct=ev_soc_start_pct, heater_fixed=heater_fixed)
         items = bt_data.scenarios(battery_kwh, pv_scale)
         sweep = len(items) > 1
         total = (data.stop - data.start) * len(items) * (2 if options.minute != "off" else 1)

@@ -22,6 +22,11 @@ mqtt           (with ``mqtt:``) the broker takes a connection with the configure
 systemd        helios-plan.timer and helios-executor.service enabled (``systemctl
                is-enabled``), unit files present; a machine without systemd is a WARN
 plan           the plan the executor reads (its ``plan.source``) exists and is fresh
+vehicle        with ``ev:``: one read of the vehicle provider (live, no cache; Tesla: one
+               ``vehicle_data``, never a wake-up; Kia/Hyundai: the cloud's cached state); an
+               asleep car with nothing cached is a WARN, ``manual`` a WARN
+charger        with ``executor.ev_charger``: one read of the charger (Alfen: Modbus; Victron:
+               D-Bus; tesla / kia_hyundai: one state call to the car's API, no command)
 =============  ==============================================================================
 
 Nothing is written: the GX check never calls ``apply``/``release`` and never takes Dynamic
@@ -44,13 +49,14 @@ import click
 import pandas as pd
 
 from executor import config as ex_config
-from executor import drivers
+from executor import drivers, evse
 from executor import errors as ex_errors
 from executor.plansource import make_source
 from planner import config as config_mod
 from planner import providers
 from planner.cli.common import CONFIG_OPTION, find_config, load_config
-from planner.core.errors import HeliosError, ProviderUnavailable
+from planner.config.devices import vehicle_config
+from planner.core.errors import HeliosError, ProviderConfigError, ProviderUnavailable
 from planner.history.store import SCHEMA_REVISION, Store
 from planner.plan import water_heater as heater_mod
 from planner.providers.base import ProviderContext
@@ -330,6 +336,62 @@ def check_plan(ecfg: ex_config.ExecutorConfig, now: datetime) -> Check:
                  f"valid until {schedule.valid_until:%H:%M}Z")
 
 
+def check_vehicle(cfg: config_mod.HeliosConfig, now: pd.Timestamp, timeout_s: float) -> Check:
+    """One live read of ``ev.vehicle`` (no SQL cache: nothing written, the token is tried)."""
+    got = vehicle_config(cfg.ev, [])
+    if got is None:  # pragma: no cover - the config step validated it
+        return Check("vehicle", FAIL, "ev.vehicle is invalid", "helios check-config")
+    typ, options = got
+    label = f"vehicle ({typ})"
+    try:
+        cls = providers._lookup("vehicle", typ)
+        kwargs = ({"policy": _provider_policy(timeout_s)}
+                  if "policy" in inspect.signature(cls.__init__).parameters else {})
+        state = cls(options, ProviderContext(site=cfg.site, now=now, config=None),
+                    **kwargs).read(now)
+    except ProviderConfigError as exc:
+        return Check("vehicle", FAIL, f"{label}: {exc}",
+                     "check ev.vehicle's token and ids in secrets.yaml / config.yaml")
+    except ProviderUnavailable as exc:
+        return Check("vehicle", WARN, f"{label}: {exc}",
+                     "the car is asleep or its cloud unreachable: plans treat it as not "
+                     "plugged in until it answers; try again when it is awake")
+    except HeliosError as exc:
+        return Check("vehicle", FAIL, f"{label}: {exc}", _provider_fix("vehicle", typ, exc))
+    home = {True: "at home", False: "away", None: "location unknown"}[state.at_home]
+    found = (f"{label}: SoC {state.soc_pct:.0f} %, "
+             f"{'plugged in' if state.plugged_in else 'not plugged in'}, {home} "
+             f"({state.source})")
+    if typ == "manual":
+        return Check("vehicle", WARN, f"{found}: from the config, not the car",
+                     "configure ev.vehicle: tesla or kia_hyundai (docs/ev.md)")
+    return Check("vehicle", OK, found)
+
+
+def check_charger(ecfg: ex_config.ExecutorConfig) -> Check:
+    """One read of ``executor.ev_charger`` (car-side: one state call, never a command)."""
+    typ = ecfg.ev_charger_type
+    charger = None
+    try:
+        charger = evse.create(typ, ecfg.ev_charger, clock=lambda: datetime.now(timezone.utc))
+        probe = getattr(charger, "probe", None)
+        state = probe() if probe is not None else charger.read()
+    except ex_errors.ExecutorError as exc:
+        fix = ("check the token / ids under executor.ev_charger (secrets.yaml)"
+               if "check executor.ev_charger" in str(exc) else
+               "check the charger's address and that it allows external control "
+               "(docs/ev.md: Alfen needs the Active Load Balancing licence and Modbus TCP)")
+        return Check("charger", FAIL, f"ev charger ({typ}): {exc}", fix)
+    finally:
+        close = getattr(charger, "close", None)
+        if close is not None:
+            close()
+    if state.status == "asleep":
+        return Check("charger", WARN, f"ev charger ({typ}): the car answers asleep",
+                     "commands wait until it wakes (wake_to_start: true wakes it to start)")
+    return Check("charger", OK, f"ev charger ({typ}) answers: {state.status}")
+
+
 def run_checks(path: str | None, now: pd.Timestamp, timeout_s: float = 5.0,
                systemd: bool = True) -> list[Check]:
     """Every step in install order; a step whose input failed is skipped."""
@@ -354,6 +416,10 @@ def run_checks(path: str | None, now: pd.Timestamp, timeout_s: float = 5.0,
         checks += check_systemd()
     if ecfg is not None:
         checks.append(check_plan(ecfg, now.to_pydatetime()))
+    if cfg.ev is not None:
+        checks.append(check_vehicle(cfg, now, timeout_s))
+    if ecfg is not None and ecfg.ev_charger is not None:
+        checks.append(check_charger(ecfg))
     return checks
 
 
@@ -381,5 +447,6 @@ def doctor(config_path: str | None, as_json: bool, timeout_s: float, no_systemd:
     raise SystemExit(1 if failed else 0)
 
 
-__all__ = ["Check", "check_config", "check_database", "check_gx", "check_mqtt", "check_plan",
-           "check_provider", "check_systemd", "check_water_heater", "doctor", "run_checks"]
+__all__ = ["Check", "check_charger", "check_config", "check_database", "check_gx", "check_mqtt",
+           "check_plan", "check_provider", "check_systemd", "check_vehicle", "check_water_heater",
+           "doctor", "run_checks"]

@@ -11,6 +11,8 @@ import pandas as pd
 
 from planner.config import HeliosConfig
 from planner.core.errors import DataError
+from planner.evaluate import ev as ev_mod
+from planner.evaluate import heater as heater_mod
 from planner.evaluate.metrics import compare, metrics
 from planner.evaluate.minute import judge
 from planner.evaluate.minute_truth import minute_data
@@ -36,6 +38,12 @@ class Options:
     # minutes under the slot profile) | recorded (minute data given to run_backtest)
     minute: str = "off"
     minute_seed: int = 0
+    # with an ev: section: the car's presence and driving (planner.evaluate.ev): commuter or
+    # a CSV path; its SoC at the start (None: the target)
+    ev_profile: str = "commuter"
+    ev_soc_start_pct: float | None = None
+    # with a water_heater: section: the timer baseline's local start time (planner.evaluate.heater)
+    heater_fixed: str = "02:00"
 
 
 @dataclass
@@ -52,6 +60,10 @@ class Result:
 
 
 STRATEGY_ORDER = ("helios", "no_battery", "self_consumption", "price_rule", "perfect_foresight")
+#: with an electric car: the home battery planned by Helios alone, the car charged by a rule
+EV_STRATEGIES = ("helios_ev_at_plugin", "helios_ev_cheapest")
+#: with a water heater: the house planned by Helios alone, the heater on a timer / thermostat
+HEATER_STRATEGIES = heater_mod.STRATEGIES
 
 
 def run_backtest(cfg: HeliosConfig, series: Series, start: int, stop: int,
@@ -80,32 +92,103 @@ def run_backtest(cfg: HeliosConfig, series: Series, start: int, stop: int,
     soc0 = min(max(options.soc_start_pct, 0.0), 100.0) / 100 * home.capacity_kwh
     terms = Terms.for_period(cfg, series, start, stop)
     traces: dict[str, Trace] = {}
+    cars = ev_mod.Cars.make(cfg, series, start, stop, options) if cfg.ev is not None else None
+    if cars is not None and minute is not None:
+        raise DataError("an electric car in the backtest is simulated at slot resolution "
+                        "only (no --minute)")
+    heaters = None
+    if cfg.water_heater is not None:
+        if cars is not None:
+            raise DataError("the backtest simulates an ev: or a water_heater:, not both at once")
+        if minute is not None:
+            raise DataError("a water heater in the backtest is simulated at slot resolution "
+                            "only (no --minute)")
+        heaters = heater_mod.Heaters.make(cfg, series, start, stop, options)
+    plain = series  # what the baselines see: the car charged at plug-in is part of the load
+    if cars is not None:
+        plain = cars.series_with(series, "at_plugin")
+    if heaters is not None:  # the heater on its thermostat is part of the load
+        plain = heaters.series_with(series, "thermostat")
 
-    def mpc(forecast: str) -> MpcStrategy:
-        return MpcStrategy(cfg, series, forecast, options.noise_pct, options.seed,
-                           options.replan_every, options.outage_notice_h, options.control)
+    def mpc(forecast: str, on: Series | None = None, car=None, heater=None) -> MpcStrategy:
+        return MpcStrategy(cfg, on if on is not None else plain, forecast, options.noise_pct,
+                           options.seed, options.replan_every, options.outage_notice_h,
+                           options.control, car=car, heater=heater)
 
-    traces["helios"] = simulate(home, series, start, stop, soc0, mpc(options.forecast),
-                                progress)
+    if heaters is not None:
+        wh = heaters.heater()
+        traces["helios"] = simulate(home, series, start, stop, soc0,
+                                    mpc(options.forecast, series, heater=wh), progress)
+        first, last = heaters.days()
+        traces["helios"].info["water_heater"] = wh.summary(first, last)
+        for name, rule in zip(heater_mod.STRATEGIES, heater_mod.RULES, strict=True):
+            on = heaters.series_with(series, rule)
+            tr = simulate(home, on, start, stop, soc0, mpc(options.forecast, on))
+            tr.name, tr.heater_kw = name, heaters.kw[rule]
+            traces[name] = tr
+    elif cars is None:
+        traces["helios"] = simulate(home, series, start, stop, soc0, mpc(options.forecast),
+                                    progress)
+    else:
+        car = cars.car()
+        traces["helios"] = simulate(home, series, start, stop, soc0,
+                                    mpc(options.forecast, series, car), progress)
+        traces["helios"].info["ev"] = car.summary(cars.soc0_kwh)
+        for name, rule in zip(EV_STRATEGIES, ("at_plugin", "cheapest"), strict=True):
+            tr = simulate(home, cars.series_with(series, rule), start, stop, soc0,
+                          mpc(options.forecast, cars.series_with(series, rule)))
+            tr.name, tr.ev_kw = name, cars.kw[rule]
+            tr.info["ev"] = cars.summaries[rule]
+            traces[name] = tr
     traces["helios"].info["forecast"] = options.forecast
-    if options.noisy_too and options.forecast == "perfect":
+    if (options.noisy_too and options.forecast == "perfect" and cars is None
+            and heaters is None):
         traces["helios_noisy"] = simulate(home, series, start, stop, soc0, mpc("noisy"))
         traces["helios_noisy"].info["forecast"] = "noisy"
-    traces["no_battery"] = simulate(home.without_battery(), series, start, stop, soc0,
+    traces["no_battery"] = simulate(home.without_battery(), plain, start, stop, soc0,
                                     NoBattery())
-    traces["self_consumption"] = simulate(home, series, start, stop, soc0,
-                                          SelfConsumption(home, series))
-    traces["price_rule"] = simulate(home, series, start, stop, soc0,
-                                    PriceRule(home, series, cfg.site.timezone))
+    traces["self_consumption"] = simulate(home, plain, start, stop, soc0,
+                                          SelfConsumption(home, plain))
+    traces["price_rule"] = simulate(home, plain, start, stop, soc0,
+                                    PriceRule(home, plain, cfg.site.timezone))
     t_pf = time.perf_counter()
-    traces["perfect_foresight"], _ = perfect_foresight(home, series, start, stop, soc0,
+    traces["perfect_foresight"], _ = perfect_foresight(home, plain, start, stop, soc0,
                                                              terms)
     traces["perfect_foresight"].info["run_s"] = round(time.perf_counter() - t_pf, 3)
-    table = {name: metrics(tr, series, start, home, terms) for name, tr in traces.items()}
+    if cars is not None:
+        for name in ("no_battery", "self_consumption", "price_rule", "perfect_foresight"):
+            traces[name].ev_kw = cars.kw["at_plugin"]
+            traces[name].info["ev"] = cars.summaries["at_plugin"]
+    if heaters is not None:
+        for name in ("no_battery", "self_consumption", "price_rule", "perfect_foresight"):
+            traces[name].heater_kw = heaters.kw["thermostat"]
+    table = {name: metrics(tr, heater_mod.with_load(series, start, tr.ev_kw, tr.heater_kw),
+                           start, home, terms)
+             for name, tr in traces.items()}
+    if heaters is not None:
+        for name, tr in traces.items():
+            table[name].update(heaters.metrics(tr, start))
+    if cars is not None:
+        for name, tr in traces.items():
+            # net cost: also minus the value of the energy added to the car
+            row = table[name]
+            row.update(cars.metrics(tr, start, terms.end_value_eur_per_kwh))
+            row["net_cost_eur"] = round(row["net_cost_eur"] - row["ev_stored_value_eur"], 6)
     comparison = compare(table)
     info = {"run_s": round(time.perf_counter() - t_all, 3), "slots": stop - start,
             "slot_s": series.slot_s, "start": series.index[start].isoformat(),
             "end": (series.index[stop - 1] + pd.Timedelta(seconds=series.slot_s)).isoformat()}
+    if cars is not None:  # the car's comparison (summary.json "ev")
+        info["ev"] = {**ev_mod.compare(table), "profile": cars.profile.source,
+                      "soc_start_pct": round(100 * cars.soc0_kwh / cars.spec.capacity_kwh, 3)}
+    if heaters is not None:  # the heater's comparison (summary.json "water_heater")
+        s = heaters.spec
+        info["water_heater"] = {**heater_mod.compare(table), "power_kw": s.power_kw,
+                                "daily_kwh": s.need_kwh, "modulating": s.modulating,
+                                "window": cfg.water_heater.window,
+                                "fixed_at": heaters.fixed_at,
+                                "thermostat": "daily energy along the morning/evening draw "
+                                              "profile (heater.THERMOSTAT_PCT)"}
     if minute is not None:
         info["minute"] = judge(home, series, start, stop, soc0, terms, traces,
                                           minute, lambda: mpc(options.forecast),

@@ -17,11 +17,14 @@ import numpy as np
 from executor.schedule import intent_band
 from planner.config import HeliosConfig
 from planner.core.errors import OptimizationError
+from planner.evaluate.ev import Car
 from planner.evaluate.forecast import RealForecaster, ar1
+from planner.evaluate.heater import Heater
 from planner.evaluate.physics import TOL, PlanIntent, Series
 from planner.inputs.gather import Inputs
 from planner.optimize import model as model_mod
 from planner.optimize import scenarios
+from planner.optimize.components.water_heater import NAME as HEATER
 
 #: what the closed loop's planner can see of PV and load (see :class:`MpcStrategy`)
 FORECASTS = ("perfect", "noisy", "real")
@@ -66,7 +69,7 @@ class MpcStrategy:
     def __init__(self, cfg: HeliosConfig, series: Series, forecast: str = "perfect",
                  noise_pct: float = 0.0, seed: int = 0, replan_every: int = 1,
                  outage_notice_h: float = 48.0, control: str = "intent",
-                 nowcast: bool = False):
+                 nowcast: bool = False, car: Car | None = None, heater: Heater | None = None):
         if forecast not in FORECASTS:
             raise ValueError(f"forecast: expected one of {', '.join(FORECASTS)}, got "
                              f"{forecast!r}")
@@ -75,6 +78,18 @@ class MpcStrategy:
                              f"{control!r}")
         self.control = control
         self.nowcast = nowcast
+        # the electric car planned in the same optimisation (cfg.ev): its truth steps in
+        # simulate(); each re-plan sees its SoC and whether it is plugged in now
+        self.car = car
+        if car is None and cfg.ev is not None:
+            cfg = replace(cfg, ev=None)  # no car in the loop: the house alone
+        self._ev_kw: list[float] = []
+        # the water heater planned in the same optimisation (cfg.water_heater): each re-plan
+        # sees what it took today (delivered_kwh, as production measures it)
+        self.heater = heater
+        if heater is None and cfg.water_heater is not None:
+            cfg = replace(cfg, water_heater=None)
+        self._heater_kw: list[float] = []
         self.hedge = 0.0
         self._hedged = False
         # > 0: two-stage scenario plans (planner.optimize.scenarios), as helios plan makes them
@@ -201,9 +216,12 @@ class MpcStrategy:
         # Model.solve(inputs, cfg[, limits]): limits only while an outage is known
         extra = () if limits is None else (limits,)
         self._limits = extra
+        if self.car is not None or self.heater is not None:  # as helios plan passes them
+            extra = (limits, {**(self._ev_extra(t) or {}), **self._heater_extra(t)})
         try:
             sol = None
-            if self.scenario_spread > 0 and limits is None and inputs.n > 4:
+            if (self.scenario_spread > 0 and limits is None and inputs.n > 4
+                    and self.car is None and self.heater is None):
                 sol = self._scenario_solve(inputs)
             if sol is None:
                 sol = mdl.solve(inputs, self.cfg, *extra)
@@ -225,12 +243,39 @@ class MpcStrategy:
         self._setpoint = (sol.battery_discharge_kw - sol.battery_charge_kw).tolist()
         self._grid = (sol.grid_import_kw - sol.grid_export_kw).tolist()
         self._sol = sol
+        if self.car is not None:
+            self._ev_kw = sol.device_kw["ev"].tolist()
+        if self.heater is not None:
+            self._heater_kw = sol.device_kw[HEATER].tolist()
         self._hedged = False
         if self.hedge > 0 and self.control == "intent" and inputs.n > 1:
             self._hedged = self._hedge(mdl, inputs, sol)
         curtails = sol.pv_used_kw < inputs.pv_kw - TOL
         self._pv_cap = np.where(curtails, sol.pv_used_kw, math.inf).tolist()
         return sol
+
+    def _ev_extra(self, t: int) -> dict | None:
+        """The car now for the planner (``Context.extra``): its SoC, plugged in or not."""
+        if self.car is None:
+            return None
+        return {"ev": {"soc_pct": self.car.soc_pct,
+                       "plugged_in": bool(self.car.profile.plugged[t] > 0)}}
+
+    def _heater_extra(self, t: int) -> dict:
+        """The heater now (``Context.extra``): the energy it took today."""
+        if self.heater is None:
+            return {}
+        return {HEATER: {"delivered_kwh": self.heater.delivered_kwh(t)}}
+
+    def heater_kw(self, t: int) -> float:
+        """The plan's heater power for slot ``t`` (0 when no plan covers it). [kW]"""
+        j = t - self._t0
+        return self._heater_kw[j] if 0 <= j < len(self._heater_kw) and j < self._m else 0.0
+
+    def ev_kw(self, t: int) -> float:
+        """The plan's charging power for slot ``t`` (0 when no plan covers it). [kW]"""
+        j = t - self._t0
+        return self._ev_kw[j] if 0 <= j < len(self._ev_kw) and j < self._m else 0.0
 
     def decide(self, t: int, soc_kwh: float) -> tuple[float, float, float | None]:
         """Re-plan when due, then the plan's setpoint for slot ``t``."""

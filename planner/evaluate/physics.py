@@ -267,6 +267,10 @@ class Trace:
     unserved_kw: np.ndarray
     soc_kwh: np.ndarray  # at the end of each slot
     info: dict = field(default_factory=dict)
+    #: the electric car's charging power per slot (drawn from the house; None: no car) [kW]
+    ev_kw: np.ndarray | None = None
+    #: the water heater's power per slot (drawn from the house; None: not simulated) [kW]
+    heater_kw: np.ndarray | None = None
 
     @property
     def soc_end_kwh(self) -> float:
@@ -297,6 +301,12 @@ def simulate(home: Home, series: Series, start: int, stop: int, soc_start_kwh: f
     ``progress(k)`` is called with the number of slots done since the last call. With
     ``fine`` each slot's physics run in finer steps (e.g. 1-minute truth) with the same
     control law, and the slot's row is their aggregate.
+
+    A strategy with a ``car`` (:class:`planner.evaluate.ev.Car`) plans an electric car too:
+    after its decision the car draws ``car.step(t, strategy.ev_kw(t))`` from the house, on
+    top of the slot's load, so the battery's control law sees it as the executor would. A
+    strategy with a ``heater`` (:class:`planner.evaluate.heater.Heater`) likewise: the heater
+    draws ``heater.step(t, strategy.heater_kw(t))``.
     """
     if not 0 <= start < stop <= series.n:
         raise DataError(f"simulation slots [{start}, {stop}) outside the data (0..{series.n})")
@@ -309,13 +319,30 @@ def simulate(home: Home, series: Series, start: int, stop: int, soc_start_kwh: f
     e = soc_start_kwh
     guard = bool(getattr(strategy, "guard", False))
     by_intent = getattr(strategy, "control", None) == "intent"
+    car = getattr(strategy, "car", None)
+    if car is not None and fine is not None:
+        raise DataError("an electric car in the backtest is simulated at slot resolution "
+                        "only (no --minute)")
+    ev_kw = np.zeros(n) if car is not None else None
+    heater = getattr(strategy, "heater", None)
+    if heater is not None and fine is not None:
+        raise DataError("a water heater in the backtest is simulated at slot resolution "
+                        "only (no --minute)")
+    heater_kw = np.zeros(n) if heater is not None else None
     t0, cpu0 = time.perf_counter(), time.process_time()
     done = 0
     for i, t in enumerate(range(start, stop)):
         setpoint, cap, grid = strategy.decide(t, e)
         intent = strategy.intent if by_intent else None
         if fine is None:
-            row = step(home, e, setpoint, cap, pv[t], load[t], ok[t], sell[t], grid, guard,
+            load_t = load[t]
+            if car is not None:
+                ev_kw[i] = car.step(t, strategy.ev_kw(t), series.index[t])
+                load_t += ev_kw[i]
+            if heater is not None:
+                heater_kw[i] = heater.step(t, strategy.heater_kw(t))
+                load_t += heater_kw[i]
+            row = step(home, e, setpoint, cap, pv[t], load_t, ok[t], sell[t], grid, guard,
                        intent)
         else:
             row = fine.step_slot(t, home, e, setpoint, cap, grid, guard, intent)
@@ -333,4 +360,4 @@ def simulate(home: Home, series: Series, start: int, stop: int, soc_start_kwh: f
     if hasattr(strategy, "stats"):
         info.update(strategy.stats())
     return Trace(strategy.name, series.index[start:stop], soc_start_kwh, out[0], out[1],
-                 out[2], out[3], out[4], out[5], out[6], info)
+                 out[2], out[3], out[4], out[5], out[6], info, ev_kw, heater_kw)

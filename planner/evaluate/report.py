@@ -22,7 +22,7 @@ from planner.config import HeliosConfig
 from planner.core.errors import OutputError
 from planner.evaluate.loop import STRATEGY_ORDER, Result
 from planner.evaluate.physics import Series, Trace
-from planner.evaluate.summary import NAMES
+from planner.evaluate.summary import NAMES, ev_text, heater_text
 from planner.report import html as report_html
 
 SLOT_COLUMNS = ("grid_import_kw", "grid_export_kw", "battery_charge_kw",
@@ -49,6 +49,10 @@ def slots_frame(result: Result, series: Series,
     for name, tr in (result.traces if traces is None else traces).items():
         for c in SLOT_COLUMNS:
             frame[f"{name}_{c}"] = getattr(tr, c)
+        if tr.ev_kw is not None:  # the electric car's charging power (part of the load)
+            frame[f"{name}_ev_kw"] = tr.ev_kw
+        if tr.heater_kw is not None:  # the water heater's power (part of the load)
+            frame[f"{name}_heater_kw"] = tr.heater_kw
         frame[f"{name}_cost_eur"] = (series.buy_eur_per_kwh[w] * tr.grid_import_kw
                                      - series.sell_eur_per_kwh[w] * tr.grid_export_kw) * dt
     return frame
@@ -197,6 +201,11 @@ def context(result: Result, summary: dict, series: Series, cfg: HeliosConfig) ->
         "outages": len(summary["outages"]), "speed": summary["speed"],
         "end_value": summary["terms"]["end_value_eur_per_kwh"],
         "rows": rows, "comparison": comparison, "minute": minute,
+        # the electric car (--ev-profile): the terminal lines, as a section
+        "ev_lines": [line.strip() for line in ev_text(summary)] if "ev" in summary else None,
+        # the water heater (water_heater:): the terminal lines, as a section
+        "heater_lines": ([line.strip() for line in heater_text(summary)]
+                         if "water_heater" in summary else None),
         # --carbon: kg CO2 of each strategy's grid import
         "carbon": ([{"name": NAMES.get(k, k), "co2_kg": st[k]["co2_kg"]} for k in st]
                    if st and all("co2_kg" in st[k] for k in st) else None),

@@ -22,7 +22,7 @@ def make_summary(result: Result, cfg: HeliosConfig, data: Data, scenario: Scenar
     b = cfg.battery
     helios = result.traces["helios"].info
     solves = helios.get("solves", 0)
-    period = {k: v for k, v in result.info.items() if k != "minute"}
+    period = {k: v for k, v in result.info.items() if k not in ("minute", "ev", "water_heater")}
     out = {
         "version": SUMMARY_VERSION,
         "scenario": {"label": scenario.label, "battery_kwh": b.capacity_kwh,
@@ -54,6 +54,10 @@ def make_summary(result: Result, cfg: HeliosConfig, data: Data, scenario: Scenar
                   "solves_per_s": (round(solves / helios["run_s"], 1)
                                    if solves and helios.get("run_s") else None)},
     }
+    if "ev" in result.info:  # the car (planner.evaluate.ev.compare)
+        out["ev"] = result.info["ev"]
+    if "water_heater" in result.info:  # the heater (planner.evaluate.heater.compare)
+        out["water_heater"] = result.info["water_heater"]
     fine = result.info.get("minute")
     if fine is not None:
         out["minute"] = fine.summary()
@@ -119,7 +123,10 @@ NAMES = {"helios": "Helios", "helios_noisy": "Helios (noisy)", "no_battery": "no
          "self_consumption": "self-consumption", "price_rule": "price rule",
          "perfect_foresight": "perfect foresight",
          "perfect_foresight_slot_plan": "PF slot plan",
-         "perfect_foresight_slot_plan_intent": "PF plan, intent"}
+         "perfect_foresight_slot_plan_intent": "PF plan, intent",
+         "helios_ev_at_plugin": "Helios, car@plug-in", "helios_ev_cheapest": "Helios, car cheap",
+         "helios_heater_fixed": "Helios, heater timer",
+         "helios_heater_thermostat": "Helios, heater thermostat"}
 
 
 def summary_text(summary: dict) -> str:
@@ -166,6 +173,10 @@ def summary_text(summary: dict) -> str:
                          f"{info['load_bias_kw']:+.3f}), PV MAE {info['pv_mae_kw']:.3f} kW "
                          f"(bias {info['pv_bias_kw']:+.3f}); {info['compiled_models']} "
                          "compiled model(s)")
+    if "ev" in summary:
+        lines += ev_text(summary)
+    if "water_heater" in summary:
+        lines += heater_text(summary)
     if "minute" in summary:
         lines += minute_text(summary)
     sp = summary["speed"]
@@ -173,6 +184,25 @@ def summary_text(summary: dict) -> str:
                  + (f" ({sp['solves_per_s']:.0f}/s)" if sp["solves_per_s"] else "")
                  + f", total {p['run_s']:.1f} s")
     return "\n".join(lines)
+
+
+def ev_text(summary: dict) -> list[str]:
+    """The electric car's lines: EUR saved by planning it with the house, its departures."""
+    ev, st = summary["ev"], summary["strategies"]
+    lines = [f"electric car ({ev['profile']}): Helios (house and car in one plan) saves "
+             f"{ev['savings_vs_at_plugin_eur']:.2f} EUR vs the car charged at plug-in and "
+             f"{ev['savings_vs_cheapest_eur']:.2f} EUR vs the cheapest hours before departure "
+             "(house planned alone)"]
+    for name, label in (("helios", "Helios"), ("helios_ev_at_plugin", "at plug-in"),
+                        ("helios_ev_cheapest", "cheapest hours")):
+        m = st[name]
+        low = m["ev_departure_soc_min_pct"]
+        lines.append(f"  car {label:<15}{m['ev_charge_kwh']:>8.1f} kWh, "
+                     f"{m['ev_cost_at_buy_eur']:>8.2f} EUR at the buy price; departures met "
+                     f"{m['ev_departures_met']}/{m['ev_departures']}, lowest "
+                     + ("n/a" if low is None else f"{low:.1f} %")
+                     + f"; end {m['ev_soc_end_kwh']:.1f} kWh")
+    return lines
 
 
 def minute_text(summary: dict) -> list[str]:
@@ -214,3 +244,23 @@ def sweep_text(summaries: list[dict]) -> str:
                      f"{'n/a' if share is None else f'{share:.1%}':>8}"
                      f"{r['equivalent_cycles']:>8.1f}{r['unserved_kwh']:>9.2f}")
     return "\n".join(lines)
+
+
+def heater_text(summary: dict) -> list[str]:
+    """The water heater's lines: EUR saved by planning it with the house, its energy."""
+    wh, st = summary["water_heater"], summary["strategies"]
+    lines = [f"water heater ({wh['power_kw']:g} kW, {wh['daily_kwh']:g} kWh/day, "
+             f"{'modulating' if wh['modulating'] else 'on/off'}): Helios (house and heater in "
+             f"one plan) saves {wh['savings_vs_fixed_eur']:.2f} EUR vs a timer at "
+             f"{wh['fixed_at']} and {wh['savings_vs_thermostat_eur']:.2f} EUR vs the "
+             "thermostat alone (house planned alone)"]
+    h = st["helios"]
+    for name, label in (("helios", "Helios"), ("helios_heater_fixed", "timer"),
+                        ("helios_heater_thermostat", "thermostat")):
+        m = st[name]
+        lines.append(f"  heater {label:<11}{m['heater_kwh']:>8.1f} kWh, "
+                     f"{m['heater_cost_at_buy_eur']:>8.2f} EUR at the buy price; per local day "
+                     f"{m['heater_day_min_kwh']:.2f}..{m['heater_day_max_kwh']:.2f} kWh")
+    lines.append(f"  Helios heater days met {h['heater_days_met']}/{h['heater_days']}, "
+                 f"shortfall {h['heater_shortfall_kwh']:.2f} kWh")
+    return lines

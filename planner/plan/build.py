@@ -402,6 +402,13 @@ def ev_violations(inputs: Inputs, sol: Solution, cfg: HeliosConfig) -> list[sche
     return out
 
 
+def ev_solar(sol, i: int, ev_kw: float) -> bool:
+    """Slot ``i`` charges the car from PV: it charges, nothing is imported and the home
+    battery does not discharge (so the car's power is the planned PV surplus)."""
+    return (ev_kw > 1e-3 and float(sol.grid_import_kw[i]) <= 1e-3
+            and float(sol.battery_discharge_kw[i]) <= 1e-3 and float(sol.pv_used_kw[i]) > ev_kw)
+
+
 def slot_devices(plan: Plan, i: int) -> dict[str, dict[str, object]] | None:
     """Slot ``i``'s ``devices`` block of schedule.json (None without devices)."""
     if plan.devices is None or not len(plan.devices.columns):
@@ -412,6 +419,8 @@ def slot_devices(plan: Plan, i: int) -> dict[str, dict[str, object]] | None:
     soc = plan.solution.outputs.get("ev_soc_pct")
     if "ev" in out and soc is not None:  # the car's SoC at the slot's end
         out["ev"]["soc_pct"] = round(float(soc[i]), 3) + 0.0
+        if ev_solar(plan.solution, i, out["ev"]["power_kw"]):
+            out["ev"]["mode"] = "solar"  # the executor follows the PV surplus in the slot
     for name in plan.batteries:  # a further battery's SoC at the slot's end
         out[name]["soc_pct"] = round(float(plan.solution.outputs[f"{name}_soc_pct"][i]), 3) + 0.0
     return out

@@ -28,10 +28,12 @@ class DeviceServer:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, payload = device_ref.serve(method, parts.path, parse_qs(parts.query),
-                                                   self.headers, body)
+                status, payload, *more = device_ref.serve(
+                    method, parts.path, parse_qs(parts.query), self.headers, body)
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in (more[0] if more else {}).items():  # e.g. Retry-After
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -5,7 +5,9 @@ Cases (data read from ../shared/data only, never copied into the repo):
 * ``de2016`` - the CoSSMic residential4 house in Konstanz (OPSD, CC-BY) with the EPEX
   DE-AT-LU day-ahead prices of the same hours (epftoolbox; the aligned file), calendar 2016;
 * ``se3_2023`` - the same house with SE3 2023 prices (Energinet, CC-BY);
-* ``dk1_2022`` - the same house with DK1 2022 prices (Energinet, CC-BY).
+* ``dk1_2022`` - the same house with DK1 2022 prices (Energinet, CC-BY);
+* ``nl2023`` - the same house with NL 2023 day-ahead prices (ENTSO-E), a year with many
+  negative hours.
 
 The house (hourly kWh = average kW) is moved onto the price year by a whole number of weeks
 (weekdays kept, the nearest day of the year; hours that fall outside 2016 wrap by 52 weeks).
@@ -55,6 +57,9 @@ CASES = {
     "se3_2023": ("prices/tidy/SE3_energinet_2023-2024_1h.csv", 2023, "Europe/Stockholm"),
     "dk1_2022": ("prices/tidy/DK1_energinet_2021-01-01_2024-03-31_1h.csv", 2022,
                  "Europe/Copenhagen"),
+    # many negative hours (ENTSO-E, CC-BY): the file ends with 2023, so the horizon shrinks
+    # over the year's last 48 h
+    "nl2023": ("prices/tidy/NL_entsoe_2023_1h.csv", 2023, "Europe/Amsterdam"),
 }
 CONFIG = {
     "planning": {"slot_s": 900, "horizon_h": 48},
@@ -144,6 +149,9 @@ def prepare(case: str, folder: Path, days: int | None,
         p = pd.read_csv(_shared(price_file))
         p.index = pd.DatetimeIndex(pd.to_datetime(p["ts_utc"], utc=True), name="ts_utc")
         p = p[(p.index >= start) & (p.index < end + pd.Timedelta(hours=48))]
+        # a missing hour (NL 2023 lacks 2023-10-29 01:00Z) is interpolated, at most 3 in a row
+        hours = pd.date_range(p.index[0], p.index[-1], freq="1h", name="ts_utc")
+        p = p[["price_eur_mwh"]].reindex(hours).interpolate(limit=3)
         frame = shift_house(h, p.index).assign(price_eur_per_kwh=p["price_eur_mwh"] / 1000.0)
     stamps = frame.index.strftime("%Y-%m-%dT%H:%M:%SZ")
     for col, name in (("price_eur_per_kwh", "prices"), ("pv_kw", "pv"), ("load_kw", "load")):

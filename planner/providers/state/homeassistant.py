@@ -94,6 +94,36 @@ def parse_time(value: Any, what: str, provider: str) -> pd.Timestamp:
     return ts.tz_convert("UTC")
 
 
+def number_state(doc: dict, entity: str, units: Any, unit_error: str, provider: str
+                 ) -> tuple[float, Any]:
+    """An entity's numeric state and its unit from HA's ``/api/states`` document: no value
+    (``unavailable``, ...) or not a number is :class:`ProviderUnavailable`, a unit not in
+    ``units`` a :class:`ProviderConfigError` ending in ``unit_error``."""
+    raw = str(doc["state"]).strip()
+    if raw.lower() in NO_VALUE:
+        raise ProviderUnavailable(provider, f"{entity} is {raw or 'empty'} in Home Assistant")
+    unit = (doc.get("attributes") or {}).get("unit_of_measurement")
+    if unit not in units:
+        raise ProviderConfigError(provider, f"{entity} is in {unit!r}{unit_error}")
+    try:
+        return float(raw), unit
+    except ValueError:
+        raise ProviderUnavailable(provider, f"{entity}: state {raw[:40]!r} is not a "
+                                  "number") from None
+
+
+def check_age(doc: dict, entity: str, now: pd.Timestamp, max_age_s: int, provider: str) -> None:
+    """Refuse a state HA last received more than ``max_age_s`` before ``now`` (last_reported,
+    else last_updated; 0 = any age): :class:`ProviderUnavailable`."""
+    seen = doc.get("last_reported") or doc.get("last_updated")
+    if max_age_s and seen:
+        age_s = (now - parse_time(seen, "last_updated", provider)).total_seconds()
+        if age_s > max_age_s:
+            raise ProviderUnavailable(
+                provider, f"{entity} was last reported {age_s:.0f} s ago (max_age_s "
+                f"{max_age_s})")
+
+
 @register("state", "homeassistant")
 class HomeAssistantState:
     """State of charge from a Home Assistant entity (``/api/states/<entity_id>``). [%]"""
@@ -126,26 +156,9 @@ class HomeAssistantState:
         """
         entity = self.config.entity_id
         doc = self.client.state(entity)
-        raw = str(doc["state"]).strip()
-        if raw.lower() in NO_VALUE:
-            raise ProviderUnavailable(self.name, f"{entity} is {raw or 'empty'} in Home "
-                                      "Assistant")
-        unit = (doc.get("attributes") or {}).get("unit_of_measurement")
-        if unit not in (None, "%"):
-            raise ProviderConfigError(self.name, f"{entity} is in {unit!r}, expected a state "
-                                      "of charge in %")
-        try:
-            soc_pct = float(raw)
-        except ValueError:
-            raise ProviderUnavailable(self.name, f"{entity}: state {raw[:40]!r} is not a "
-                                      "number") from None
+        soc_pct, _ = number_state(doc, entity, (None, "%"),
+                                  ", expected a state of charge in %", self.name)
         if not 0.0 <= soc_pct <= 100.0:
             raise ProviderUnavailable(self.name, f"{entity}: {soc_pct:g} % is outside 0-100")
-        seen = doc.get("last_reported") or doc.get("last_updated")
-        if self.config.max_age_s and seen:
-            age_s = (now - parse_time(seen, "last_updated", self.name)).total_seconds()
-            if age_s > self.config.max_age_s:
-                raise ProviderUnavailable(
-                    self.name, f"{entity} was last reported {age_s:.0f} s ago (max_age_s "
-                    f"{self.config.max_age_s})")
+        check_age(doc, entity, now, self.config.max_age_s, self.name)
         return soc_pct

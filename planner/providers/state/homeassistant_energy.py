@@ -31,13 +31,14 @@ from dataclasses import dataclass
 import pandas as pd
 
 from executor.configspec import opt
-from planner.core.errors import ProviderConfigError, ProviderUnavailable
+from planner.core.errors import ProviderUnavailable
 from planner.providers import register
 from planner.providers.base import ProviderContext
 from planner.providers.http import RetryPolicy, policy_for
 from planner.providers.state.homeassistant import (
-    NO_VALUE,
     HaClient,
+    check_age,
+    number_state,
     parse_time,
     token_opt,
     url_opt,
@@ -86,30 +87,15 @@ class HomeAssistantDailyEnergy:
         entity = self.config.entity_id
         doc = self.client.state(entity)
         attributes = doc.get("attributes") or {}
-        raw = str(doc["state"]).strip()
-        if raw.lower() in NO_VALUE:
-            raise ProviderUnavailable(self.name, f"{entity} is {raw or 'empty'} in Home "
-                                      "Assistant")
-        unit = attributes.get("unit_of_measurement")
-        if unit not in UNITS:
-            raise ProviderConfigError(self.name, f"{entity} is in {unit!r}; expected energy "
-                                      f"in {', '.join(UNITS)}")
-        try:
-            kwh = float(raw) * UNITS[unit]
-        except ValueError:
-            raise ProviderUnavailable(self.name, f"{entity}: state {raw[:40]!r} is not a "
-                                      "number") from None
+        value, unit = number_state(doc, entity, UNITS,
+                                   f"; expected energy in {', '.join(UNITS)}", self.name)
+        kwh = value * UNITS[unit]
         if not kwh >= 0.0:
             raise ProviderUnavailable(self.name, f"{entity}: {kwh:g} kWh is negative")
         now = pd.Timestamp(now).tz_convert("UTC")
         midnight = now.tz_convert(self.tz).normalize().tz_convert("UTC")
+        check_age(doc, entity, now, self.config.max_age_s, self.name)
         seen = doc.get("last_reported") or doc.get("last_updated")
-        if self.config.max_age_s and seen:
-            age_s = (now - parse_time(seen, "last_updated", self.name)).total_seconds()
-            if age_s > self.config.max_age_s:
-                raise ProviderUnavailable(
-                    self.name, f"{entity} was last reported {age_s:.0f} s ago (max_age_s "
-                    f"{self.config.max_age_s})")
         if attributes.get("last_reset"):
             since = parse_time(attributes["last_reset"], "last_reset", self.name)
             what = "was last reset"

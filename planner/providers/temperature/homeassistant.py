@@ -13,14 +13,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from executor.configspec import opt
-from planner.core.errors import ProviderConfigError, ProviderUnavailable
 from planner.providers import register
 from planner.providers.base import ProviderContext
 from planner.providers.http import RetryPolicy, policy_for
 from planner.providers.state.homeassistant import (
-    NO_VALUE,
     HaClient,
-    parse_time,
+    check_age,
+    number_state,
     token_opt,
     url_opt,
 )
@@ -61,23 +60,6 @@ class HomeAssistantTemperature:
         """
         entity = self.config.entity_id
         doc = self.client.state(entity)
-        raw = str(doc["state"]).strip()
-        if raw.lower() in NO_VALUE:
-            raise ProviderUnavailable(self.name, f"{entity} is {raw or 'empty'} in Home "
-                                      "Assistant")
-        unit = (doc.get("attributes") or {}).get("unit_of_measurement")
-        if unit not in (None, "°C", "C"):
-            raise ProviderConfigError(self.name, f"{entity} is in {unit!r}, expected °C")
-        try:
-            temp_c = float(raw)
-        except ValueError:
-            raise ProviderUnavailable(self.name, f"{entity}: state {raw[:40]!r} is not a "
-                                      "number") from None
-        seen = doc.get("last_reported") or doc.get("last_updated")
-        if self.config.max_age_s and seen:
-            age_s = (now - parse_time(seen, "last_updated", self.name)).total_seconds()
-            if age_s > self.config.max_age_s:
-                raise ProviderUnavailable(
-                    self.name, f"{entity} was last reported {age_s:.0f} s ago (max_age_s "
-                    f"{self.config.max_age_s})")
+        temp_c, _ = number_state(doc, entity, (None, "°C", "C"), ", expected °C", self.name)
+        check_age(doc, entity, now, self.config.max_age_s, self.name)
         return temp_c

@@ -22,6 +22,7 @@ from planner.providers.base import ProviderContext
 from planner.providers.http import RetryPolicy
 from planner.providers.load.homeassistant import HomeAssistantLoad, hourly_load_kw
 from planner.providers.state.homeassistant import HomeAssistantState
+from planner.providers.temperature.homeassistant import HomeAssistantTemperature
 
 FAST = RetryPolicy(timeout_s=0.5, retries=0, backoff_s=0.01)
 TOKEN = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.ha-long-lived.s3cr3t"
@@ -196,3 +197,28 @@ def test_too_little_history_is_transient_and_a_wrong_unit_a_config_error():
     with serve({history_path(): Reply(200, temp)}) as ha:
         with pytest.raises(ProviderConfigError, match="'°C'; expected power"):
             load_provider(ha.url).forecast(NOW, NOW + pd.Timedelta(hours=6))
+
+
+# ------------------------------------------------------------------ tank temperature
+
+
+def test_tank_temperature_in_celsius_unavailable_wrong_unit_and_stale():
+    """water_heater.tank.temperature: the same payload with a °C unit; HA's no-value words,
+    another unit and an old reading are refused like the SoC's."""
+    def provider(url: str, **kw) -> HomeAssistantTemperature:
+        return HomeAssistantTemperature(HomeAssistantTemperature.Config(
+            url=url, token=TOKEN, entity_id=SOC, **kw), CTX, FAST)
+
+    with serve({f"/api/states/{SOC}": Reply(200, state_payload("57.5", unit="°C"))}) as ha:
+        assert provider(ha.url).read(NOW) == 57.5
+    with serve({f"/api/states/{SOC}": Reply(200, state_payload("unknown", unit="°C"))}) as ha:
+        with pytest.raises(ProviderUnavailable, match=f"{SOC} is unknown in Home Assistant"):
+            provider(ha.url).read(NOW)
+    with serve({f"/api/states/{SOC}": Reply(200, state_payload("135", unit="°F"))}) as ha:
+        with pytest.raises(ProviderConfigError, match="'°F', expected °C"):
+            provider(ha.url).read(NOW)
+    old = (NOW - pd.Timedelta(hours=2)).isoformat()
+    with serve({f"/api/states/{SOC}": Reply(200, state_payload("57.5", "°C", old))}) as ha:
+        with pytest.raises(ProviderUnavailable, match="last reported 7200 s ago"):
+            provider(ha.url).read(NOW)
+        assert provider(ha.url, max_age_s=0).read(NOW) == 57.5

@@ -36,7 +36,7 @@ from planner.core.errors import DataError, ProviderConfigError, ProviderUnavaila
 from planner.providers import register
 from planner.providers.base import ProviderContext, TimeSeries, min_interval_opt
 from planner.providers.http import RetryPolicy, policy_for, request
-from planner.providers.prices.entsoe import AREAS
+from planner.providers.prices.entsoe import AREAS, area_eic, find_child, local_tag
 
 __all__ = ["FACTORS_G_PER_KWH", "EntsoeCarbon", "intensity", "parse_a75"]
 
@@ -70,14 +70,6 @@ FACTORS_G_PER_KWH = {
 }
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _find(node: ET.Element, name: str) -> ET.Element | None:
-    return next((c for c in node if _local(c.tag) == name), None)
-
-
 def parse_a75(xml_text: str | bytes) -> pd.DataFrame | None:
     """An A75 ``GL_MarketDocument`` → MW per interval start (UTC) and production type, or
     None (no data yet). Consumption series are left out; a type given twice is summed.
@@ -93,11 +85,11 @@ def parse_a75(xml_text: str | bytes) -> pd.DataFrame | None:
         root = ET.fromstring(xml_text)
     except ET.ParseError as exc:
         raise ProviderUnavailable(NAME, f"malformed XML ({exc})") from None
-    kind = _local(root.tag)
+    kind = local_tag(root.tag)
     if kind == "Acknowledgement_MarketDocument":
-        reason = _find(root, "Reason")
-        code = getattr(_find(reason, "code"), "text", "") if reason is not None else ""
-        text = getattr(_find(reason, "text"), "text", "") if reason is not None else ""
+        reason = find_child(root, "Reason")
+        code = getattr(find_child(reason, "code"), "text", "") if reason is not None else ""
+        text = getattr(find_child(reason, "text"), "text", "") if reason is not None else ""
         if code == "999" and "no matching data" in (text or "").lower():
             return None
         raise ProviderConfigError(NAME, f"ENTSO-E rejected the request: {(text or code)[:160]}")
@@ -105,17 +97,17 @@ def parse_a75(xml_text: str | bytes) -> pd.DataFrame | None:
         raise ProviderUnavailable(NAME, f"unexpected document {kind!r}")
     rows: dict[tuple[pd.Timestamp, str], float] = {}
     try:
-        for ts in (c for c in root if _local(c.tag) == "TimeSeries"):
-            if _find(ts, "outBiddingZone_Domain.mRID") is not None:
+        for ts in (c for c in root if local_tag(c.tag) == "TimeSeries"):
+            if find_child(ts, "outBiddingZone_Domain.mRID") is not None:
                 continue  # consumption (pumping), not generation
-            psr = _find(_find(ts, "MktPSRType"), "psrType").text.strip()
-            for period in (c for c in ts if _local(c.tag) == "Period"):
-                interval = _find(period, "timeInterval")
-                start = pd.Timestamp(_find(interval, "start").text)
-                end = pd.Timestamp(_find(interval, "end").text)
-                step_s = _RES[_find(period, "resolution").text.strip()]
-                points = {int(_find(p, "position").text): float(_find(p, "quantity").text)
-                          for p in period if _local(p.tag) == "Point"}
+            psr = find_child(find_child(ts, "MktPSRType"), "psrType").text.strip()
+            for period in (c for c in ts if local_tag(c.tag) == "Period"):
+                interval = find_child(period, "timeInterval")
+                start = pd.Timestamp(find_child(interval, "start").text)
+                end = pd.Timestamp(find_child(interval, "end").text)
+                step_s = _RES[find_child(period, "resolution").text.strip()]
+                points = {int(find_child(p, "position").text): float(find_child(p, "quantity").text)
+                          for p in period if local_tag(p.tag) == "Point"}
                 last = None
                 for pos in range(1, int((end - start).total_seconds() // step_s) + 1):
                     last = points.get(pos, last)  # A03: a missing position repeats
@@ -176,13 +168,7 @@ class EntsoeCarbon:
                  policy: RetryPolicy | None = None):
         self.config = config
         self.policy = policy or policy_for(config.timeout_s)
-        eic = AREAS.get(config.area.upper())
-        if eic is None and len(config.area) == 16 and config.area[:3] == "10Y":
-            eic = config.area
-        if eic is None:
-            raise ProviderConfigError(NAME, f"unknown area {config.area!r}; known: "
-                                      f"{', '.join(AREAS)} (or a 16-character EIC code)")
-        self.eic = eic
+        self.eic = area_eic(config.area, NAME)
         self.factors = {**FACTORS_G_PER_KWH, **{k.upper(): float(v) for k, v in
                                                  config.factors_g_per_kwh.items()}}
 

@@ -40,12 +40,26 @@ AREAS = {
 _RES = {"PT15M": 900, "PT30M": 1800, "PT60M": 3600}
 
 
-def _local(tag: str) -> str:
+def local_tag(tag: str) -> str:
+    """An XML tag without its namespace (ENTSO-E documents carry versioned namespaces)."""
     return tag.rsplit("}", 1)[-1]
 
 
-def _find(node: ET.Element, name: str) -> ET.Element | None:
-    return next((c for c in node if _local(c.tag) == name), None)
+def find_child(node: ET.Element, name: str) -> ET.Element | None:
+    """The first child of ``node`` whose tag, without namespace, is ``name``."""
+    return next((c for c in node if local_tag(c.tag) == name), None)
+
+
+def area_eic(area: str, provider: str) -> str:
+    """The EIC code of a bidding zone named in :data:`AREAS` (or given as a 16-character EIC
+    code itself); anything else is a :class:`ProviderConfigError` of ``provider``."""
+    eic = AREAS.get(area.upper())
+    if eic is None and len(area) == 16 and area[:3] == "10Y":
+        eic = area
+    if eic is None:
+        raise ProviderConfigError(provider, f"unknown area {area!r}; known: "
+                                  f"{', '.join(AREAS)} (or a 16-character EIC code)")
+    return eic
 
 
 def parse_a44(xml_text: str | bytes) -> pd.Series | None:
@@ -62,12 +76,12 @@ def parse_a44(xml_text: str | bytes) -> pd.Series | None:
         root = ET.fromstring(xml_text)
     except ET.ParseError as exc:
         raise ProviderUnavailable(NAME, f"malformed XML ({exc})") from None
-    kind = _local(root.tag)
+    kind = local_tag(root.tag)
     if kind == "Acknowledgement_MarketDocument":
-        reason = _find(root, "Reason")
-        code = _find(reason, "code").text if reason is not None and _find(
+        reason = find_child(root, "Reason")
+        code = find_child(reason, "code").text if reason is not None and find_child(
             reason, "code") is not None else ""
-        text = _find(reason, "text").text if reason is not None and _find(
+        text = find_child(reason, "text").text if reason is not None and find_child(
             reason, "text") is not None else ""
         if code == "999" and "no matching data" in (text or "").lower():
             return None
@@ -76,14 +90,15 @@ def parse_a44(xml_text: str | bytes) -> pd.Series | None:
         raise ProviderUnavailable(NAME, f"unexpected document {kind!r}")
     values: dict[pd.Timestamp, float] = {}
     try:
-        for ts in (c for c in root if _local(c.tag) == "TimeSeries"):
-            for period in (c for c in ts if _local(c.tag) == "Period"):
-                interval = _find(period, "timeInterval")
-                start = pd.Timestamp(_find(interval, "start").text)
-                end = pd.Timestamp(_find(interval, "end").text)
-                step_s = _RES[_find(period, "resolution").text.strip()]
-                points = {int(_find(p, "position").text): float(_find(p, "price.amount").text)
-                          for p in period if _local(p.tag) == "Point"}
+        for ts in (c for c in root if local_tag(c.tag) == "TimeSeries"):
+            for period in (c for c in ts if local_tag(c.tag) == "Period"):
+                interval = find_child(period, "timeInterval")
+                start = pd.Timestamp(find_child(interval, "start").text)
+                end = pd.Timestamp(find_child(interval, "end").text)
+                step_s = _RES[find_child(period, "resolution").text.strip()]
+                points = {int(find_child(p, "position").text):
+                          float(find_child(p, "price.amount").text)
+                          for p in period if local_tag(p.tag) == "Point"}
                 n = int((end - start).total_seconds() // step_s)
                 last = None
                 for pos in range(1, n + 1):  # A03: a missing position repeats the previous
@@ -118,13 +133,7 @@ class EntsoePrices:
                  policy: RetryPolicy | None = None):
         self.config = config
         self.policy = policy or policy_for(config.timeout_s)
-        eic = AREAS.get(config.area.upper())
-        if eic is None and len(config.area) == 16 and config.area[:3] == "10Y":
-            eic = config.area
-        if eic is None:
-            raise ProviderConfigError(NAME, f"unknown area {config.area!r}; known: "
-                                      f"{', '.join(AREAS)} (or a 16-character EIC code)")
-        self.eic = eic
+        self.eic = area_eic(config.area, NAME)
 
     def fetch(self, start: pd.Timestamp, end: pd.Timestamp) -> TimeSeries:
         """Prices for ``[start, end)`` as far as published."""

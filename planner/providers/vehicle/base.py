@@ -55,6 +55,14 @@ def home_radius_opt() -> Any:
                "latitude/longitude (or home_latitude/home_longitude)", "m", gt=0)
 
 
+def home_latitude_opt() -> Any:
+    return opt(None, "Home latitude (default site.latitude)", "deg", ge=-90, le=90)
+
+
+def home_longitude_opt() -> Any:
+    return opt(None, "Home longitude (default site.longitude)", "deg", ge=-180, le=180)
+
+
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle (haversine) distance between two points given in degrees. [m]"""
     p1, p2 = math.radians(lat1), math.radians(lat2)

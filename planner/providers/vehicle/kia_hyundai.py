@@ -44,6 +44,8 @@ from planner.providers.vehicle.base import (
     VehicleCache,
     VehicleState,
     at_home,
+    home_latitude_opt,
+    home_longitude_opt,
     home_of,
     home_radius_opt,
     read_limited,
@@ -164,10 +166,8 @@ class KiaHyundaiVehicle:
                               "(JSON; empty: in SQL, or no forced refresh without storage)",
                               path=True)
         home_radius_m: float = home_radius_opt()
-        home_latitude: float | None = opt(None, "Home latitude (default site.latitude)", "deg",
-                                          ge=-90, le=90)
-        home_longitude: float | None = opt(None, "Home longitude (default site.longitude)",
-                                           "deg", ge=-180, le=180)
+        home_latitude: float | None = home_latitude_opt()
+        home_longitude: float | None = home_longitude_opt()
         timeout_s: float = opt(15.0, "HTTP timeout", "s", gt=0)
 
     def __init__(self, config: Config, context: ProviderContext,

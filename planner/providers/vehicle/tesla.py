@@ -33,6 +33,8 @@ from planner.providers.vehicle.base import (
     VehicleCache,
     VehicleState,
     at_home,
+    home_latitude_opt,
+    home_longitude_opt,
     home_of,
     home_radius_opt,
     read_limited,
@@ -98,10 +100,8 @@ class TeslaVehicle:
                                                "US$0.002: 96 a day stay inside the US$10 "
                                                "monthly discount")
         home_radius_m: float = home_radius_opt()
-        home_latitude: float | None = opt(None, "Home latitude (default site.latitude)", "deg",
-                                          ge=-90, le=90)
-        home_longitude: float | None = opt(None, "Home longitude (default site.longitude)",
-                                           "deg", ge=-180, le=180)
+        home_latitude: float | None = home_latitude_opt()
+        home_longitude: float | None = home_longitude_opt()
         timeout_s: float = opt(10.0, "HTTP timeout", "s", gt=0)
 
     def __init__(self, config: Config, context: ProviderContext,

@@ -317,3 +317,82 @@ def test_nowcasts_blend_the_last_hours_into_the_forecast(week):
     pv2, load2 = _real(cfg, other).real.forecast(t, m)
     np.testing.assert_allclose(pv2, pv)
     np.testing.assert_allclose(load2, load)
+
+
+def _hourly_with_gaps(days: int = 45, seed: int = 3) -> pd.Series:
+    """Hourly load [kW] over the spring DST change, with ties, scattered gaps, a two-day gap
+    and a weekend without its 03:00 hours (the weekday/overall fallbacks of the fit)."""
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2016-03-01", periods=days * 24, freq="1h", tz="UTC")
+    values = np.round(rng.gamma(2.0, 0.3, len(index)), 1)  # rounded: many equal values
+    values[rng.random(len(index)) < 0.05] = np.nan
+    values[500:548] = np.nan
+    local = index.tz_convert("Europe/Berlin")
+    values[(local.day_of_week >= 5) & (local.hour == 3)] = np.nan
+    return pd.Series(values, index=index)
+
+
+def test_fit_hourly_is_the_history_fit_bit_for_bit():
+    """The numpy fit of the backtest's hourly refits gives history.fit's model exactly
+    (profile, level, baseload), gaps, ties and the DST change included."""
+    from planner.evaluate.forecast import fit_hourly
+
+    tz = "Europe/Berlin"
+    load = _hourly_with_gaps()
+    local = load.index.tz_convert(tz)
+    hour = local.hour.to_numpy().astype(np.int64)
+    weekend = (local.day_of_week.to_numpy() >= 5).astype(np.int64)
+    values = load.to_numpy()
+    checked = 0
+    for window_days in (7, 28):
+        for nh in range(3 * 24, len(load) + 1, 13):
+            a = max(0, nh - (window_days + 1) * 24)
+            past = load.iloc[a:nh].dropna()
+            if len(past) < 48:
+                continue
+            want = history.fit(past, tz, window_days)
+            got = fit_hourly(values[a:nh], hour[a:nh], weekend[a:nh], window_days)
+            np.testing.assert_array_equal(got.profile_kw, want.profile_kw)
+            assert got.level == want.level and got.baseload_kw == want.baseload_kw, nh
+            checked += 1
+    assert checked > 100
+    # a local hour with no data at all takes the window's median (history.fit's fallback)
+    no_noon = values.copy()
+    no_noon[local.hour == 12] = np.nan
+    want = history.fit(pd.Series(no_noon, index=load.index).dropna(), tz, 28)
+    got = fit_hourly(no_noon, hour, weekend, 28)
+    np.testing.assert_array_equal(got.profile_kw, want.profile_kw)
+    assert got.profile_kw[0, 12] == np.nanmedian(no_noon[-29 * 24:])
+
+
+def test_load_refits_are_history_fit_on_the_hours_before_bit_for_bit(week):
+    """Each hourly refit is history.fit on the complete hours before the re-plan, exactly
+    (the backtest fits with numpy), and the default profile before min_days of history."""
+    cfg = _cfg(load={**HISTORY_2D, "window_days": 7})
+    series = week_series(week, cfg)
+    real = RealForecaster(cfg, series)
+    hourly = pd.Series(series.load_kw, index=series.index)
+    fitted = 0
+    for t in range(series.n):
+        past = hourly[hourly.index < series.index[t].floor("h")]
+        model = real.load_model(t)
+        if len(past) < 2 * 24:
+            assert model is None, t
+            continue
+        want = history.fit(past, cfg.site.tz, 7)
+        np.testing.assert_array_equal(model.profile_kw, want.profile_kw)
+        assert (model.level, model.baseload_kw) == (want.level, want.baseload_kw), t
+        fitted += 1
+    assert fitted == series.n - 48 and real.refits == fitted
+
+
+def test_forecast_time_is_counted_in_the_stats(week):
+    cfg = _cfg(load=HISTORY_2D)
+    mpc = _real(cfg, week_series(week, cfg))
+    for t in range(0, 72):
+        mpc.inputs_at(t, 5.0)
+    stats = mpc.stats()
+    assert stats["load_refits"] > 0
+    assert stats["forecast_s"] >= stats["load_fit_s"] > 0
+    assert stats["forecast_cpu_s"] > 0
+    assert "forecast_s" not in MpcStrategy(cfg, week_series(week, cfg)).stats()

@@ -117,7 +117,8 @@ class MpcStrategy:
             self._lead = np.minimum(1.0, np.sqrt((np.arange(self.horizon) + 1) / day))
         self.real = RealForecaster(cfg, series) if forecast == "real" else None
         # forecast error tallies: [Σ|e| all slots, Σe all slots, n all, Σ|e| now, Σe now, n now]
-        self._err = {"pv": np.zeros(6), "load": np.zeros(6)}
+        # (Python floats: the per-re-plan updates are cheaper than numpy scalars')
+        self._err = {"pv": [0.0] * 6, "load": [0.0] * 6}
         self.notice = int(round(outage_notice_h * 3600 / series.slot_s))
         self.any_outage = not bool(series.grid_ok.all())
         self.cap = cfg.battery.capacity_kwh
@@ -184,12 +185,13 @@ class MpcStrategy:
             for kind, fc, actual in (("pv", pv, s.pv_kw[window]), ("load", load,
                                                                      s.load_kw[window])):
                 e = fc - actual
+                e0 = float(e[0])
                 tally = self._err[kind]
-                tally[0] += float(np.abs(e).sum())
-                tally[1] += float(e.sum())
+                tally[0] += float(np.add.reduce(np.abs(e)))  # = np.abs(e).sum()
+                tally[1] += float(np.add.reduce(e))
                 tally[2] += len(e)
-                tally[3] += abs(float(e[0]))
-                tally[4] += float(e[0])
+                tally[3] += abs(e0)
+                tally[4] += e0
                 tally[5] += 1
         limits = None
         if self.any_outage:

@@ -393,6 +393,5 @@ def test_forecast_time_is_counted_in_the_stats(week):
         mpc.inputs_at(t, 5.0)
     stats = mpc.stats()
     assert stats["load_refits"] > 0
-    assert stats["forecast_s"] >= stats["load_fit_s"] > 0
-    assert stats["forecast_cpu_s"] > 0
+    assert stats["forecast_s"] > 0 and stats["load_fit_s"] > 0
     assert "forecast_s" not in MpcStrategy(cfg, week_series(week, cfg)).stats()

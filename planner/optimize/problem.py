@@ -348,6 +348,11 @@ class Problem:
                 self.value = direct_eur
             else:
                 problem = self.milp(pairs)
+                if self._direct_done and split and not self.discrete:
+                    # the direct MILP stopped: cvxpy's gets the time left (it then keeps its
+                    # incumbent or falls back, and names the status)
+                    left_s = max(deadline - time.perf_counter(), 0.1)
+                    options = {**options, "time_limit": left_s}
                 self.run(problem, ["highs"], mip=True, options=options)
             if (problem is not None and self.stopped is None and self.read().any()
                     and pairs != self.needed_pairs()):

@@ -16,6 +16,10 @@ problem data once (``cvxpy.Problem.get_problem_data``: the map from the Paramete
    constraints (``save_value`` / ``save_dual_value``, what cvxpy's inversion does for an LP
    whose variables map 1:1 onto HiGHS columns).
 
+:meth:`HighsLp.solve_milp` solves the exact re-solve's MILP (the LP plus one binary per slot
+of a flow pair, :meth:`Problem.milp`'s rows) in a second ``Highs`` model made from this one,
+without cvxpy's compile and re-solve, so the LP's model and basis stay as they were.
+
 The LP is exactly cvxpy's (same matrix, same bounds, same costs), so its optimum is the same;
 where the LP has several optima, the hot start may pick another vertex of the same cost.
 :meth:`HighsLp.supports` refuses problems this shortcut does not cover (integer variables,

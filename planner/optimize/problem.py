@@ -9,8 +9,10 @@ Exactness (docs/architecture.md, decisions 3, 5 and 18): after the LP, every
 is still split in some slot, the same problem is re-solved as a MILP with one binary per slot
 for each pair that needs it (``a.x <= bound_a·δ``, ``b.x <= bound_b·(1 − δ)``, still
 DPP), compiled lazily and cached per set of pairs, solved by HiGHS without a warm
-start. :meth:`Problem.milp_at` makes a one-shot variant with binaries in given slots only
-(the backtest's year-long perfect-foresight problem).
+start. With the direct backend the same MILP is built from the LP's persistent HiGHS model
+instead (:meth:`Problem._exact_direct`; cvxpy's stays the fallback and the reference).
+:meth:`Problem.milp_at` makes a one-shot variant with binaries in given slots only (the
+backtest's year-long perfect-foresight problem).
 
 On/off devices (a water heater or deferrable load with ``modulating: false``) declare their
 integer constraints as :attr:`Component.discrete`: the LP is then their relaxation (its duals
@@ -62,7 +64,9 @@ SOLVER_ORDER = ("highs", "clarabel", "ecos")
 #: how the LP reaches HiGHS (``planning.solver_backend``): ``highs`` = the compiled data kept in
 #: one persistent HiGHS model, hot-started from the previous basis (:mod:`._highs`);
 #: ``cvxpy`` = ``cvxpy.Problem.solve`` every time (the reference); ``auto`` = ``highs`` when
-#: highspy is installed. The exact MILP re-solve and the fallback solvers always go through cvxpy
+#: highspy is installed. With ``highs`` the flow-pair MILP re-solve is built from the same
+#: HiGHS model (:meth:`Problem._exact_direct`); on/off devices' MILPs, the fallback solvers and
+#: one-shot problems always go through cvxpy
 BACKENDS = ("auto", "highs", "cvxpy")
 
 

@@ -16,6 +16,10 @@ problem data once (``cvxpy.Problem.get_problem_data``: the map from the Paramete
    constraints (``save_value`` / ``save_dual_value``, what cvxpy's inversion does for an LP
    whose variables map 1:1 onto HiGHS columns).
 
+:meth:`HighsLp.solve_milp` solves the exact re-solve's MILP (the LP plus one binary per slot
+of a flow pair, :meth:`Problem.milp`'s rows) in a second ``Highs`` model made from this one,
+without cvxpy's compile and re-solve, so the LP's model and basis stay as they were.
+
 The LP is exactly cvxpy's (same matrix, same bounds, same costs), so its optimum is the same;
 where the LP has several optima, the hot start may pick another vertex of the same cost.
 :meth:`HighsLp.supports` refuses problems this shortcut does not cover (integer variables,
@@ -41,7 +45,7 @@ _STATUS = {"kOptimal": cp.OPTIMAL, "kInfeasible": cp.INFEASIBLE, "kUnbounded": c
 #: takes the same path as cvxpy's and, where the LP has several optima, the same vertex
 #: (without presolve the cold 48 h solve takes ≈4.8 ms instead of ≈7.7, but ends on another
 #: vertex on ties, e.g. one battery charging from the other at no cost: not taken)
-COLD_OPTIONS = {"output_flag": False, "log_to_console": False}
+COLD_OPTIONS = {"output_flag": False, "log_to_console": False, "threads": 1}
 #: options of the hot-started re-solves: presolve would throw the basis away; Devex pricing
 #: (the dual steepest-edge weights are reset when the model changes) takes fewer iterations;
 #: a dual feasibility tolerance of 1e-9 (default 1e-7) stops HiGHS from ending a hot start
@@ -49,6 +53,15 @@ COLD_OPTIONS = {"output_flag": False, "log_to_console": False}
 #: hurdle's tail), so the direct backend matches cvxpy's optimum to 1e-9 EUR
 HOT_OPTIONS = {"presolve": "off", "simplex_dual_edge_weight_strategy": 1,
                "dual_feasibility_tolerance": 1e-9}
+#: options of the exact re-solve's MILP (:meth:`HighsLp.solve_milp`, a model of its own
+#: beside the LP's); the caller adds the gaps and the time limit
+MILP_BASE_OPTIONS = {"output_flag": False, "log_to_console": False}
+#: HiGHS's sub-MIP heuristics RINS and RENS off: on the 48 h flow-pair MILPs of NL 2023
+#: (-500 EUR/MWh) they found the optimum early and then took ≈55 % of the solve in 14
+#: sub-MIPs; without them branch-and-bound finds and proves the same optimum (|Δ| <= 4e-11
+#: EUR on 56 re-plans) with ≈45 % less CPU. Heuristics only: the optimality proof and the
+#: gaps are HiGHS's as before
+MILP_HEURISTICS = {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False}
 
 
 def available() -> bool:
@@ -132,6 +145,12 @@ class HighsLp:
         self.h = highspy.Highs()
         for key, value in COLD_OPTIONS.items():
             self.h.setOptionValue(key, value)
+        self._milp_h: Any = None  # :meth:`solve_milp`'s model (made on its first call)
+        self._d = 0.0  # the objective's constant of the last solve
+        self._var_col = {id(var): col for var, col, _, _ in self._vars}
+        #: MILPs solved by :meth:`solve_milp`, the objective of the last optimal one [EUR]
+        self.milp_solves = 0
+        self.milp_objective = float("nan")
         self.status: str | None = None
         self.objective = float("nan")
         self.solves = 0
@@ -226,6 +245,7 @@ class HighsLp:
         per-slot blocks rotate by k (:meth:`_rotate`), so the basis is the last one shifted.
         """
         c, d, a_value, b = self._data()
+        self._d = d
         h, inf = self.h, self.hp.kHighsInf
         first = self.solves == 0 and self.status is None
         col_was, row_was = self.col_of, self.row_of
@@ -280,7 +300,7 @@ class HighsLp:
         if bounds:
             self._cl, self._cu = clh, cuh
         self._a_held[:-1] = a_value
-        h.run()
+        _run(h)
         if self.solves == 0:
             for key, value in HOT_OPTIONS.items():
                 h.setOptionValue(key, value)
@@ -293,14 +313,86 @@ class HighsLp:
             y = np.asarray(sol.row_dual)[row_of]
             np.negative(y, out=y)
             self.objective = h.getObjectiveValue() + d
-            for var, col, size, shape in self._vars:
-                var._value = x[col:col + size].reshape(shape, order="F")  # Leaf.save_value
+            self._save(x)
             for con, off, size, shape in self._cons:
                 con.save_dual_value(y[off:off + size].reshape(shape, order="F"))
         else:
             # no basis worth keeping: the next solve starts from scratch
             h.clearSolver()
         return self.status
+
+
+    def _save(self, x: np.ndarray) -> None:
+        """The values of cvxpy's columns ``x`` into the problem's Variables."""
+        for var, col, size, shape in self._vars:
+            var._value = x[col:col + size].reshape(shape, order="F")  # Leaf.save_value
+
+    def solve_milp(self, binaries: list[tuple[Any, float, Any, float, np.ndarray]],
+                   options: dict[str, Any]) -> str:
+        """The last LP with exclusive pairs in some slots, as a MILP in a second model; the
+        status (cvxpy's name). ``binaries``: ``(a, bound_a, b, bound_b, slots)`` for each
+        pair, its two flows' Variables (columns in ``[0, bound]``) and the slots that get a
+        binary ``δ`` (``a <= bound_a·δ``, ``b <= bound_b·(1 − δ)``, the rows of
+        :meth:`Problem.milp`); ``options``: HiGHS's (gaps, time limit). When optimal, the
+        Variables hold the solution and :attr:`milp_objective` its objective; the LP's
+        model and basis are left as they were (the next :meth:`solve` hot-starts as usual).
+        Only after an optimal :meth:`solve` of the current Parameters.
+        """
+        if self.status != cp.OPTIMAL:
+            return cp.SOLVER_ERROR
+        highspy = self.hp
+        # a new model each time: HiGHS's time limit counts every run() of a model
+        self._milp_h = highspy.Highs()
+        for key, value in {**MILP_BASE_OPTIONS, **MILP_HEURISTICS, "threads": 1}.items():
+            self._milp_h.setOptionValue(key, value)
+        m, n, inf = self._milp_h, self.n_col, highspy.kHighsInf
+        for key, value in options.items():
+            m.setOptionValue(key, value)
+        m.passModel(self.h.getLp())
+        # per slot with a binary δ: a - bound_a·δ <= 0 and b + bound_b·δ <= bound_b, two
+        # entries per row
+        index, value, upper = [], [], []
+        k = 0
+        for a, bound_a, b, bound_b, slots in binaries:
+            slots = np.asarray(slots, dtype=np.int64)
+            ones, delta = np.ones(len(slots)), n + k + np.arange(len(slots))
+            k += len(slots)
+            for flow, coeff, ub in ((a, -float(bound_a), 0.0),
+                                    (b, float(bound_b), float(bound_b))):
+                col = self.col_of[self._var_col[id(flow)] + slots]
+                index.append(np.column_stack([col, delta]).ravel())
+                value.append(np.column_stack([ones, coeff * ones]).ravel())
+                upper.append(np.full(len(slots), ub))
+        if not k:
+            return cp.SOLVER_ERROR
+        m.addCols(k, np.zeros(k), np.zeros(k), np.ones(k), 0, np.zeros(k, dtype=np.int32),
+                  np.zeros(0, dtype=np.int32), np.zeros(0))
+        rows = 2 * k
+        m.addRows(rows, np.full(rows, -inf), np.concatenate(upper), 2 * rows,
+                  np.arange(0, 2 * rows, 2, dtype=np.int32),
+                  np.concatenate(index).astype(np.int32), np.concatenate(value))
+        m.changeColsIntegrality(k, np.arange(n, n + k, dtype=np.int32),
+                                np.full(k, highspy.HighsVarType.kInteger))
+        _run(m)
+        self.milp_solves += 1
+        name = m.getModelStatus().name
+        status = _STATUS.get(name, cp.SOLVER_ERROR)
+        if status == cp.OPTIMAL:
+            x = np.asarray(m.getSolution().col_value)[:n][self.col_of]
+            self.milp_objective = m.getObjectiveValue() + self._d
+            self._save(x)
+        return status
+
+
+def _run(h: Any) -> None:
+    """``h.run()`` with one thread (``threads`` 1 in its options): HiGHS's default starts a
+    second worker whose spinning costs CPU and, in the MILP, ≈25 % more CPU for the same
+    nodes. HiGHS's scheduler is global: when an earlier run() in this process started it with
+    more threads (cvxpy's HiGHS calls use the default), it refuses 1 (status kNotset); the
+    model then runs again with the scheduler's own count."""
+    if h.run() == hp.HighsStatus.kError and h.getModelStatus().name == "kNotset":
+        h.setOptionValue("threads", 0)
+        h.run()
 
 
 def compile_arrays(problem: Any) -> dict[str, Any]:

@@ -9,8 +9,10 @@ Exactness (docs/architecture.md, decisions 3, 5 and 18): after the LP, every
 is still split in some slot, the same problem is re-solved as a MILP with one binary per slot
 for each pair that needs it (``a.x <= bound_a·δ``, ``b.x <= bound_b·(1 − δ)``, still
 DPP), compiled lazily and cached per set of pairs, solved by HiGHS without a warm
-start. :meth:`Problem.milp_at` makes a one-shot variant with binaries in given slots only
-(the backtest's year-long perfect-foresight problem).
+start. With the direct backend the same MILP is built from the LP's persistent HiGHS model
+instead (:meth:`Problem._exact_direct`; cvxpy's stays the fallback and the reference).
+:meth:`Problem.milp_at` makes a one-shot variant with binaries in given slots only (the
+backtest's year-long perfect-foresight problem).
 
 On/off devices (a water heater or deferrable load with ``modulating: false``) declare their
 integer constraints as :attr:`Component.discrete`: the LP is then their relaxation (its duals
@@ -62,7 +64,9 @@ SOLVER_ORDER = ("highs", "clarabel", "ecos")
 #: how the LP reaches HiGHS (``planning.solver_backend``): ``highs`` = the compiled data kept in
 #: one persistent HiGHS model, hot-started from the previous basis (:mod:`._highs`);
 #: ``cvxpy`` = ``cvxpy.Problem.solve`` every time (the reference); ``auto`` = ``highs`` when
-#: highspy is installed. The exact MILP re-solve and the fallback solvers always go through cvxpy
+#: highspy is installed. With ``highs`` the flow-pair MILP re-solve is built from the same
+#: HiGHS model (:meth:`Problem._exact_direct`); on/off devices' MILPs, the fallback solvers and
+#: one-shot problems always go through cvxpy
 BACKENDS = ("auto", "highs", "cvxpy")
 
 
@@ -131,6 +135,8 @@ class Problem:
         self.stopped: tuple[bool, float] | None = None
         #: the LP in a persistent HiGHS model (built on the first solve with that backend)
         self._direct: _highs.HighsLp | None = None
+        #: the last :meth:`run` of the LP ended optimal in :attr:`_direct`
+        self._direct_done = False
         #: the objective of the last :meth:`run` [EUR]
         self.value = float("nan")
 
@@ -213,6 +219,7 @@ class Problem:
         """
         errors = []
         self.stopped = None
+        self._direct_done = False
         if (not mip and not one_shot and problem is self.lp and order and order[0] == "highs"):
             direct = self.direct(backend)
             try:
@@ -222,6 +229,7 @@ class Problem:
                 status = None
             if status == cp.OPTIMAL:
                 self.value = direct.objective
+                self._direct_done = True
                 return "HIGHS"
         for name in order:
             if mip and name not in MILP_SOLVERS:
@@ -337,9 +345,21 @@ class Problem:
                 options["mip_abs_gap"] = tol
             deadline = time.perf_counter() + milp_time_limit_s
             pairs = self.needed_pairs() if split else frozenset()
-            problem = self.milp(pairs)
-            self.run(problem, ["highs"], mip=True, options=options)
-            if self.stopped is None and self.read().any() and pairs != self.needed_pairs():
+            direct_eur = (self._exact_direct(options, deadline)
+                          if split and not self.discrete and self._direct_done else None)
+            if direct_eur is not None:
+                problem = None
+                self.value = direct_eur
+            else:
+                problem = self.milp(pairs)
+                if self._direct_done and split and not self.discrete:
+                    # the direct MILP stopped: cvxpy's gets the time left (it then keeps its
+                    # incumbent or falls back, and names the status)
+                    left_s = max(deadline - time.perf_counter(), 0.1)
+                    options = {**options, "time_limit": left_s}
+                self.run(problem, ["highs"], mip=True, options=options)
+            if (problem is not None and self.stopped is None and self.read().any()
+                    and pairs != self.needed_pairs()):
                 problem = self.milp(self.needed_pairs())
                 left_s = max(deadline - time.perf_counter(), 0.1)
                 self.run(problem, ["highs"], mip=True,
@@ -347,7 +367,7 @@ class Problem:
             exact = True
             if self.stopped is None:
                 solver = "HIGHS (MILP)"
-                objective = float(problem.value)
+                objective = self.value
             else:
                 stopped = True
                 has_incumbent, dual_bound = self.stopped
@@ -365,6 +385,22 @@ class Problem:
                 raise SolverFailedError("the exact re-solve still splits a flow pair")
         return Outcome(objective, solver, exact, self.outputs(), time.perf_counter() - t0,
                        milp_stopped=stopped, milp_gap_eur=gap, milp_fallback=fallback)
+
+    def _exact_direct(self, options: dict, deadline: float) -> float | None:
+        """The exact re-solve in the direct backend: :meth:`milp`'s MILP for the pairs that
+        need binaries (the same rows, one binary per slot), built from the LP's persistent
+        HiGHS model without cvxpy (:meth:`_highs.HighsLp.solve_milp`) and solved with
+        :data:`_highs.MILP_HEURISTICS`. Its objective; None when it did not end optimal or
+        its plan still splits a pair: the caller then solves the MILP through cvxpy, which
+        handles time limits and names statuses."""
+        left_s = deadline - time.perf_counter()
+        binaries = [(p.a.x, p.a.bound, p.b.x, p.b.bound, np.arange(self.n))
+                    for p in self.pairs if p.needs_binaries()]
+        if left_s <= 0 or not binaries:
+            return None
+        if self._direct.solve_milp(binaries, {**options, "time_limit": left_s}) != cp.OPTIMAL:
+            return None
+        return None if self.read().any() else self._direct.milp_objective
 
     def _rounded(self, ctx: Context, order: Sequence[str], lp_bound: float,
                  tol: float = ROUND_TOL_EUR) -> bool:

@@ -81,6 +81,94 @@ def test_outage_limits_and_negative_prices_match_cvxpy():
         assert a.exact_milp == b.exact_milp
         milp += b.exact_milp
     assert milp  # the exact re-solve was reached
+    # the direct backend solved every MILP in its own HiGHS model, never through cvxpy
+    assert models["highs"].problem._direct.milp_solves == milp
+    assert not models["highs"].problem._milp and models["cvxpy"].problem._milp
+
+
+def _negative_case(wear: float = 0.0):
+    """A window with buy < 0 for 5 h: without wear the LP burns energy in the battery's
+    losses (charge and discharge at once), so the exact MILP re-solve runs."""
+    spot, pv, load = _series(seed=9)
+    spot = spot.copy()
+    spot[30:50] = -0.6
+    return spot, pv, load
+
+
+def _exclusive(problem) -> bool:
+    """No pair of the solved problem has both flows positive in one slot."""
+    problem.read()
+    return not any(p.split().any() for p in problem.pairs)
+
+
+def test_direct_milp_is_taken_and_matches_cvxpy():
+    """Negative prices, rolling re-plans: the direct backend's MILP (binaries added to a copy
+    of the persistent LP model) reaches cvxpy's MILP optimum to 1e-9 EUR with exclusive
+    flows, and the next LP still hot-starts from the LP's basis."""
+    series = _negative_case()
+    cfgs = {b: _cfg(b, wear=0.0) for b in ("cvxpy", "highs")}
+    spec = model.ModelSpec.from_config(cfgs["cvxpy"], N, 900)
+    models = {b: model.Model(spec) for b in cfgs}
+    for k in range(0, 12, 3):
+        sols = {b: models[b].solve(_window(cfgs[b], k, series), cfgs[b]) for b in cfgs}
+        a, b = sols["cvxpy"], sols["highs"]
+        assert a.exact_milp and b.exact_milp
+        assert b.solver == a.solver == "HIGHS (MILP)"
+        assert abs(a.objective_eur - b.objective_eur) <= 1e-9, k
+        for m in models.values():
+            assert _exclusive(m.problem)
+        plan.check(_window(cfgs["highs"], k, series), b, cfgs["highs"])
+    direct = models["highs"].problem._direct
+    assert direct.milp_solves == 4 and direct.solves == 4
+    assert not models["highs"].problem._milp  # cvxpy's MILP never compiled
+
+
+@pytest.mark.parametrize("status", [cp.USER_LIMIT, cp.SOLVER_ERROR])
+def test_direct_milp_not_optimal_falls_back_to_cvxpy_milp(monkeypatch, status):
+    """When the direct MILP does not end optimal (a time limit, HiGHS trouble) the full
+    MILP runs through cvxpy as before: the same optimum, exclusive flows."""
+    series = _negative_case()
+    cfgs = {b: _cfg(b, wear=0.0) for b in ("cvxpy", "highs")}
+    spec = model.ModelSpec.from_config(cfgs["cvxpy"], N, 900)
+    reference = model.Model(spec).solve(_window(cfgs["cvxpy"], 0, series), cfgs["cvxpy"])
+    calls = []
+
+    def stopped(self, binaries, options):
+        calls.append(sum(len(slots) for *_, slots in binaries))
+        return status
+
+    monkeypatch.setattr(_highs.HighsLp, "solve_milp", stopped)
+    m = model.Model(spec)
+    sol = m.solve(_window(cfgs["highs"], 0, series), cfgs["highs"])
+    assert calls == [N]  # one binary per slot for the battery (the grid pair nets freely)
+    assert sol.exact_milp and sol.solver == "HIGHS (MILP)"
+    assert sol.objective_eur == pytest.approx(reference.objective_eur, abs=1e-9)
+    assert m.problem._milp and _exclusive(m.problem)
+
+
+def test_direct_milp_gets_the_time_limit_left(monkeypatch):
+    """The direct MILP gets planning.milp_time_limit_s minus what the LP took, on a fresh
+    HiGHS model each time (HiGHS's clock counts every run() of a model: a reused one would
+    stop the later MILPs early)."""
+    series = _negative_case()
+    cfg = _cfg("highs", wear=0.0, milp_time_limit_s=3.0)
+    m = model.Model(model.ModelSpec.from_config(cfg, N, 900))
+    limits, models = [], []
+    solve_milp = _highs.HighsLp.solve_milp
+
+    def spy(self, binaries, options):
+        limits.append(options["time_limit"])
+        status = solve_milp(self, binaries, options)
+        models.append(self._milp_h)
+        return status
+
+    monkeypatch.setattr(_highs.HighsLp, "solve_milp", spy)
+    for k in range(2):
+        sol = m.solve(_window(cfg, k, series), cfg)
+        assert sol.exact_milp and not sol.milp_stopped and _exclusive(m.problem)
+    assert len(limits) == 2 and all(0.0 < t <= 3.0 for t in limits)
+    assert models[0] is not models[1]
+
 
 def test_direct_failure_falls_back_to_cvxpy(monkeypatch):
     """A direct solve that does not end optimal (or raises) is repeated through cvxpy, which

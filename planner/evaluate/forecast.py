@@ -16,7 +16,7 @@ import pandas as pd
 from planner.config import HeliosConfig
 from planner.core.site import quantile
 from planner.evaluate.physics import Series
-from planner.inputs import degraded, nowcast
+from planner.inputs import degraded, nowcast, pvindex
 from planner.providers.load import history
 from planner.providers.pv.openmeteo import clearsky_power_kw
 
@@ -33,8 +33,14 @@ def ar1(rng: np.random.Generator, n: int, slot_s: int, tau_s: float = 3 * 3600) 
     return out
 
 
-#: days of measured PV behind the clear-sky index of the ``real`` PV forecast
-PV_INDEX_DAYS = 3
+#: days of measured PV behind the recent (short) clear-sky index of the ``real`` PV forecast
+PV_INDEX_DAYS = 1
+#: days behind the long (climatological) clear-sky index it is blended with
+PV_INDEX_LONG_DAYS = 30
+#: past days whose squared PV error sets the blend weight (refitted at each local midnight)
+PV_BLEND_FIT_DAYS = 30
+#: blend the index of today so far into the rest of today
+PV_INTRADAY = True
 #: local hours whose clear-sky energy over those days is below this share of the best hour's
 #: take the whole-window clear-sky index (dawn and dusk ratios are noise)
 PV_INDEX_MIN_SHARE = nowcast.PV_INDEX_MIN_SHARE
@@ -105,11 +111,18 @@ class RealForecaster:
       :func:`planner.providers.pv.openmeteo.clearsky_power_kw` for ``site.latitude/longitude``;
       the configured ``pv.arrays`` when ``pv`` is ``openmeteo``, else a nominal 1 kWp south
       array at 30°), precomputed once for the whole series, times a clear-sky index per
-      local hour of day: Σ measured PV / Σ clear-sky power over the last
-      :data:`PV_INDEX_DAYS` days before the hour (persistence of the recent weather; the ratio
-      also absorbs the unknown array size and orientation). Hours with little clear-sky energy
-      (< :data:`PV_INDEX_MIN_SHARE` of the best hour) take the whole-window index; every
-      index is clipped to [0, :data:`PV_INDEX_CAP` × the whole-window index]. The Open-Meteo
+      local hour of day (:mod:`planner.inputs.pvindex`, the ratio absorbing the unknown array
+      size and orientation): ``w`` × the index of the last :data:`PV_INDEX_DAYS` day before
+      the hour (Σ measured PV / Σ clear-sky power per local hour: persistence of the recent
+      weather) + (1 − ``w``) × that of the last :data:`PV_INDEX_LONG_DAYS` days (the season's
+      climatology). ``w`` is refitted at each local midnight: the weight that minimised the
+      squared PV error of the :data:`PV_BLEND_FIT_DAYS` days before, each day forecast from
+      the days before it (:func:`planner.inputs.pvindex.blend_weight`; ≈0.2–0.4, 0 in steady
+      spells). Hours with little clear-sky energy (< :data:`PV_INDEX_MIN_SHARE` of the best
+      hour) take the whole-window index; every index is clipped to [0,
+      :data:`PV_INDEX_CAP` × the whole-window index]. With :data:`PV_INTRADAY` the rest of
+      today takes ``s`` × today's index so far + (1 − ``s``) × that index, ``s`` the share of
+      the day's clear-sky energy already seen (from a tenth of it on). The Open-Meteo
       ``confidence_pct`` is applied when ``pv`` is ``openmeteo``. Before any daylight is in
       the history, the degraded mode's clear-sky fallback is used. It cannot see tomorrow's
       clouds, so it is a *pessimistic* stand-in for the Open-Meteo forecaster.
@@ -178,6 +191,17 @@ class RealForecaster:
         self.load_tau_h = nc.tau_h if nc.load else 0.0  # > 0: blend in the recent mean load
         self.load_window_h = nc.load_window_h
         self.pv_days = PV_INDEX_DAYS
+        self.pv_long_days = PV_INDEX_LONG_DAYS
+        self.pv_fit_days = PV_BLEND_FIT_DAYS
+        self.pv_intraday = PV_INTRADAY
+        # PV index: local days (first slot, one past the last, clear-sky energy) of every slot
+        self._day = codes.astype(np.int64)
+        self._day_first = s.index.searchsorted(pd.DatetimeIndex(
+            [pd.Timestamp(d) for d in dates]).tz_localize(tz).tz_convert("UTC")).astype(np.int64)
+        self._day_end = end_today.astype(np.int64)
+        self._day_cs = np.bincount(self._day, weights=self.clearsky_kw, minlength=nd)
+        self._weight_day = -1
+        self.pv_weight = pvindex.BLEND_WEIGHT_DEFAULT
         self._key = -1
         self._load_table: np.ndarray | None = None
         self._pv_index: np.ndarray | None = None
@@ -217,22 +241,40 @@ class RealForecaster:
             self.refits += 1
         self.fit_s += time.perf_counter() - t0
         # PV: clear-sky index per local hour over the last days before this hour
-        hs = int(self._hour_slot[t])
+        self._pv_index = self._index_before(t, int(self._hour_slot[t]))
+
+    def _index_before(self, t: int, hs: int) -> np.ndarray | None:
+        """The blended clear-sky index per local hour from the PV before slot ``hs`` (the
+        blend weight refitted on the PV before slot ``t``'s local midnight)."""
         per_day = int(round(86400 / self.series.slot_s))
-        w = slice(max(0, hs - self.pv_days * per_day), hs)
-        cs = self.clearsky_kw[w]
-        total_cs = float(cs.sum())
-        self._pv_index = None
-        if total_cs > 1e-9:
-            pv = self.series.pv_kw[w]
-            hours = self.hour[w]
-            cs_h = np.bincount(hours, weights=cs, minlength=24)
-            pv_h = np.bincount(hours, weights=pv, minlength=24)
-            whole = float(pv.sum()) / total_cs
-            k = np.full(24, whole)
-            ok = cs_h >= PV_INDEX_MIN_SHARE * cs_h.max()
-            k[ok] = pv_h[ok] / cs_h[ok]
-            self._pv_index = np.clip(k, 0.0, PV_INDEX_CAP * whole)
+        pv, cs, hour = self.series.pv_kw, self.clearsky_kw, self.hour
+        day = int(self._day[t])
+        if day != self._weight_day:
+            self._weight_day = day
+            e = int(self._day_first[day])
+            lo = max(0, e - (self.pv_long_days + self.pv_fit_days) * per_day)
+            self.pv_weight = pvindex.blend_weight(pv[lo:e], cs[lo:e], hour[lo:e], per_day,
+                                                  self.pv_days, self.pv_long_days,
+                                                  self.pv_fit_days)
+        lo = max(0, hs - max(self.pv_days, self.pv_long_days) * per_day)
+        return pvindex.blended_index(pv[lo:hs], cs[lo:hs], hour[lo:hs], per_day, self.pv_days,
+                                     self.pv_long_days, self.pv_weight)
+
+    def _with_today(self, t: int, index: np.ndarray) -> np.ndarray:
+        """``index`` (per slot from ``t``) with the rest of today's slots blended with today's
+        index so far, weighted by the share of the day's clear-sky energy already seen."""
+        day = int(self._day[t])
+        d0 = int(self._day_first[day])
+        got = pvindex.today_index(self.series.pv_kw[d0:t], self.clearsky_kw[d0:t],
+                                  float(self._day_cs[day]))
+        if got is None:
+            return index
+        k, seen = got
+        k = min(k, PV_INDEX_CAP * float(np.max(self._pv_index)))
+        rest = min(int(self._day_end[day]) - t, len(index))
+        out = index.copy()
+        out[:rest] = seen * k + (1.0 - seen) * index[:rest]
+        return out
 
     def forecast(self, t: int, m: int) -> tuple[np.ndarray, np.ndarray]:
         """PV and load forecasts [kW] for slots ``t .. t+m-1`` made at slot ``t`` (its CPU
@@ -262,6 +304,8 @@ class RealForecaster:
             self.fallback_pv += 1
         else:
             index = self._pv_index[self.hour[w]]
+            if self.pv_intraday:
+                index = self._with_today(t, index)
             recent = self._recent_index(t)
             if recent is not None:
                 index = nowcast.fade(index, recent, self.series.slot_s, self.pv_tau_h)
@@ -292,4 +336,5 @@ class RealForecaster:
                 "replans_clearsky_pv_fallback": self.fallback_pv,
                 "load_safety_margin_pct": round(self.load_margin * 100, 6),
                 "pv_confidence_pct": round(self.pv_confidence * 100, 6),
-                "pv_index_days": self.pv_days}
+                "pv_index_days": self.pv_days, "pv_index_long_days": self.pv_long_days,
+                "pv_blend_fit_days": self.pv_fit_days, "pv_intraday": self.pv_intraday}

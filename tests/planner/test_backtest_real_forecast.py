@@ -21,6 +21,7 @@ from planner.evaluate.loop import Options, run_backtest
 from planner.evaluate.metrics import energy_residual_kwh, objective_eur
 from planner.evaluate.mpc import CONTROLS, MpcStrategy
 from planner.evaluate.physics import Home, Series, step
+from planner.inputs import pvindex
 from planner.providers.load import history
 
 TARIFF = {"buy": "(price + 0.15) * 1.19", "sell": "price"}
@@ -149,26 +150,96 @@ def test_load_forecast_is_the_history_model_fitted_before_the_replan(week):
     assert mpc.real.load_margin == pytest.approx(0.10)
 
 
-def test_pv_forecast_is_clearsky_times_the_recent_index(week):
+def test_pv_forecast_is_clearsky_times_the_blended_index(week):
+    """The index per local hour: w x the last day's + (1 - w) x the last 30 days' (here: all
+    the days there are), w fitted at local midnight on the days before it."""
     cfg = _cfg()
     series = week_series(week, cfg)
     mpc = _real(cfg, series)
     real = mpc.real
-    t = 24 * 4 + 3  # 03:00 local on day 5: three whole days behind it
+    assert (real.pv_days, real.pv_long_days, real.pv_fit_days) == (1, 30, 30)
+    t = 24 * 4 + 3  # 03:00 local on day 5: no sun yet today, no nowcast, no intraday
     seen, _ = mpc.inputs_at(t, 5.0)
-    w = slice(t - 3 * 24, t)
-    hours = real.hour[w]
-    # the index of a bright midday hour is measured / clear-sky over the last 3 days
+    midnight = t - 3
+    w = pvindex.blend_weight(series.pv_kw[:midnight], real.clearsky_kw[:midnight],
+                             real.hour[:midnight], 24, 1, 30, 30)
+    assert real.pv_weight == w
+    assert 0.0 <= w <= 1.0
+    # the index of a bright midday hour: measured / clear-sky over the last day and all days
     h = 12
-    sel = hours == h
-    k = series.pv_kw[w][sel].sum() / real.clearsky_kw[w][sel].sum()
+    sel = real.hour[:t] == h
+    k_long = series.pv_kw[:t][sel].sum() / real.clearsky_kw[:t][sel].sum()
+    k_short = series.pv_kw[t - 24:t][sel[t - 24:]].sum() / \
+        real.clearsky_kw[t - 24:t][sel[t - 24:]].sum()
     j = next(j for j in range(seen.n) if real.hour[t + j] == h)
-    assert seen.pv_kw[j] == pytest.approx(real.clearsky_kw[t + j] * k)
+    assert seen.pv_kw[j] == pytest.approx(real.clearsky_kw[t + j]
+                                          * (w * k_short + (1 - w) * k_long))
     assert (seen.pv_kw >= 0).all()
     night = real.clearsky_kw[t:t + seen.n] == 0
     assert (seen.pv_kw[night] == 0).all()
     # the forecast is of the right size for this 10-kWp-class house (sunny May week)
     assert 10 < seen.pv_kw.sum() < 3 * series.pv_kw[t:t + seen.n].sum() + 10
+
+
+def test_blend_weight_minimises_the_squared_error_of_the_past_days():
+    """One slot a day (hour 12, clear-sky 1 kW): indices 0.2, 0.8, 0.5, 0.575. Day 3 from the
+    day before (0.5) and the two before (0.65): d = -0.15, r = -0.075; day 2: 0.8 and 0.5,
+    d = 0.3, r = 0. w = 0.01125 / 0.1125 = 0.1."""
+    hour = np.full(4, 12)
+    cs = np.ones(4)
+    pv = np.array([0.2, 0.8, 0.5, 0.575])
+    assert pvindex.blend_weight(pv, cs, hour, 1, 1, 2, 2) == pytest.approx(0.1)
+    # the last day alone: halfway between persistence and the long index
+    assert pvindex.blend_weight(pv, cs, hour, 1, 1, 2, 1) == pytest.approx(0.5)
+    # persistence exact: w = 1; beyond it clipped
+    assert pvindex.blend_weight(np.array([0.2, 0.8, 0.5, 0.5]), cs, hour, 1, 1, 2, 1) \
+        == pytest.approx(1.0)
+    assert pvindex.blend_weight(np.array([0.2, 0.8, 0.5, 0.3]), cs, hour, 1, 1, 2, 1) == 1.0
+    # no day to score (no day before the first): the default
+    assert pvindex.blend_weight(pv[:1], cs[:1], hour[:1], 1, 1, 2, 2) \
+        == pvindex.BLEND_WEIGHT_DEFAULT
+    # the blended index at the end: 0.1 x 0.575 + 0.9 x (0.5 + 0.575) / 2
+    k = pvindex.blended_index(pv, cs, hour, 1, 1, 2, 0.1)
+    assert k[12] == pytest.approx(0.1 * 0.575 + 0.9 * 0.5375)
+
+
+def test_today_index_is_the_day_so_far_and_its_share_of_the_sun():
+    cs = np.array([0.0, 1.0, 3.0])
+    assert pvindex.today_index(np.array([0.0, 0.5, 1.5]), cs, 10.0) == \
+        pytest.approx((0.5, 0.4))
+    # before a tenth of the day's clear-sky energy: nothing to tell
+    assert pvindex.today_index(np.array([0.0, 0.5]), cs[:2], 10.1) is None
+    assert pvindex.today_index(np.zeros(0), np.zeros(0), 0.0) is None
+
+
+def test_the_rest_of_today_takes_the_day_so_far(week):
+    """At 11:00 the slots to midnight are share x today's index + (1 - share) x the hourly
+    index (share: today's clear-sky energy before 11:00 / the whole day's); tomorrow is the
+    hourly index; nothing from 11:00 on is read."""
+    cfg = _cfg()
+    series = week_series(week, cfg)
+    t = next(k for k in range(4 * 24, 6 * 24) if _local_hour(series, k) == 11)
+    real = RealForecaster(cfg, series)
+    real.nowcast = False
+    m = 30
+    pv, _ = real.forecast(t, m)
+    real.pv_intraday = False
+    pv0, _ = real.forecast(t, m)
+    d0 = t - 11
+    cs = real.clearsky_kw
+    k_today = series.pv_kw[d0:t].sum() / cs[d0:t].sum()
+    share = cs[d0:t].sum() / cs[d0:d0 + 24].sum()
+    rest = 13  # 11:00 .. 23:00
+    with np.errstate(invalid="ignore", divide="ignore"):
+        index0 = np.where(cs[t:t + m] > 0, pv0 / cs[t:t + m], 0.0)
+    want = cs[t:t + m] * np.r_[share * k_today + (1 - share) * index0[:rest], index0[rest:]]
+    np.testing.assert_allclose(pv, want, rtol=1e-9, atol=1e-12)
+    assert not np.allclose(pv, pv0)
+    np.testing.assert_array_equal(pv[rest:], pv0[rest:])
+    other = replace(series, pv_kw=np.r_[series.pv_kw[:t], series.pv_kw[t:] * 0 + 7.0])
+    again = RealForecaster(cfg, other)
+    again.nowcast = False
+    np.testing.assert_array_equal(again.forecast(t, m)[0], pv)
 
 
 def test_real_run_conserves_energy_and_never_beats_perfect_foresight(week):

@@ -97,7 +97,8 @@ class PlanningConfig:
         "history instead of scenario_pv_spread: the ratio measured / forecast of each past "
         "day's PV energy (the forecast of the day's first plan) over this many days, its "
         "scenario_quantile and 1 - scenario_quantile quantiles scale the PV after the current "
-        "hour (weights 1/4, 1/2, 1/4; optimize/scenarios.py). 0 = off", "days", ge=0, le=365)
+        "hour (weights 1/4, 1/2, 1/4; optimize/scenarios.py). helios backtest only so far: "
+        "helios plan keeps scenario_pv_spread. 0 = off", "days", ge=0, le=365)
     scenario_quantile: float = opt(
         0.1, "Quantile of the low scenario of scenario_error_days (the high one: 1 - this)",
         "", gt=0, lt=0.5)

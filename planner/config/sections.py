@@ -92,6 +92,19 @@ class PlanningConfig:
         "x 1 and x (1 + s) after the current hour, weights 1/4, 1/2, 1/4; optimize/scenarios.py)"
         ": the first slot's decision is good whichever way the PV forecast turns out. 0 = "
         "one deterministic plan (3x faster)", "", ge=0, le=0.9)
+    scenario_error_days: int = opt(
+        0, "Plan the current slot for three scenarios from the forecasters' own error "
+        "history instead of scenario_pv_spread: the ratio measured / forecast of each past "
+        "day's PV energy (the forecast of the day's first plan) over this many days, its "
+        "scenario_quantile and 1 - scenario_quantile quantiles scale the PV after the current "
+        "hour (weights 1/4, 1/2, 1/4; optimize/scenarios.py). helios backtest only so far: "
+        "helios plan keeps scenario_pv_spread. 0 = off", "days", ge=0, le=365)
+    scenario_quantile: float = opt(
+        0.1, "Quantile of the low scenario of scenario_error_days (the high one: 1 - this)",
+        "", gt=0, lt=0.5)
+    scenario_load: bool = opt(
+        True, "scenario_error_days scales the load too, from its own error history, jointly: "
+        "the low-PV scenario has the high load")
     grid_hurdle_h: float = opt(6.0, "Lead time over which grid_hurdle_eur_per_kwh falls to 0",
                                "h", gt=0)
     co2_eur_per_kg: float = opt(0.0, "Weight of the grid's carbon in the objective: each kWh "

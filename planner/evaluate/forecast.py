@@ -338,3 +338,29 @@ class RealForecaster:
                 "pv_confidence_pct": round(self.pv_confidence * 100, 6),
                 "pv_index_days": self.pv_days, "pv_index_long_days": self.pv_long_days,
                 "pv_blend_fit_days": self.pv_fit_days, "pv_intraday": self.pv_intraday}
+
+    def past_day_forecasts(self, t: int, days: int) -> list[tuple[int, int, float, float]]:
+        """What this forecaster said at the start of each of the ``days`` local days before
+        slot ``t``'s day about that day: ``(start, stop, pv_kwh, load_kwh)`` per day (slots
+        ``start .. stop - 1``), oldest first — the error history of a run that starts at
+        ``t`` (each forecast sees only the history before its own day; the refit state moves
+        back to ``t`` on the next :meth:`forecast`)."""
+        codes = self._day_codes()
+        day = int(codes[t])
+        h = self.series.slot_s / 3600.0
+        out = []
+        for d in range(max(0, day - days), day):
+            start = int(np.searchsorted(codes, d, side="left"))
+            stop = int(np.searchsorted(codes, d, side="right"))
+            if start == 0:
+                continue  # no history before the data's first day
+            pv, load = self.forecast(start, stop - start)
+            out.append((start, stop, float(pv.sum() * h), float(load.sum() * h)))
+        return out
+
+    def _day_codes(self) -> np.ndarray:
+        """The local day of every slot (0, 1, ... from the first)."""
+        if getattr(self, "_days", None) is None:
+            local = self.series.index.tz_convert(self.cfg.site.tz)
+            self._days = np.unique(local.date, return_inverse=True)[1]
+        return self._days

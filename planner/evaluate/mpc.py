@@ -94,6 +94,12 @@ class MpcStrategy:
         self._hedged = False
         # > 0: two-stage scenario plans (planner.optimize.scenarios), as helios plan makes them
         self.scenario_spread = cfg.planning.scenario_pv_spread
+        # > 0: scenarios from the forecasters' own daily errors (scenarios.ErrorHistory)
+        self.scenario_history = scenarios.ErrorHistory(
+            cfg.planning.scenario_error_days, cfg.planning.scenario_quantile) \
+            if cfg.planning.scenario_error_days > 0 else None
+        self._scenario_days: np.ndarray | None = None  # local day and its end, per slot
+        self._scenario_factors: tuple = (-1, None)
         self._scenario_models: dict = {}
         self.scenario_fallbacks = 0
         self.guard = control == "hybrid"
@@ -222,9 +228,10 @@ class MpcStrategy:
             extra = (limits, {**(self._ev_extra(t) or {}), **self._heater_extra(t)})
         try:
             sol = None
-            if (self.scenario_spread > 0 and limits is None and inputs.n > 4
+            if ((self.scenario_spread > 0 or self.scenario_history is not None)
+                    and limits is None and inputs.n > 4
                     and self.car is None and self.heater is None):
-                sol = self._scenario_solve(inputs)
+                sol = self._scenario_solve(t, inputs)
             if sol is None:
                 sol = mdl.solve(inputs, self.cfg, *extra)
         except (OptimizationError, ValueError) as exc:
@@ -305,13 +312,48 @@ class MpcStrategy:
             self.intent_counts[self.intent[0]] = self.intent_counts.get(self.intent[0], 0) + 1
         return self._setpoint[j], self._pv_cap[j], grid
 
-    def _scenario_solve(self, inputs: Inputs):
+    def _scenario_solve(self, t: int, inputs: Inputs):
         """The two-stage scenario plan (:func:`planner.optimize.scenarios.solve`, every
-        compiled size kept), or None (use the plain plan) when it splits a flow pair or fails."""
-        sol = scenarios.solve(inputs, self.cfg, self.scenario_spread, self._scenario_models)
+        compiled size kept), or None (use the plain plan) when it splits a flow pair or fails,
+        or, with ``planning.scenario_error_days``, while the error history is too short or
+        says nothing to hedge (the deterministic plan)."""
+        factors = None
+        if self.scenario_history is not None:
+            factors = self._error_factors(t, inputs)
+            if factors is None:
+                return None
+        sol = scenarios.solve(inputs, self.cfg, self.scenario_spread, self._scenario_models,
+                              factors)
         if sol is None:
             self.scenario_fallbacks += 1
         return sol
+
+    def _error_factors(self, t: int, inputs: Inputs):
+        """Record this plan's forecast of today's energy (the first of the day counts) and
+        the scenario factors from the days complete before ``t``."""
+        s = self.series
+        if self._scenario_days is None:
+            local = s.index.tz_convert(self.cfg.site.tz)
+            _, codes = np.unique(local.date, return_inverse=True)
+            ends = np.searchsorted(codes, codes, side="right")
+            self._scenario_days = np.stack([codes, ends])
+            if self.real is not None:  # the forecaster's errors before the run's first day
+                for start, stop, pv_kwh, load_kwh in self.real.past_day_forecasts(
+                        t, self.scenario_history.days):
+                    self.scenario_history.record(int(codes[start]), start, stop, pv_kwh,
+                                                 load_kwh)
+        day, end = (int(x) for x in self._scenario_days[:, t])
+        h = s.slot_s / 3600.0
+        if end - t <= inputs.n:  # the plan covers the rest of the day
+            k = end - t
+            self.scenario_history.record(day, t, end, float(inputs.pv_kw[:k].sum() * h),
+                                         float(inputs.load_kw[:k].sum() * h))
+        if self._scenario_factors[0] != day:
+            def actual(a: int, b: int) -> tuple[float, float]:
+                return float(s.pv_kw[a:b].sum() * h), float(s.load_kw[a:b].sum() * h)
+            self._scenario_factors = (day, self.scenario_history.factors(
+                t, actual, self.cfg.planning.scenario_load))
+        return self._scenario_factors[1]
 
     def _hedge(self, mdl, inputs: Inputs, sol) -> bool:
         """True when a PV scenario (forecast × (1 ± hedge) after the current hour) would

@@ -10,7 +10,9 @@ is still split in some slot, the same problem is re-solved as a MILP with one bi
 for each pair that needs it (``a.x <= bound_a·δ``, ``b.x <= bound_b·(1 − δ)``, still
 DPP), compiled lazily and cached per set of pairs, solved by HiGHS without a warm
 start. With the direct backend the same MILP is built from the LP's persistent HiGHS model
-instead (:meth:`Problem._exact_direct`; cvxpy's stays the fallback and the reference).
+instead (:meth:`Problem._exact_direct`; cvxpy's stays the fallback and the reference),
+first with binaries only where splitting can pay (:meth:`Problem.burn_slots`), then, if that
+plan still splits, in every slot.
 :meth:`Problem.milp_at` makes a one-shot variant with binaries in given slots only (the
 backtest's year-long perfect-foresight problem).
 
@@ -420,13 +422,14 @@ class Problem:
     def burn_slots(self, ctx: Context) -> dict[str, np.ndarray]:
         """For each pair that needs binaries, the slots where splitting it can pay (by name):
         where the LP split it, and where a kWh on the AC bus can cost money, ``buy < 0`` or
-        ``sell < 0``. Elsewhere a split pair can be undone for free: lowering both flows by
-        their common part (less loss: the battery's SoC kept, a surplus left on the bus) is
-        absorbed by importing less or exporting more at a price >= 0, and lowers the wear;
-        only where import is 0 and export at its limit (no curtailment) it is not — such a
-        slot also splits in the LP (or in the first MILP, which then falls back to binaries
-        everywhere, :meth:`_exact_direct`). Slots where the pair is nettable never need one
-        (:meth:`read` nets them)."""
+        ``sell < 0``. Elsewhere a split can be undone without a loss: lowering the smaller
+        flow to 0 and the other by as much stored energy keeps the SoC path and leaves the
+        energy the split burnt in the losses on the bus, absorbed by importing less or
+        exporting more at a price >= 0 (up to the grid hurdle near "now"), and lowers the
+        wear; it is not free only where import is 0 and export at its limit with nothing
+        to curtail — such a slot splits in the LP too, or in the first MILP, which then
+        falls back to binaries in every slot (:meth:`_exact_direct`). Slots where the pair
+        is nettable never need one (:meth:`read` nets them)."""
         paid = (np.asarray(ctx.buy_eur_per_kwh) < 0) | (np.asarray(ctx.sell_eur_per_kwh) < 0)
         out = {}
         for pair in self.pairs:

@@ -9,7 +9,7 @@ import pytest
 from planner import config
 from planner.core.errors import ConfigError
 from planner.inputs import gather as inputs
-from planner.optimize import _highs, model
+from planner.optimize import _highs, model, problem
 from planner.optimize._cvxpy import cp
 from planner.plan import build as plan
 
@@ -140,10 +140,74 @@ def test_direct_milp_not_optimal_falls_back_to_cvxpy_milp(monkeypatch, status):
     monkeypatch.setattr(_highs.HighsLp, "solve_milp", stopped)
     m = model.Model(spec)
     sol = m.solve(_window(cfgs["highs"], 0, series), cfgs["highs"])
-    assert calls == [N]  # one binary per slot for the battery (the grid pair nets freely)
+    # the battery's binaries where splitting can pay (the 20 slots at buy < 0 and the LP's
+    # split ones), then in every slot (the grid pair nets freely)
+    assert len(calls) == 2 and 20 <= calls[0] < N and calls[1] == N
     assert sol.exact_milp and sol.solver == "HIGHS (MILP)"
     assert sol.objective_eur == pytest.approx(reference.objective_eur, abs=1e-9)
     assert m.problem._milp and _exclusive(m.problem)
+
+
+def test_reduced_milp_matches_the_full_milp_on_rolling_replans(monkeypatch):
+    """Rolling re-plans over 5 h at buy < 0 (with and without wear): the first direct MILP,
+    binaries only in Problem.burn_slots, is the answer (no second MILP) and has the full
+    MILP's objective (one binary per slot, solved on the same LP) to 1e-9 EUR."""
+    series = _negative_case()
+    solve_milp = _highs.HighsLp.solve_milp
+    calls = []
+
+    def spy(self, binaries, options):
+        calls.append(sum(len(slots) for *_, slots in binaries))
+        return solve_milp(self, binaries, options)
+
+    monkeypatch.setattr(_highs.HighsLp, "solve_milp", spy)
+    for wear in (0.0, 0.002):
+        cfg = _cfg("highs", wear=wear)
+        m = model.Model(model.ModelSpec.from_config(cfg, N, 900))
+        for k in range(0, 16, 5):
+            calls.clear()
+            sol = m.solve(_window(cfg, k, series), cfg)
+            assert sol.exact_milp and sol.solver == "HIGHS (MILP)" and _exclusive(m.problem)
+            assert len(calls) == 1 and calls[0] < N, (wear, k, calls)
+            pr = m.problem
+            pr.set_inputs(model.context(_window(cfg, k, series), cfg))
+            pr.run(pr.lp, ["highs"], mip=False, backend="highs")
+            full = [(p.a.x, p.a.bound, p.b.x, p.b.bound, np.arange(N))
+                    for p in pr.pairs if p.needs_binaries()]
+            assert solve_milp(pr._direct, full, dict(problem.MILP_OPTIONS)) == cp.OPTIMAL
+            assert abs(pr._direct.milp_objective - sol.objective_eur) <= 1e-9, (wear, k)
+
+
+def test_reduced_milp_that_splits_elsewhere_falls_back_to_the_full_milp(monkeypatch):
+    """When the first MILP's plan splits a pair in a slot without a binary (here: binaries
+    kept in one slot only, so the plan burns energy in the other slots at buy < 0), it is
+    only a relaxation: the full MILP runs next, and its optimum is the answer."""
+    series = _negative_case()
+    cfgs = {b: _cfg(b, wear=0.0) for b in ("cvxpy", "highs")}
+    spec = model.ModelSpec.from_config(cfgs["cvxpy"], N, 900)
+    reference = model.Model(spec).solve(_window(cfgs["cvxpy"], 0, series), cfgs["cvxpy"])
+    solve_milp = _highs.HighsLp.solve_milp
+    calls, splits = [], []
+
+    def spy(self, binaries, options):
+        calls.append(sum(len(slots) for *_, slots in binaries))
+        status = solve_milp(self, binaries, options)
+        splits.append(any(np.minimum(a.value, b.value).max() > 1e-6
+                          for a, _, b, _, _ in binaries))
+        return status
+
+    def one_slot(self, ctx):
+        only = np.zeros(self.n, dtype=bool)
+        only[40] = True
+        return {p.name: only for p in self.pairs if p.needs_binaries()}
+
+    monkeypatch.setattr(_highs.HighsLp, "solve_milp", spy)
+    monkeypatch.setattr(problem.Problem, "burn_slots", one_slot)
+    m = model.Model(spec)
+    sol = m.solve(_window(cfgs["highs"], 0, series), cfgs["highs"])
+    assert calls == [1, N] and splits == [True, False]
+    assert sol.exact_milp and sol.solver == "HIGHS (MILP)" and _exclusive(m.problem)
+    assert abs(sol.objective_eur - reference.objective_eur) <= 1e-9
 
 
 def test_direct_milp_gets_the_time_limit_left(monkeypatch):

@@ -2,8 +2,9 @@
 
 2 homes (the CoSSMic house of ``bench/backtest.py`` with DK1 and with DK2 prices, Energinet,
 CC-BY) × 2 whole calendar years (2022, 2023) × 3 batteries (5, 10, 15 kWh) × 2 tariffs
-(dynamic: (spot + 0.15) × 1.19 / spot; flat: 0.30 / 0.08 EUR/kWh) × 2 forecast modes (perfect, real), hourly
-slots, a 48 h horizon, re-planning every slot. Data from ../shared/data only (never copied).
+(dynamic: (spot + 0.15) × 1.19 / spot; flat: 0.30 / 0.08 EUR/kWh) × 2 forecast modes
+(perfect, real), hourly slots, a 48 h horizon, re-planning every slot. Data from
+../shared/data only (never copied).
 
 Phases (each printed with its wall time):
 

@@ -506,6 +506,24 @@ def _target_pct(planned: Planned, limits: Limits) -> float:
     return min(max(planned.soc_end_pct, limits.min_soc_pct), limits.max_soc_pct)
 
 
+def whole_grid_w(net_load_w: float, battery_w: float, low_b: float, high_b: float) -> int:
+    """The grid setpoint in whole watts (what the devices take) for ``battery_w``.
+
+    The battery then does ``net_load_w − grid``, which differs from ``battery_w`` by the
+    rounding (< 1 W). Of the two whole watts around ``net_load_w − battery_w`` the nearer one
+    is taken unless it puts the battery outside [``low_b``, ``high_b``] or makes it discharge
+    when ``battery_w`` does not (a ``hold`` must not become a 0.4 W discharge); the other one
+    then, if it keeps both; else the nearer one.
+    """
+    x = net_load_w - battery_w
+    lo, hi = math.floor(x), math.ceil(x)
+    for g in sorted({lo, hi}, key=lambda g: (abs(g - x), g)):
+        b = net_load_w - g
+        if low_b - 1e-9 <= b <= high_b + 1e-9 and (battery_w > 0 or b <= 1e-9):
+            return int(g)
+    return int(round(x))
+
+
 def _clamped(planned: Planned, measurement: Measurement, limits: Limits, battery_w: float,
              notes: list) -> Apply:
     """``battery_w`` inside every battery limit, then the grid setpoint inside the grid's."""
@@ -519,7 +537,7 @@ def _clamped(planned: Planned, measurement: Measurement, limits: Limits, battery
         battery_w = low_b
 
     low_g, high_g = grid_bounds_w(limits)
-    grid_w = int(round(net_load_w - battery_w))
+    grid_w = whole_grid_w(net_load_w, battery_w, low_b, high_b)
     if grid_w > high_g:
         notes.append(f"import clamped to {high_g} W")
         grid_w = high_g

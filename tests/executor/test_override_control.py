@@ -4,6 +4,7 @@ is in force, and what each kind does to the battery power — always inside the 
 from __future__ import annotations
 
 import json
+import math
 from datetime import timedelta
 
 import pytest
@@ -70,6 +71,27 @@ def test_decide_applies_the_override_inside_the_clamps():
     d = decide(planned(setpoint=0), _m(), LIM, T0, override=_o("hold"),
                paused_until=T0 + timedelta(hours=1))
     assert d.reason.startswith("paused until")
+
+
+@pytest.mark.parametrize("grid", [1653.42, 1653.5, 1653.58, 0.3, -0.3])
+def test_whole_watt_grid_setpoint_keeps_a_hold_from_discharging(grid):
+    """The grid setpoint is whole watts; with a fractional net load the nearest watt would
+    leave a hold discharging by up to 0.5 W (seen: +0.42 W at 1653.42 W): it never does."""
+    d = decide(planned(setpoint=0, intent="self_consume"), _m(grid=grid), LIM, T0,
+               override=_o("hold"))
+    assert isinstance(d, Apply)
+    assert d.setpoint.battery_power_w <= 1e-9
+    assert abs(d.setpoint.battery_power_w) < 1.0  # still within a watt of the hold
+    assert d.setpoint.grid_power_w == math.ceil(grid)
+
+
+@pytest.mark.parametrize("load", [4000.4, 4000.5, 4000.6, 7000.7])
+def test_whole_watt_grid_setpoint_keeps_the_discharge_limit(load):
+    """At the discharge limit, rounding the grid setpoint never asks the battery for more."""
+    d = decide(planned(setpoint=0, intent="self_consume"), _m(grid=load), LIM, T0)
+    assert isinstance(d, Apply)
+    assert d.setpoint.battery_power_w <= LIM.max_discharge_w + 1e-9
+    assert d.setpoint.battery_power_w > LIM.max_discharge_w - 1.0
 
 
 def test_file_round_trip_newest_battery_override_wins(tmp_path):

@@ -266,11 +266,11 @@ class RealForecaster:
         day = int(self._day[t])
         d0 = int(self._day_first[day])
         got = pvindex.today_index(self.series.pv_kw[d0:t], self.clearsky_kw[d0:t],
-                                  float(self._day_cs[day]))
+                                  float(self._day_cs[day]),
+                                  PV_INDEX_CAP * float(np.max(self._pv_index)))
         if got is None:
             return index
         k, seen = got
-        k = min(k, PV_INDEX_CAP * float(np.max(self._pv_index)))
         rest = min(int(self._day_end[day]) - t, len(index))
         out = index.copy()
         out[:rest] = seen * k + (1.0 - seen) * index[:rest]
@@ -345,22 +345,13 @@ class RealForecaster:
         ``start .. stop - 1``), oldest first — the error history of a run that starts at
         ``t`` (each forecast sees only the history before its own day; the refit state moves
         back to ``t`` on the next :meth:`forecast`)."""
-        codes = self._day_codes()
-        day = int(codes[t])
+        day = int(self._day[t])
         h = self.series.slot_s / 3600.0
         out = []
         for d in range(max(0, day - days), day):
-            start = int(np.searchsorted(codes, d, side="left"))
-            stop = int(np.searchsorted(codes, d, side="right"))
+            start, stop = int(self._day_first[d]), int(self._day_end[d])
             if start == 0:
                 continue  # no history before the data's first day
             pv, load = self.forecast(start, stop - start)
             out.append((start, stop, float(pv.sum() * h), float(load.sum() * h)))
         return out
-
-    def _day_codes(self) -> np.ndarray:
-        """The local day of every slot (0, 1, ... from the first)."""
-        if getattr(self, "_days", None) is None:
-            local = self.series.index.tz_convert(self.cfg.site.tz)
-            self._days = np.unique(local.date, return_inverse=True)[1]
-        return self._days

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.inputs.nowcast import PV_INDEX_CAP, PV_INDEX_MIN_SHARE
+from planner.inputs.nowcast import PV_INDEX_CAP, PV_INDEX_MIN_SHARE, clearsky_index
 
 __all__ = ["BLEND_WEIGHT_DEFAULT", "blend_weight", "blended_index", "hourly_index",
            "today_index"]
@@ -100,11 +100,15 @@ def blend_weight(pv_kw: np.ndarray, clearsky_kw: np.ndarray, hour: np.ndarray, p
 
 
 def today_index(pv_kw: np.ndarray, clearsky_kw: np.ndarray, day_clearsky_kw_sum: float,
+                cap: float = np.inf,
                 min_share: float = PV_INDEX_MIN_SHARE) -> tuple[float, float] | None:
     """The clear-sky index of today so far (``pv_kw``/``clearsky_kw``: today's slots before
-    now) and the share of the day's clear-sky energy (``day_clearsky_kw_sum``, the whole
-    local day, known in advance) already seen; None before ``min_share`` of it."""
-    seen = float(clearsky_kw.sum())
-    if day_clearsky_kw_sum <= 1e-9 or seen < min_share * day_clearsky_kw_sum:
+    now; :func:`planner.inputs.nowcast.clearsky_index`, clipped at ``cap``) and the share of
+    the day's clear-sky energy (``day_clearsky_kw_sum``, the whole local day, known in
+    advance) already seen; None before ``min_share`` of it."""
+    if day_clearsky_kw_sum <= 1e-9:
         return None
-    return float(pv_kw.sum()) / seen, seen / day_clearsky_kw_sum
+    k = clearsky_index(pv_kw, clearsky_kw, min_share * day_clearsky_kw_sum, cap)
+    if k is None:
+        return None
+    return k, float(clearsky_kw.sum()) / day_clearsky_kw_sum

@@ -30,6 +30,8 @@ from planner.optimize.problem import Outcome
 
 #: weights of the low / central / high scenarios
 WEIGHTS = (0.25, 0.5, 0.25)
+#: fewest past days behind error-history scenarios (fewer: the deterministic plan)
+MIN_DAYS = 7
 
 
 def pv_scenarios(inputs: Inputs, spread: float, lead_slots: int) -> tuple[list[Inputs], list]:
@@ -71,9 +73,6 @@ def error_quantiles(forecast_kwh, actual_kwh, quantile: float,
     lo, mid, hi = np.quantile(ratio, [quantile, 0.5, 1.0 - quantile])
     return float(lo), float(mid), float(hi)
 
-
-#: fewest past days behind error-history scenarios (fewer: the deterministic plan)
-MIN_DAYS = 7
 
 
 class ErrorHistory:

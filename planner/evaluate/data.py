@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from planner.config import HeliosConfig
 from planner.core import timegrid
@@ -27,6 +26,7 @@ from planner.core.tariff import compile_tariff
 from planner.evaluate.minute_truth import read_minute_csv
 from planner.evaluate.physics import Series
 from planner.providers.files.csv import read_series
+from planner.providers.files.yamlfile import read_text, read_yaml
 
 
 @dataclass(frozen=True)
@@ -71,16 +71,9 @@ def read_outages(path: str | Path) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """
     path = Path(path)
     what = f"outages {path}"
-    try:
-        text = path.read_text("utf-8")
-    except OSError as exc:
-        raise DataError(f"{what}: cannot read: {exc.strerror or exc}") from None
     rows: list[tuple[str, str]] = []
     if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise DataError(f"{what}: not valid YAML: {exc}") from None
+        doc = read_yaml(path, what)
         if isinstance(doc, dict):
             doc = doc.get("outages")
         if not isinstance(doc, list):
@@ -90,7 +83,7 @@ def read_outages(path: str | Path) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
                 raise DataError(f"{what}: item {i + 1}: expected a mapping with start and end")
             rows.append((str(item["start"]), str(item["end"])))
     else:
-        reader = csv.DictReader(text.splitlines())
+        reader = csv.DictReader(read_text(path, what).splitlines())
         names = [c.strip() for c in (reader.fieldnames or [])]
         if "start_utc" not in names or "end_utc" not in names:
             raise DataError(f"{what}: expected columns start_utc,end_utc; found "

@@ -32,7 +32,6 @@ from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
-import yaml
 from sqlalchemy.dialects import mysql
 
 try:  # the optional `sweep` extra; only helios sweep imports this module (planner.cli.main)
@@ -47,6 +46,7 @@ from planner.evaluate import data as bt_data
 from planner.evaluate.loop import Options
 from planner.evaluate.sweep import run_scenario
 from planner.history.store import make_engine
+from planner.providers.files.yamlfile import read_yaml
 
 FORECASTS = ("perfect", "noisy", "real")
 HOME_FILES = ("prices", "pv", "load")
@@ -205,12 +205,7 @@ def load_grid(path: str | Path) -> Grid:
         A key with a wrong value (named); DataError: a home's folder or file is missing.
     """
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text("utf-8"))
-    except OSError as exc:
-        raise DataError(f"sweep grid {path}: cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise DataError(f"sweep grid {path}: not valid YAML: {exc}") from None
+    doc = read_yaml(path, f"sweep grid {path}")
     if not isinstance(doc, dict):
         raise _bad("(top)", "a mapping", doc)
     known = {"homes", "years", "periods", "battery_kwh", "pv_scale", "tariffs", "forecast",

@@ -26,7 +26,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-import yaml
 
 from executor.drivers.simulated import Plant
 from executor.plant import PlantLimits
@@ -37,6 +36,7 @@ from planner.core.errors import DataError
 from planner.core.site import SiteSpec
 from planner.core.tariff import compile_tariff
 from planner.providers.files.csv import read_series
+from planner.providers.files.yamlfile import read_yaml
 
 # --------------------------------------------------------------------------------------------
 # outages
@@ -68,12 +68,7 @@ def read_outages(path: str | Path) -> list[Outage]:
     """
     path = Path(path)
     what = f"outages {path}"
-    try:
-        doc = yaml.safe_load(path.read_text("utf-8"))
-    except OSError as exc:
-        raise DataError(f"{what}: cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise DataError(f"{what}: not valid YAML: {exc}") from None
+    doc = read_yaml(path, what)
     if isinstance(doc, dict):
         doc = doc.get("outages")
     if not isinstance(doc, list):

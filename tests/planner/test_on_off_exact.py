@@ -60,8 +60,10 @@ CASES = [(seed, k, block) for seed, (k, block) in enumerate(
     [(2, 0), (3, 0), (2, 2), (3, 3), (3, 0), (2, 2), (3, 3), (2, 0), (3, 2), (2, 2)])]
 
 
-@pytest.mark.parametrize(("seed", "k", "block"), CASES)
-def test_on_off_optimum_is_the_best_pattern(seed, k, block):
+def _dishwasher_case(seed: int, k: int, block: int, gap_eur: float = 0.0):
+    """Case ``seed``: the plan with a 2 kW on/off dishwasher (``k`` slots, blocks of
+    ``block``) checked on/off, inside its window and in blocks; the plan's objective and the
+    best pattern's (every pattern enumerated, each on a plan without the device)."""
     rng = np.random.default_rng(100 + seed)
     buy = np.round(rng.uniform(0.05, 0.45, N), 3)
     pv = np.clip(rng.normal(1.0, 1.2, N), 0, None) * (np.arange(N) < 12)
@@ -69,7 +71,8 @@ def test_on_off_optimum_is_the_best_pattern(seed, k, block):
     soc = float(rng.uniform(10, 90))
     dev = {"name": "dishwasher", "power_kw": 2.0, "run_h": k, "modulating": False,
            "min_run_h": block, "window": {"from": "18:00", "to": "02:00"}}
-    cfg = _cfg([dev])
+    cfg = _cfg([dev], gap_eur=gap_eur)
+    assert cfg.planning.on_off_gap_eur == gap_eur
     sol = model.solve(_inputs(cfg, buy, pv, load, soc), cfg)
     power = sol.device_kw["dishwasher"]
     on = np.round(power / 2.0).astype(int)
@@ -79,32 +82,23 @@ def test_on_off_optimum_is_the_best_pattern(seed, k, block):
     bare = _cfg([])
     best = min(model.solve(_inputs(bare, buy, pv, load + 2.0 * p, soc), bare).objective_eur
                for p in _patterns(k, block))
-    assert sol.objective_eur == pytest.approx(best, abs=1e-6)
+    return sol.objective_eur, best
+
+
+@pytest.mark.parametrize(("seed", "k", "block"), CASES)
+def test_on_off_optimum_is_the_best_pattern(seed, k, block):
+    got, best = _dishwasher_case(seed, k, block)
+    assert got == pytest.approx(best, abs=1e-6)
 
 
 @pytest.mark.parametrize(("seed", "k", "block"), CASES[:6])
 def test_the_default_gap_keeps_the_plan_within_a_cent_of_the_best_pattern(seed, k, block):
     """planning.on_off_gap_eur (default 0.01): a rounded relaxation or a MILP stopped within
     the gap is kept; still on/off, inside the window, in blocks, at most 1 cent dearer."""
-    rng = np.random.default_rng(100 + seed)
-    buy = np.round(rng.uniform(0.05, 0.45, N), 3)
-    pv = np.clip(rng.normal(1.0, 1.2, N), 0, None) * (np.arange(N) < 12)
-    load = np.round(rng.uniform(0.1, 0.8, N), 2)
-    soc = float(rng.uniform(10, 90))
-    dev = {"name": "dishwasher", "power_kw": 2.0, "run_h": k, "modulating": False,
-           "min_run_h": block, "window": {"from": "18:00", "to": "02:00"}}
-    cfg = _cfg([dev], gap_eur=config.default().planning.on_off_gap_eur)
-    assert cfg.planning.on_off_gap_eur == 0.01
-    sol = model.solve(_inputs(cfg, buy, pv, load, soc), cfg)
-    power = sol.device_kw["dishwasher"]
-    on = np.round(power / 2.0).astype(int)
-    assert np.allclose(power, 2.0 * on, atol=1e-6)
-    assert on.sum() == k and set(np.flatnonzero(on)) <= set(WINDOW)
-    assert block <= 1 or _runs_ok(on, block)
-    bare = _cfg([])
-    best = min(model.solve(_inputs(bare, buy, pv, load + 2.0 * p, soc), bare).objective_eur
-               for p in _patterns(k, block))
-    assert best - 1e-6 <= sol.objective_eur <= best + 0.01 + 1e-6
+    gap_eur = config.default().planning.on_off_gap_eur
+    assert gap_eur == 0.01
+    got, best = _dishwasher_case(seed, k, block, gap_eur)
+    assert best - 1e-6 <= got <= best + 0.01 + 1e-6
 
 
 def test_rounding_closes_the_energy_rows_of_the_slots_it_closes():

@@ -218,6 +218,11 @@ class RealForecaster:
         """One past the last slot whose price is published at slot ``t``."""
         return int(self._visible[t])
 
+    def max_visible_slots(self) -> int:
+        """The most slots ahead whose prices are ever published at once (from the
+        publication hour to the end of the next local day)."""
+        return int((self._visible - np.arange(len(self._visible))).max(initial=1))
+
     def load_model(self, t: int):
         """The :class:`~planner.providers.load.history.LoadModel` for slot ``t``, or None (too
         little history: the default profile)."""

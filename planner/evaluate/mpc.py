@@ -122,6 +122,12 @@ class MpcStrategy:
             day = 86400 / series.slot_s
             self._lead = np.minimum(1.0, np.sqrt((np.arange(self.horizon) + 1) / day))
         self.real = RealForecaster(cfg, series) if forecast == "real" else None
+        #: with ``real`` the horizon follows the published prices: every re-plan runs in one
+        #: model of the longest such horizon, the shorter ones padded (``pad_to`` of
+        #: :func:`planner.optimize.model.context`), so each hot-starts from the re-plan before
+        #: it (None: one model per horizon length)
+        self._pad_n = (min(self.horizon, self.real.max_visible_slots())
+                       if self.real is not None else None)
         # forecast error tallies: [Σ|e| all slots, Σe all slots, n all, Σ|e| now, Σe now, n now]
         # (Python floats: the per-re-plan updates are cheaper than numpy scalars')
         self._err = {"pv": [0.0] * 6, "load": [0.0] * 6}
@@ -150,9 +156,21 @@ class MpcStrategy:
 
         With ``perfect``/``noisy`` forecasts shorter models only appear at the end of the data,
         each for one re-plan, with ``m`` falling: they are dropped when the next one is built
-        (≈1.2 MB each). With ``real`` the horizon follows the published prices and every size
-        recurs daily: each is kept (≈100 sizes at 15-min slots, ≈120 MB).
+        (≈1.2 MB each). With ``real`` the horizon follows the published prices (≈100 lengths
+        a day at 15-min slots): every re-plan runs padded in the one model of the longest
+        (:attr:`_pad_n`), so it hot-starts from the re-plan before it, not from the same
+        length's basis of a day ago (DK1 2022: 100 models and ≈66 simplex iterations per
+        re-plan before); with devices (not paddable) one model per length, each kept.
         """
+        if self._pad_n is not None and m <= self._pad_n:
+            found = self._models.get(self._pad_n)
+            if found is None:
+                spec = model_mod.ModelSpec.from_config(self.cfg, self._pad_n, self.series.slot_s)
+                found = self._models[self._pad_n] = model_mod.Model(spec)
+                self.compiled += 1
+            if found.paddable:
+                return found
+            self._pad_n = None  # devices: one model per horizon length
         found = self._models.get(m)
         if found is None:
             if m < self.horizon and self.real is None:

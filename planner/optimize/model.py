@@ -249,15 +249,26 @@ def default_components(spec: ModelSpec) -> list[Component]:
 
 
 def context(inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None,
-            extra: Mapping[str, Any] | None = None) -> Context:
+            extra: Mapping[str, Any] | None = None, pad_to: int | None = None) -> Context:
     """What one solve knows: ``inputs``, the site of ``cfg`` and the per-slot ``limits``.
 
     The terminal value is taken from the buy prices of the slots with grid: a slot whose
     import limit is cut to 0 (an outage) has no price to value energy at.
+
+    ``pad_to``: a longer model's slot count (a shorter solve in it, :attr:`Model.paddable`).
+    The padding slots have no price, no PV, no load, no hurdle, no carbon and every flow
+    limit 0, so the SoC holds its last value through them and they add nothing to the cost:
+    the padded LP is the short one (same optimum; the terminal value is taken from the real
+    slots) with idle slots appended; the battery lifts its reserve there
+    (:attr:`Context.active_n`). ``index`` stays the solve's own slot starts (no component of
+    a paddable model reads it; the direct backend takes "now" and the slot length from it).
     """
     site = SiteSpec.from_config(cfg)
-    n, dt = inputs.n, inputs.dt_h
-    lim = (limits or SlotLimits()).resolve(n, site)
+    m, dt = inputs.n, inputs.dt_h
+    n = m if pad_to is None else pad_to
+    if n < m:
+        raise ValueError(f"a solve of {m} slots does not fit a model of {n}")
+    lim = (limits or SlotLimits()).resolve(m, site)
     pl = cfg.planning
     lead_h = np.arange(n) * dt
     hurdle = pl.grid_hurdle_eur_per_kwh * np.clip(1.0 - lead_h / pl.grid_hurdle_h, 0.0, 1.0)
@@ -268,13 +279,21 @@ def context(inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None,
         value = site.terminal_value(buy)
     soc0 = float(np.clip(inputs.soc_start_pct, 0.0, 100.0)) / 100 * site.capacity_kwh
     co2 = getattr(inputs, "co2_g_per_kwh", None)
+    sell, pv, load = inputs.sell_eur_per_kwh, inputs.pv_kw, inputs.load_kw
+    if n > m:
+        zeros = np.zeros(n - m)
+        buy, sell, pv, load = (np.concatenate([a, zeros]) for a in (buy, sell, pv, load))
+        lim = {k: np.concatenate([a, zeros]) for k, a in lim.items()}
+        hurdle[m:] = 0.0
+        if co2 is not None:
+            co2 = np.concatenate([np.asarray(co2, dtype=float), zeros])
     if co2 is not None:  # the grid's carbon term (components/grid.py)
         extra = {**(extra or {}), "grid": {"co2_g_per_kwh": co2,
                                            "co2_eur_per_kg": pl.co2_eur_per_kg}}
-    return Context(dt_h=dt, buy_eur_per_kwh=buy, sell_eur_per_kwh=inputs.sell_eur_per_kwh,
-                   pv_kw=inputs.pv_kw, load_kw=inputs.load_kw, soc_start_kwh=soc0, site=site,
-                   hurdle_eur_per_kwh=hurdle, terminal_value_eur_per_kwh=value,
-                   extra=extra or {}, index=inputs.index, **lim)
+    return Context(dt_h=dt, buy_eur_per_kwh=buy, sell_eur_per_kwh=sell, pv_kw=pv,
+                   load_kw=load, soc_start_kwh=soc0, site=site, hurdle_eur_per_kwh=hurdle,
+                   terminal_value_eur_per_kwh=value, extra=extra or {}, index=inputs.index,
+                   active_n=None if n == m else m, **lim)
 
 
 class Model:
@@ -305,6 +324,11 @@ class Model:
         #: the flexible devices' names (their power per slot: :attr:`Solution.device_kw`)
         self.devices = tuple(c.name for c in self.problem.components
                              if getattr(c, "device", False))
+        #: a shorter solve may run here, padded (:func:`context`'s ``pad_to``): only the house's own
+        #: four components, whose padding slots are idle (devices read local-time windows,
+        #: a start above max_soc_pct prices every slot's SoC)
+        self.paddable = (not extra and not spec.start_above_max and not spec.devices
+                         and spec.ev is None and not spec.batteries and not spec.overrides)
 
     def milp(self, grid_binaries: bool) -> Any:
         """The problem with the flow pairs made exclusive by binaries (compiled lazily).
@@ -335,11 +359,18 @@ class Model:
         InfeasibleError, UnboundedError, SolverFailedError
         """
         t0 = time.perf_counter()
-        ctx = context(inputs, cfg, limits, extra)
+        m, n = inputs.n, self.spec.n
+        if m != n and (m > n or not self.paddable):
+            raise ValueError(f"inputs of {m} slots for a model of {n}"
+                             + ("" if m > n else " that cannot be padded"))
+        ctx = context(inputs, cfg, limits, extra, None if m == n else n)
         outcome = self.problem.solve(ctx, solver_order(cfg.planning.solver), t0,
                                      cfg.planning.milp_time_limit_s,
                                      cfg.planning.solver_backend,
                                      cfg.planning.on_off_gap_eur)
+        if m != n:  # the solve's own slots
+            outcome.outputs.update({k: v[:m] for k, v in outcome.outputs.items()
+                                    if isinstance(v, np.ndarray) and v.shape == (n,)})
         ev = next((c for c in self.problem.components if isinstance(c, Ev)), None)
         if ev is not None:  # the baselines charge the car at plug-in (plan/baselines.py)
             outcome.outputs[f"{ev.name}_earliest_kw"] = at_plugin_kw(ev)

@@ -74,6 +74,11 @@ class Context:
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: the slot starts (UTC ``pandas.DatetimeIndex``), for components with local-time windows
     index: Any = None
+    #: a shorter solve in a longer model (``pad_to`` of :func:`planner.optimize.model.context`):
+    #: the first ``active_n`` slots are the solve's, the rest pad it (every flow 0, no price,
+    #: no reserve; :attr:`index` then holds the solve's own slots only); None: every slot is
+    #: the solve's
+    active_n: int | None = None
 
     @property
     def n(self) -> int:

@@ -114,7 +114,10 @@ class Battery(Component):
         put(p["soc0"], soc0)
         put(p["lo"], np.full(n, lo))
         put(p["width"], np.full(n, (hi - lo) / self.capacity_kwh))
-        put(p["reserve"], np.full(n, s.reserve_kwh))
+        reserve = np.full(n, s.reserve_kwh)
+        if ctx.active_n is not None:  # padding slots hold the last SoC: no reserve there
+            reserve[ctx.active_n:] = lo
+        put(p["reserve"], reserve)
         put(p["max_kwh"], s.max_kwh)
         put(p["penalty"], s.soft_penalty_eur_per_kwh)
         put(p["wear_ch"], s.wear_eur_per_kwh * self.ch.scale.value)

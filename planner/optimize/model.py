@@ -42,6 +42,7 @@ slot and flow pair (HiGHS), so no returned plan ever does it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -248,6 +249,19 @@ def default_components(spec: ModelSpec) -> list[Component]:
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _hurdle(n: int, m: int, dt_h: float, hurdle_eur_per_kwh: float,
+            hurdle_h: float) -> np.ndarray:
+    """The grid hurdle per slot (``planning.grid_hurdle_eur_per_kwh``, falling linearly to 0
+    over ``grid_hurdle_h`` of lead time), 0 from slot ``m`` on (padding); read-only (the same
+    array serves every re-plan of one shape). [EUR/kWh]"""
+    lead_h = np.arange(n) * dt_h
+    out = hurdle_eur_per_kwh * np.clip(1.0 - lead_h / hurdle_h, 0.0, 1.0)
+    out[m:] = 0.0
+    out.flags.writeable = False
+    return out
+
+
 def context(inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None,
             extra: Mapping[str, Any] | None = None, pad_to: int | None = None) -> Context:
     """What one solve knows: ``inputs``, the site of ``cfg`` and the per-slot ``limits``.
@@ -270,23 +284,24 @@ def context(inputs: Inputs, cfg: HeliosConfig, limits: SlotLimits | None = None,
         raise ValueError(f"a solve of {m} slots does not fit a model of {n}")
     lim = (limits or SlotLimits()).resolve(m, site)
     pl = cfg.planning
-    lead_h = np.arange(n) * dt
-    hurdle = pl.grid_hurdle_eur_per_kwh * np.clip(1.0 - lead_h / pl.grid_hurdle_h, 0.0, 1.0)
+    hurdle = _hurdle(n, m, dt, pl.grid_hurdle_eur_per_kwh, pl.grid_hurdle_h)
     buy = inputs.buy_eur_per_kwh
     if site.max_import_kw > 0 and (lim["import_kw"] == 0).any():
         value = site.terminal_value(buy[lim["import_kw"] > 0])
     else:
         value = site.terminal_value(buy)
-    soc0 = float(np.clip(inputs.soc_start_pct, 0.0, 100.0)) / 100 * site.capacity_kwh
+    soc0 = min(max(float(inputs.soc_start_pct), 0.0), 100.0) / 100 * site.capacity_kwh
     co2 = getattr(inputs, "co2_g_per_kwh", None)
     sell, pv, load = inputs.sell_eur_per_kwh, inputs.pv_kw, inputs.load_kw
-    if n > m:
-        zeros = np.zeros(n - m)
-        buy, sell, pv, load = (np.concatenate([a, zeros]) for a in (buy, sell, pv, load))
-        lim = {k: np.concatenate([a, zeros]) for k, a in lim.items()}
-        hurdle[m:] = 0.0
+    if n > m:  # one block of rows, each the solve's values then zeros (one allocation)
+        block = np.zeros((8, n))
+        rows = (buy, sell, pv, load, *lim.values())
+        for row, a in zip(block, rows, strict=True):
+            row[:m] = a
+        buy, sell, pv, load = block[:4]
+        lim = dict(zip(lim, block[4:], strict=True))
         if co2 is not None:
-            co2 = np.concatenate([np.asarray(co2, dtype=float), zeros])
+            co2 = np.concatenate([np.asarray(co2, dtype=float), np.zeros(n - m)])
     if co2 is not None:  # the grid's carbon term (components/grid.py)
         extra = {**(extra or {}), "grid": {"co2_g_per_kwh": co2,
                                            "co2_eur_per_kg": pl.co2_eur_per_kg}}

@@ -129,3 +129,19 @@ def test_a_model_with_devices_is_not_padded():
         plain.solve(inputs.from_arrays(pd.Timestamp("2026-05-01T00:00Z"), 3600,
                                        np.full(9, 0.1), np.zeros(9), np.ones(9), 50.0, _cfg()),
                     _cfg())
+
+
+def test_padded_solve_with_the_grid_carbon_term(data_dir):
+    # the carbon intensity is per slot too: padded with the rest, the same optimum
+    prices, pv, load, start, battery, _ = GOLDEN["se3_spike707"]
+    cfg = _cfg(planning={"co2_eur_per_kg": 0.5})
+    data = _golden_inputs(data_dir, prices, pv, load, start, cfg)
+    co2 = 150.0 + 250.0 * np.sin(np.arange(data.n) / 9.0) ** 2  # g CO2/kWh
+    data = replace(data, co2_g_per_kwh=co2)
+    padded = model.Model(model.ModelSpec.from_config(cfg, 192, data.slot_s))
+    short_in = replace(_cut(data, 10, 90), co2_g_per_kwh=co2[10:100])
+    sol, want = padded.solve(short_in, cfg), _short(cfg, short_in)
+    assert sol.objective_eur == pytest.approx(want.objective_eur, abs=1e-7)
+    assert sol.outputs["grid_co2_kg"] == pytest.approx(want.outputs["grid_co2_kg"], abs=1e-6)
+    plain = _short(_cfg(), short_in)  # the carbon term changes the plan
+    assert abs(plain.objective_eur - sol.objective_eur) > 1e-3

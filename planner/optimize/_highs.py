@@ -64,6 +64,11 @@ MILP_BASE_OPTIONS = {"output_flag": False, "log_to_console": False}
 MILP_HEURISTICS = {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False}
 
 
+#: model statuses after which :meth:`HighsLp.solve` runs again (refactorised, then cold)
+#: before it gives up: no verdict, not a property of the LP
+_RETRY = frozenset({"kUnknown", "kNotset", "kSolveError"})
+
+
 def available() -> bool:
     """True when highspy is installed (the direct backend needs it)."""
     return hp is not None
@@ -154,6 +159,8 @@ class HighsLp:
         self.status: str | None = None
         self.objective = float("nan")
         self.solves = 0
+        #: solves that ended without a verdict and ran again (:data:`_RETRY`)
+        self.retries = 0
 
     @staticmethod
     def supports(problem: Any) -> bool:
@@ -301,11 +308,24 @@ class HighsLp:
             self._cl, self._cu = clh, cuh
         self._a_held[:-1] = a_value
         _run(h)
+        name = h.getModelStatus().name
+        if name in _RETRY:
+            # a hot start that ended without a verdict (kUnknown: primal feasible, a dual
+            # infeasibility it did not remove; seen ≈0.6 % of the padded real-forecast
+            # re-plans): the same basis refactorised almost always finishes it in a few
+            # iterations, a cold start otherwise; cvxpy's path (≈35 ms) only after both
+            self.retries += 1
+            h.setBasis(h.getBasis())
+            _run(h)
+            name = h.getModelStatus().name
+            if name in _RETRY:
+                h.clearSolver()
+                _run(h)
+                name = h.getModelStatus().name
         if self.solves == 0:
             for key, value in HOT_OPTIONS.items():
                 h.setOptionValue(key, value)
         self.solves += 1
-        name = h.getModelStatus().name
         self.status = _STATUS.get(name, cp.SOLVER_ERROR)
         if self.status == cp.OPTIMAL:
             sol = h.getSolution()

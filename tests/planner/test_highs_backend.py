@@ -281,3 +281,42 @@ def test_unsupported_problem_keeps_cvxpy():
     assert not _highs.HighsLp.supports(cp.Problem(cp.Minimize(cp.sum(x)), [x >= 0]))
     y = cp.Variable(3, bounds=[0, 1])
     assert _highs.HighsLp.supports(cp.Problem(cp.Minimize(cp.sum(y)), [cp.sum(y) == 1]))
+
+
+@pytest.mark.parametrize("unknown_runs, retries_to", [(1, "refactorised"), (2, "cold"),
+                                                      (3, "cvxpy")])
+def test_hot_start_without_a_verdict_runs_again(monkeypatch, unknown_runs, retries_to):
+    """A hot start that ends kUnknown (primal feasible, a dual infeasibility left: seen on
+    ≈0.6 % of the padded real-forecast re-plans) runs again from the same basis refactorised,
+    then cold, and only then goes through cvxpy; the optimum is the reference's each time."""
+    series = _series()
+    cfg = _cfg("highs")
+    m = model.Model(model.ModelSpec.from_config(cfg, N, 900))
+    m.solve(_window(cfg, 0, series), cfg)  # the hot start's basis
+    data = _window(cfg, 1, series, 35.0)
+    reference = model.Model(model.ModelSpec.from_config(cfg, N, 900)).solve(
+        data, _cfg("cvxpy"))
+    real_status = _highs.hp.Highs.getModelStatus
+    runs = {"n": 0}
+
+    class Unknown:
+        name = "kUnknown"
+
+    real_run = _highs._run
+
+    def counting_run(h):
+        runs["n"] += 1
+        real_run(h)
+
+    def status(h):
+        return Unknown() if runs["n"] <= unknown_runs else real_status(h)
+
+    monkeypatch.setattr(_highs, "_run", counting_run)
+    monkeypatch.setattr(_highs.hp.Highs, "getModelStatus", status)
+    direct = m.problem._direct
+    sol = m.solve(data, cfg)
+    assert sol.objective_eur == pytest.approx(reference.objective_eur, abs=1e-9)
+    plan.check(data, sol, cfg)
+    assert direct.retries == 1
+    assert runs["n"] == min(unknown_runs + 1, 3)
+    assert m.problem._direct_done == (retries_to != "cvxpy")

@@ -125,9 +125,12 @@ class MpcStrategy:
         #: with ``real`` the horizon follows the published prices: every re-plan runs in one
         #: model of the longest such horizon, the shorter ones padded (``pad_to`` of
         #: :func:`planner.optimize.model.context`), so each hot-starts from the re-plan before
-        #: it (None: one model per horizon length)
-        self._pad_n = (min(self.horizon, self.real.max_visible_slots())
-                       if self.real is not None else None)
+        #: it (None: one model per horizon length, also with devices: not paddable)
+        self._pad_n = None
+        if self.real is not None:
+            longest = min(self.horizon, self.real.max_visible_slots())
+            if model_mod.ModelSpec.from_config(cfg, longest, series.slot_s).paddable:
+                self._pad_n = longest
         # forecast error tallies: [Σ|e| all slots, Σe all slots, n all, Σ|e| now, Σe now, n now]
         # (Python floats: the per-re-plan updates are cheaper than numpy scalars')
         self._err = {"pv": [0.0] * 6, "load": [0.0] * 6}
@@ -163,14 +166,7 @@ class MpcStrategy:
         re-plan before); with devices (not paddable) one model per length, each kept.
         """
         if self._pad_n is not None and m <= self._pad_n:
-            found = self._models.get(self._pad_n)
-            if found is None:
-                spec = model_mod.ModelSpec.from_config(self.cfg, self._pad_n, self.series.slot_s)
-                found = self._models[self._pad_n] = model_mod.Model(spec)
-                self.compiled += 1
-            if found.paddable:
-                return found
-            self._pad_n = None  # devices: one model per horizon length
+            m = self._pad_n
         found = self._models.get(m)
         if found is None:
             if m < self.horizon and self.real is None:

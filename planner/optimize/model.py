@@ -140,6 +140,14 @@ class ModelSpec:
     #: only then, so a plan without overrides is the problem it always was
     overrides: bool = False
 
+    @property
+    def paddable(self) -> bool:
+        """True when a shorter solve may run in this spec's model, padded (``pad_to`` of
+        :func:`context`): only the house's own four components, whose padding slots are idle
+        (devices read local-time windows, a start above max_soc_pct prices every slot's SoC)."""
+        return (not self.start_above_max and not self.devices and self.ev is None
+                and not self.batteries and not self.overrides)
+
     @classmethod
     def from_config(cls, cfg: HeliosConfig, n: int, slot_s: int,
                     soc_start_pct: float = 0.0) -> ModelSpec:
@@ -339,11 +347,9 @@ class Model:
         #: the flexible devices' names (their power per slot: :attr:`Solution.device_kw`)
         self.devices = tuple(c.name for c in self.problem.components
                              if getattr(c, "device", False))
-        #: a shorter solve may run here, padded (:func:`context`'s ``pad_to``): only the house's own
-        #: four components, whose padding slots are idle (devices read local-time windows,
-        #: a start above max_soc_pct prices every slot's SoC)
-        self.paddable = (not extra and not spec.start_above_max and not spec.devices
-                         and spec.ev is None and not spec.batteries and not spec.overrides)
+        #: a shorter solve may run here, padded (:attr:`ModelSpec.paddable`; no extra
+        #: component)
+        self.paddable = not extra and spec.paddable
 
     def milp(self, grid_binaries: bool) -> Any:
         """The problem with the flow pairs made exclusive by binaries (compiled lazily).

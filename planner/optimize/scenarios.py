@@ -74,7 +74,6 @@ def error_quantiles(forecast_kwh, actual_kwh, quantile: float,
     return float(lo), float(mid), float(hi)
 
 
-
 class ErrorHistory:
     """The forecasters' own daily errors: what the first plan of each day forecast for the
     day's slots (PV and load energy), against what the day brought.

@@ -17,11 +17,13 @@ from backtest_data import DATA_DIR, summer_week, week_series, write_week_prices
 
 from planner import config
 from planner.evaluate.forecast import RealForecaster
+from planner.evaluate.heater import Heater
 from planner.evaluate.loop import Options, run_backtest
 from planner.evaluate.metrics import energy_residual_kwh, objective_eur
 from planner.evaluate.mpc import CONTROLS, MpcStrategy
 from planner.evaluate.physics import Home, Series, step
 from planner.inputs import pvindex
+from planner.optimize.model import device_specs
 from planner.providers.load import history
 
 TARIFF = {"buy": "(price + 0.15) * 1.19", "sell": "price"}
@@ -271,6 +273,26 @@ def test_real_run_conserves_energy_and_never_beats_perfect_foresight(week):
         for key in ("pv_mae_kw", "load_mae_kw", "pv_bias_kw", "load_now_mae_kw"):
             assert info[key] >= 0 or key.endswith("bias_kw")
         assert info["load_refits"] > 0
+
+
+def test_real_run_with_a_device_keeps_one_model_per_horizon_length(week):
+    # a water heater reads local-time windows: its model is not paddable, so the real mode
+    # compiles one model per horizon length (the padded single model is the plain house's)
+    doc = {"site": KONSTANZ, "battery": {"capacity_kwh": 10, "cycle_cost_eur_per_kwh": 0.02},
+           "planning": {"slot_s": 3600, "horizon_h": 48}, "tariff": TARIFF,
+           "load": HISTORY_2D, "water_heater": {"power_kw": 2.0, "daily_kwh": 4.0}}
+    cfg = config.from_mapping(doc)
+    series = week_series(week, cfg)
+    spec = device_specs(cfg)[0]
+    strategy = MpcStrategy(cfg, series, "real", heater=Heater.make(spec, series))
+    assert strategy._pad_n is None
+    lengths = {strategy.inputs_at(t, 5)[0].n for t in range(24, 48)}
+    assert len(lengths) > 1
+    assert {strategy.model_for(m).spec.n for m in lengths} == lengths
+    assert strategy.compiled == len(lengths)
+    plain = MpcStrategy(_cfg(load=HISTORY_2D), series, "real")
+    assert {plain.model_for(m).spec.n for m in lengths} == {plain._pad_n}
+    assert plain.compiled == 1 and plain._pad_n >= max(lengths)
 
 
 def test_perfect_and_noisy_results_do_not_depend_on_the_real_mode(week):
